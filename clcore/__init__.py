@@ -1,0 +1,13 @@
+"""clcore: the continual-learning engine behind the Playground (no UI code here).
+
+Python API: `make_config(...)` -> `Run(config)` -> `run.advance(...)` (events) -> `run.result()`.
+CLI: `python -m clcore list` and `python -m clcore run ...`.
+"""
+from .config import RunConfig, make_config
+from .errors import ConfigError, DataUnavailable, TrainingDiverged
+from .presets import PRESETS
+from .run import Run
+from .strategies import REGISTRY as STRATEGIES
+
+__all__ = ["RunConfig", "make_config", "Run", "ConfigError", "DataUnavailable", "TrainingDiverged",
+           "PRESETS", "STRATEGIES"]

@@ -1,0 +1,228 @@
+"""Task sequences (benchmarks) built from whole-tensor data sets.
+
+Split benchmarks give each task a group of classes (Class-IL / Task-IL); permuted and rotated ones
+give every task all classes seen through a fixed per-task input transform (Domain-IL). Transforms are
+applied per batch on the device, so twenty permuted tasks cost no more memory than one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .datasets import ImageDataset, load_dataset
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    name: str
+    dataset: str
+    kind: str  # "split" | "permuted" | "rotated"
+    default_tasks: int
+    bundled: bool  # works offline from assets/
+    augment: bool  # batched random crop + flip during training (CIFAR)
+    help: str
+
+
+BENCHMARKS = {
+    b.name: b for b in (
+        BenchmarkInfo("split-mnist", "mnist", "split", 5, True, False,
+                      "MNIST digits in groups of classes, e.g. 0,1|2,3|4,5|6,7|8,9"),
+        BenchmarkInfo("permuted-mnist", "mnist", "permuted", 20, True, False,
+                      "MNIST with one fixed random pixel permutation per task"),
+        BenchmarkInfo("rotated-mnist", "mnist", "rotated", 20, True, False,
+                      "MNIST rotated by one fixed random angle in [0, 180) per task"),
+        BenchmarkInfo("split-fashion-mnist", "fashion-mnist", "split", 5, False, False,
+                      "Fashion-MNIST clothing classes in groups (downloaded once)"),
+        BenchmarkInfo("split-cifar10", "cifar10", "split", 5, False, True,
+                      "CIFAR-10 in 5 tasks of 2 classes (downloaded once)"),
+        BenchmarkInfo("split-cifar100", "cifar100", "split", 10, False, True,
+                      "CIFAR-100 in 10 tasks of 10 classes (downloaded once)"),
+    )
+}
+SCENARIOS = ("class-il", "task-il", "domain-il")
+
+
+def parse_class_groups(text: str, n_classes: int) -> list[tuple[int, ...]]:
+    """'0,1|2,3' -> [(0, 1), (2, 3)], with messages that say what is wrong."""
+    groups = []
+    for part in text.split("|"):
+        try:
+            group = tuple(int(c) for c in part.split(",") if c.strip())
+        except ValueError:
+            raise ConfigError(f"classes: '{part}' is not a comma-separated list of class numbers "
+                              f"(write e.g. 0,1|2,3)") from None
+        if not group:
+            raise ConfigError(f"classes: empty task in '{text}' (write e.g. 0,1|2,3)")
+        groups.append(group)
+    flat = [c for g in groups for c in g]
+    bad = sorted({c for c in flat if not 0 <= c < n_classes})
+    if bad:
+        raise ConfigError(f"classes: {bad} do not exist; valid classes are 0..{n_classes - 1}")
+    repeated = sorted({c for c in flat if flat.count(c) > 1})
+    if repeated:
+        raise ConfigError(f"classes: {repeated} appear in more than one task; each class may appear once")
+    return groups
+
+
+def even_class_groups(n_classes: int, n_tasks: int) -> list[tuple[int, ...]]:
+    if n_tasks < 1 or n_classes % n_tasks:
+        divisors = [d for d in range(1, n_classes + 1) if n_classes % d == 0]
+        raise ConfigError(f"tasks: {n_classes} classes cannot be split evenly into {n_tasks} tasks; "
+                          f"choose one of {divisors} or give --classes")
+    size = n_classes // n_tasks
+    return [tuple(range(t * size, (t + 1) * size)) for t in range(n_tasks)]
+
+
+@dataclass
+class Task:
+    index: int
+    name: str
+    classes: tuple[int, ...]
+    train_idx: torch.Tensor  # indices into the data set's training tensors
+    test_idx: torch.Tensor
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # per-batch input transform
+
+
+def _permutation_transform(perm: torch.Tensor):
+    def permute(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, perm].view_as(x)
+    return permute
+
+
+def _rotation_transform(degrees: float):
+    theta_cache = {}
+
+    def rotate(x: torch.Tensor) -> torch.Tensor:
+        key = (x.device, x.dtype)
+        if key not in theta_cache:
+            a = math.radians(degrees)
+            theta_cache[key] = torch.tensor([[math.cos(a), -math.sin(a), 0.0],
+                                             [math.sin(a), math.cos(a), 0.0]], device=x.device, dtype=x.dtype)
+        theta = theta_cache[key].expand(x.shape[0], 2, 3)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, align_corners=False)
+    return rotate
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Batched random crop (zero padding) and horizontal flip, all on x's device."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4)
+    gen_device = generator.device
+    oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gen_device).to(x.device)
+    ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gen_device).to(x.device)
+    flip = (torch.rand(n, generator=generator, device=gen_device) < 0.5).to(x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = torch.arange(w, device=x.device).expand(n, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols) + ox[:, None]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols[:, None, None, :]]
+
+
+@dataclass
+class Benchmark:
+    info: BenchmarkInfo
+    data: ImageDataset
+    tasks: list[Task]
+    scenario: str
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    class_masks: torch.Tensor = field(init=False)  # (n_tasks, n_classes) bool: the task's own classes
+
+    def __post_init__(self):
+        masks = torch.zeros(len(self.tasks), self.n_classes, dtype=torch.bool, device=self.device)
+        for task in self.tasks:
+            masks[task.index, list(task.classes)] = True
+        self.class_masks = masks
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def n_classes(self) -> int:
+        return self.data.n_classes
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.x_train.device
+
+    @property
+    def has_task_il(self) -> bool:
+        """Task-IL (masking to the task's classes) is meaningful when tasks own different classes."""
+        return self.info.kind == "split"
+
+    def inputs(self, task: Task, x: torch.Tensor) -> torch.Tensor:
+        return task.transform(x) if task.transform else x
+
+    def train_batch(self, task: Task, positions: torch.Tensor):
+        idx = task.train_idx[positions]
+        return self.inputs(task, self.data.x_train[idx]), self.data.y_train[idx]
+
+    def test_set(self, task: Task, limit: int | None = None):
+        """The task's test inputs and labels (the first `limit`, a fixed random subset)."""
+        idx = task.test_idx if limit is None else task.test_idx[:limit]
+        return self.inputs(task, self.data.x_test[idx]), self.data.y_test[idx]
+
+
+def build_benchmark(name: str, *, n_tasks: int | None = None, classes: str | None = None,
+                    scenario: str | None = None, train_subset: int | None = None, seed: int = 0,
+                    device="cpu", data_dir=None) -> Benchmark:
+    if name not in BENCHMARKS:
+        raise ConfigError(f"benchmark: unknown '{name}'; choose one of {', '.join(BENCHMARKS)}")
+    info = BENCHMARKS[name]
+    data = load_dataset(info.dataset, device, data_dir)
+    gen = torch.Generator().manual_seed(seed)  # task construction draws from the seed alone
+    device = data.x_train.device
+
+    if info.kind == "split":
+        scenario = scenario or "class-il"
+        if scenario not in ("class-il", "task-il"):
+            raise ConfigError(f"scenario: {name} supports class-il or task-il, not '{scenario}'")
+        if classes:
+            groups = parse_class_groups(classes, data.n_classes)
+            if n_tasks is not None and n_tasks != len(groups):
+                raise ConfigError(f"tasks: {n_tasks} given but classes '{classes}' define {len(groups)} tasks")
+        else:
+            groups = even_class_groups(data.n_classes, n_tasks or info.default_tasks)
+        if len(groups) < 1:
+            raise ConfigError("classes: give at least one task")
+    else:
+        scenario = scenario or "domain-il"
+        if scenario != "domain-il":
+            raise ConfigError(f"scenario: {name} is domain-il (every task has all classes), not '{scenario}'")
+        if classes:
+            raise ConfigError(f"classes: {name} tasks all use every class; --classes applies to split benchmarks")
+        n_tasks = n_tasks or info.default_tasks
+        if not 1 <= n_tasks <= 100:
+            raise ConfigError(f"tasks: {n_tasks} is out of range; choose 1..100 tasks")
+        groups = [tuple(range(data.n_classes))] * n_tasks
+
+    tasks = []
+    n_pixels = data.x_train[0].numel()
+    for t, group in enumerate(groups):
+        wanted = torch.tensor(group, device=device)
+        train_idx = torch.nonzero(torch.isin(data.y_train, wanted)).flatten()
+        test_idx = torch.nonzero(torch.isin(data.y_test, wanted)).flatten()
+        # Shuffle once so that a prefix is a fair random subset (subsampling, live evaluation).
+        train_idx = train_idx[torch.randperm(len(train_idx), generator=gen).to(device)]
+        test_idx = test_idx[torch.randperm(len(test_idx), generator=gen).to(device)]
+        if train_subset:
+            train_idx = train_idx[:train_subset]
+        transform, label = None, "classes " + ", ".join(data.class_names[c] for c in group)
+        if info.kind == "permuted":
+            # Every task, the first included, draws its own permutation (as in mammoth's perm-mnist).
+            perm = torch.randperm(n_pixels, generator=gen).to(device)
+            transform, label = _permutation_transform(perm), f"permutation {t + 1}"
+        elif info.kind == "rotated":
+            degrees = float(torch.rand(1, generator=gen)) * 180.0
+            transform, label = _rotation_transform(degrees), f"rotation {degrees:.0f}°"
+        tasks.append(Task(t, label, group, train_idx, test_idx, transform))
+
+    augment = random_crop_flip if info.augment else None
+    return Benchmark(info, data, tasks, scenario, augment)

@@ -1,0 +1,174 @@
+"""`python -m clcore list | run ...`: the command-line contract other tools rely on."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .benchmarks import BENCHMARKS
+from .config import DEVICES, OPTIMIZERS, make_config
+from .errors import ConfigError, DataUnavailable
+from .events import BatchEnd, TaskEnd
+from .presets import PRESETS
+from .results import write_result
+from .strategies import REGISTRY
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        sys.stderr.write(f"clcore: {message} (see python -m clcore {self.prog.split()[-1]} --help)\n")
+        sys.exit(2)
+
+
+def _parse_param(text: str):
+    if "=" not in text:
+        raise ConfigError(f"--param '{text}' must look like name=value, e.g. --param reg_weight=2.0")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="clcore", description="Continual-learning engine of the Playground.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    lister = sub.add_parser("list", help="benchmarks, strategies with their parameters, presets")
+    lister.add_argument("--json", action="store_true", help="machine-readable output")
+    run = sub.add_parser("run", help="train one strategy on one task sequence")
+    arg = run.add_argument
+    arg("--benchmark", help=f"one of {', '.join(BENCHMARKS)} (default split-mnist)")
+    arg("--strategy", help=f"one of {', '.join(REGISTRY)} (default finetune)")
+    arg("--preset", help="paper settings by name (see list); explicit options override them")
+    arg("--buffer", dest="buffer_size", help="replay buffer size (examples)")
+    arg("--buffer-policy", help="reservoir (default) or balanced")
+    arg("--epochs", help="epochs per task (default 1)")
+    arg("--batch-size", help="training batch size (default 10)")
+    arg("--replay-batch-size", help="buffer batch size (default: the batch size)")
+    arg("--lr", help="learning rate (default 0.03)")
+    arg("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default sgd)")
+    arg("--momentum", help="SGD momentum (default 0)")
+    arg("--weight-decay", help="weight decay (default 0)")
+    arg("--model", help="mlp (default), cnn or resnet18")
+    arg("--hidden", help="MLP hidden sizes, e.g. 100,100 (default)")
+    arg("--tasks", dest="n_tasks", help="number of tasks (default: the benchmark's)")
+    arg("--classes", help="split benchmarks: class groups per task, e.g. '0,1|2,3|4,5|6,7|8,9'")
+    arg("--scenario", help="class-il or task-il for split benchmarks; domain-il for permuted/rotated")
+    arg("--train-subset", help="training examples per task (fast demos)")
+    arg("--seed", help="random seed (default 0)")
+    arg("--device", help=f"one of {', '.join(DEVICES)} (default auto: CUDA, then MPS, then CPU)")
+    arg("--eval-every", help="steps between live evaluations (0: only at task ends)")
+    arg("--eval-subset", help="test samples per task in live evaluations")
+    arg("--param", action="append", default=[], help="strategy parameter name=value (repeatable)")
+    arg("--out", help="write the result JSON here")
+    arg("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _list(as_json: bool) -> None:
+    info = {"benchmarks": [{"name": b.name, "kind": b.kind, "default_tasks": b.default_tasks,
+                            "offline": b.bundled, "help": b.help} for b in BENCHMARKS.values()],
+            "strategies": [cls.describe() for cls in REGISTRY.values()],
+            "presets": PRESETS}
+    if as_json:
+        print(json.dumps(info, indent=1, default=list))
+        return
+    print("Benchmarks:")
+    for b in BENCHMARKS.values():
+        where = "bundled, offline" if b.bundled else "downloaded once"
+        print(f"  {b.name:<22} {b.default_tasks:>3} tasks  ({where})  {b.help}")
+    print("\nStrategies (--strategy NAME, --param name=value):")
+    for cls in REGISTRY.values():
+        buffer = "  [needs --buffer]" if cls.uses_buffer else ""
+        print(f"  {cls.name:<10} {cls.summary}{buffer}")
+        for p in cls.params:
+            print(f"      {p.name:<15} default {p.default!s:<8} range {p.low}..{p.high}  {p.help}")
+    print("\nPresets (--preset NAME):")
+    for name, p in PRESETS.items():
+        extra = " ".join(f"{k}={v}" for k, v in p.get("params", {}).items())
+        print(f"  {name:<28} lr={p['lr']} batch={p['batch_size']} replay={p.get('replay_batch_size', '-')} {extra}")
+
+
+class _Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, run, quiet: bool):
+        self.run, self.quiet, self.last = run, quiet, 0.0
+        n = sum(len(t.train_idx) for t in run.benchmark.tasks)
+        self.total_steps = max(1, -(-n // run.config.batch_size) * run.config.epochs)
+
+    def __call__(self, event):
+        if self.quiet or not isinstance(event, (BatchEnd, TaskEnd)):
+            return
+        now = time.perf_counter()
+        if isinstance(event, BatchEnd) and now - self.last < 0.2:
+            return
+        self.last = now
+        run = self.run
+        frac = min(1.0, run.step / self.total_steps)
+        bar = "#" * int(frac * 30)
+        speed = f"{event.samples_per_s:,.0f} samples/s" if isinstance(event, BatchEnd) else ""
+        sys.stderr.write(f"\r[{bar:<30}] {frac:5.1%} task {run.task + 1}/{run.n_tasks} "
+                         f"step {run.step} {speed:<20}")
+        sys.stderr.flush()
+
+    def close(self):
+        if not self.quiet:
+            sys.stderr.write("\n")
+
+
+def _fmt(value, suffix=""):
+    return "-" if value is None else f"{value:.2f}{suffix}"
+
+
+def _summary(result: dict) -> str:
+    lines = [f"{result['config']['strategy']} on {result['config']['benchmark']} "
+             f"({result['config']['scenario']}), status: {result['status']}"]
+    matrix = result["acc_matrix"]
+    lines.append("accuracy matrix R[i][j] (%), row = after task i, column = task j:")
+    lines.append("        " + " ".join(f"{'T' + str(j + 1):>6}" for j in range(len(result["tasks"]))))
+    for i, row in enumerate(matrix):
+        label = "all" if result["offline"] else f"T{i + 1}"
+        lines.append(f"  {label:>4}  " + " ".join(f"{v:6.1f}" for v in row))
+    models = result.get("per_model", {result["reported_model"]: result})
+    lines.append(f"{'model':<10} {'avg acc':>8} {'forget':>8} {'BWT':>8} {'FWT':>8} {'Task-IL':>8}")
+    for name, m in models.items():
+        til = m.get("task_il", {}).get("avg_acc") if "task_il" in m else None
+        lines.append(f"{name:<10} {_fmt(m['avg_acc']):>8} {_fmt(m['forgetting']):>8} {_fmt(m['bwt']):>8} "
+                     f"{_fmt(m['fwt']):>8} {_fmt(til):>8}")
+    speed = result["train_samples_per_s"]
+    lines.append(f"wall time {result['wall_s']:.1f} s, {_fmt(speed)} training samples/s"
+                 + (f"; reported model: {result['reported_model']}" if "per_model" in result else ""))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        _list(args.json)
+        return 0
+    from .run import Run  # after argument parsing, so `--help` stays instant
+
+    settings = {k: v for k, v in vars(args).items() if k not in ("command", "param", "out", "quiet")}
+    try:
+        settings["params"] = dict(_parse_param(p) for p in args.param)
+        run = Run(make_config(**settings))
+    except (ConfigError, DataUnavailable) as error:
+        sys.stderr.write(f"clcore: {error}\n")
+        return 2
+    progress = _Progress(run, args.quiet)
+    run.subscribe(progress)
+    try:
+        while not run.done:
+            run.advance(seconds=0.5)
+    except KeyboardInterrupt:
+        run.stop("interrupted (Ctrl-C)")
+    finally:
+        progress.close()
+    result = run.result()
+    if args.out:
+        write_result(result, args.out)
+    print(_summary(result))
+    if run.status != "finished":
+        sys.stderr.write(f"clcore: run {run.status}: {run.message}"
+                         + (f"; results so far written to {args.out}\n" if args.out else "\n"))
+        return 1
+    return 0

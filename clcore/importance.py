@@ -1,0 +1,66 @@
+"""Per-parameter importance shared by the regularisation strategies (EWC's Fisher, SI's path integral):
+the quadratic penalty that anchors important weights, and a compact summary for the importance views."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+
+def named_params(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in named_params(model).items()}
+
+
+def quadratic_penalty(model: nn.Module, anchor: dict, importance: dict) -> torch.Tensor:
+    """sum_k importance_k * (theta_k - anchor_k)^2: zero at the anchor, gradient 2*importance*(theta - anchor)."""
+    terms = [(importance[name] * (p - anchor[name]).pow(2)).sum() for name, p in named_params(model).items()]
+    return torch.stack(terms).sum()
+
+
+def empirical_fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor, logit_fn=None,
+                     chunk: int = 256) -> dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher: the mean over samples of (d log p(y_i | x_i) / d theta)^2, with per-sample
+    gradients computed in vectorised chunks (torch.func), not one backward pass per sample."""
+    params = {k: v.detach() for k, v in named_params(model).items()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def log_likelihood(p, xi, yi):
+        logits = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        if logit_fn is not None:
+            logits = logit_fn(logits)
+        return torch.log_softmax(logits, dim=1)[0].gather(0, yi.unsqueeze(0)).squeeze(0)
+
+    per_sample_grad = vmap(grad(log_likelihood), in_dims=(None, 0, 0))
+    fisher = {k: torch.zeros_like(v) for k, v in params.items()}
+    was_training = model.training
+    model.eval()  # a sample's gradient must not depend on the rest of its chunk (batch norm)
+    for start in range(0, len(x), chunk):
+        grads = per_sample_grad(params, x[start:start + chunk], y[start:start + chunk])
+        for k, g in grads.items():
+            fisher[k] += g.pow(2).sum(0)
+    model.train(was_training)
+    return {k: v / max(1, len(x)) for k, v in fisher.items()}
+
+
+def importance_summary(model: nn.Module, importance: dict[str, torch.Tensor], image_shape, bins: int = 30) -> dict:
+    """What the importance views draw: the first layer's importance per hidden unit as images (MLP),
+    its per-input-pixel total, and a log10 histogram per parameter tensor."""
+    first = model.first_layer
+    first_name = next(name for name, p in model.named_parameters() if p is first.weight)
+    w = importance[first_name].detach().float().cpu()
+    c, h, wd = image_shape
+    summary = {"layers": {}}
+    if w.dim() == 2 and w.shape[1] == c * h * wd:  # a linear first layer sees the image directly
+        unit_maps = w.view(-1, c, h, wd).sum(1)  # (units, H, W)
+        summary["unit_maps"] = unit_maps
+        summary["pixel_map"] = unit_maps.sum(0)
+    for name, value in importance.items():
+        v = value.detach().float().flatten().cpu().clamp_min(1e-12).log10()
+        counts, edges = torch.histogram(v, bins=bins)
+        summary["layers"][name] = {"log10_counts": counts.tolist(), "log10_edges": edges.tolist(),
+                                   "mean": float(value.mean()), "max": float(value.max())}
+    return summary

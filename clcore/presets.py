@@ -1,0 +1,88 @@
+"""Paper-reference settings, selectable by name (`--preset`, the app's preset menu).
+
+Values are the published best hyperparameters: mammoth's utils/best_args.py (DER paper, Buzzega et al.
+2020) for finetune/joint/ewc/si/lwf/er/der/derpp, and NeurAI-Lab/CLS-ER utils/best_args.py for clser.
+All use plain SGD, one epoch per task, the MLP 784-100-100-10. Sources and published figures:
+bench/REFERENCES.md.
+"""
+from __future__ import annotations
+
+BUFFERS = (200, 500, 5120)
+_MNIST = {"epochs": 1, "optimizer": "sgd", "model": "mlp", "hidden": (100, 100)}
+
+# (benchmark) -> strategy -> buffer (None: no buffer) -> settings
+_TABLE = {
+    "split-mnist": {
+        "finetune": {None: dict(lr=0.03, batch_size=10)},
+        "joint": {None: dict(lr=0.03, batch_size=10)},
+        "ewc": {None: dict(lr=0.03, batch_size=10, params=dict(ewc_lambda=90.0, gamma=1.0))},
+        "si": {None: dict(lr=0.1, batch_size=10, params=dict(c=1.0, xi=0.9))},
+        "lwf": {None: dict(lr=0.03, batch_size=10, weight_decay=0.0005, params=dict(alpha=1.0, temperature=2.0))},
+        "er": {200: dict(lr=0.01, batch_size=10, replay_batch_size=10),
+               500: dict(lr=0.1, batch_size=10, replay_batch_size=10),
+               5120: dict(lr=0.1, batch_size=10, replay_batch_size=10)},
+        "der": {200: dict(lr=0.03, batch_size=10, replay_batch_size=10, params=dict(alpha=0.2)),
+                500: dict(lr=0.03, batch_size=10, replay_batch_size=128, params=dict(alpha=1.0)),
+                5120: dict(lr=0.1, batch_size=10, replay_batch_size=128, params=dict(alpha=0.5))},
+        "derpp": {200: dict(lr=0.03, batch_size=10, replay_batch_size=128, params=dict(alpha=0.2, beta=1.0)),
+                  500: dict(lr=0.03, batch_size=10, replay_batch_size=10, params=dict(alpha=1.0, beta=0.5)),
+                  5120: dict(lr=0.1, batch_size=10, replay_batch_size=64, params=dict(alpha=0.2, beta=0.5))},
+        "clser": {200: dict(lr=0.03, batch_size=10, replay_batch_size=128,
+                            params=dict(reg_weight=2.0, stable_freq=0.9, stable_alpha=0.99,
+                                        plastic_freq=1.0, plastic_alpha=0.99)),
+                  500: dict(lr=0.1, batch_size=10, replay_batch_size=32,
+                            params=dict(reg_weight=2.0, stable_freq=0.9, stable_alpha=0.99,
+                                        plastic_freq=1.0, plastic_alpha=0.99)),
+                  5120: dict(lr=0.1, batch_size=10, replay_batch_size=32,
+                             params=dict(reg_weight=2.0, stable_freq=0.8, stable_alpha=0.99,
+                                         plastic_freq=1.0, plastic_alpha=0.99))},
+    },
+    "permuted-mnist": {
+        "finetune": {None: dict(lr=0.2, batch_size=128)},
+        "joint": {None: dict(lr=0.2, batch_size=128)},
+        "ewc": {None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0))},
+        "si": {None: dict(lr=0.1, batch_size=128, params=dict(c=0.5, xi=1.0))},
+        "er": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128) for b in BUFFERS},
+        "der": {200: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=1.0)),
+                500: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=1.0)),
+                5120: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=0.5))},
+        "derpp": {200: dict(lr=0.1, batch_size=128, replay_batch_size=128, params=dict(alpha=1.0, beta=1.0)),
+                  500: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=1.0, beta=0.5)),
+                  5120: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=0.5, beta=1.0))},
+        "clser": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128,
+                          params=dict(reg_weight=1.0, stable_freq=0.9 if b == 5120 else 0.8, stable_alpha=0.99,
+                                      plastic_freq=1.0, plastic_alpha=0.99)) for b in BUFFERS},
+    },
+    "rotated-mnist": {
+        "finetune": {None: dict(lr=0.2, batch_size=128)},
+        "joint": {None: dict(lr=0.2, batch_size=128)},
+        "ewc": {None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0))},
+        "si": {None: dict(lr=0.1, batch_size=128, params=dict(c=1.0, xi=1.0))},
+        "er": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128) for b in BUFFERS},
+        "der": {200: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=1.0)),
+                500: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=0.5)),
+                5120: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=0.5))},
+        "derpp": {200: dict(lr=0.1, batch_size=128, replay_batch_size=128, params=dict(alpha=1.0, beta=0.5)),
+                  500: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=0.5, beta=1.0)),
+                  5120: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(alpha=0.5, beta=0.5))},
+        "clser": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128,
+                          params=dict(reg_weight=0.75, stable_freq=1.0, stable_alpha=0.999,
+                                      plastic_freq=1.0, plastic_alpha=0.99)) for b in BUFFERS},
+    },
+}
+
+
+def _build() -> dict[str, dict]:
+    presets = {}
+    for benchmark, strategies in _TABLE.items():
+        # Domain-IL benchmarks in the DER / CLS-ER papers use 20 tasks.
+        tasks = {} if benchmark == "split-mnist" else {"n_tasks": 20}
+        for strategy, by_buffer in strategies.items():
+            for buffer, settings in by_buffer.items():
+                name = f"{strategy}-{benchmark}" + (f"-{buffer}" if buffer else "")
+                presets[name] = {"benchmark": benchmark, "strategy": strategy, "buffer_size": buffer or 0,
+                                 **_MNIST, **tasks, **settings}
+    return presets
+
+
+PRESETS = _build()

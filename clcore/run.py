@@ -1,0 +1,283 @@
+"""A continual-learning run that advances in small increments and reports as it goes.
+
+    run = Run(make_config(strategy="er", buffer_size=200))
+    while not run.done:
+        for event in run.advance(seconds=0.1):   # or batches=1, until="epoch" / "task"
+            ...
+    result = run.result()                         # the JSON written by `python -m clcore run --out`
+
+Training happens in a generator that yields at every batch boundary, so a caller (the CLI's loop,
+the app's background thread) can pause, resume, step or stop between any two batches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from typing import Callable
+
+import torch
+
+from . import metrics
+from .benchmarks import build_benchmark
+from .buffer import ReplayBuffer
+from .config import RunConfig, make_config, resolve_device
+from .errors import TrainingDiverged
+from .evaluation import evaluate
+from .events import BatchEnd, EpochEnd, Evaluation, RunEnd, TaskEnd
+from .models import build_model
+from .strategies import REGISTRY, Batch
+
+_MODEL_INIT_LOCK = threading.Lock()  # seeding the global RNG for weight init must not interleave
+LIVE_EVALS_PER_TASK = 20
+LIVE_EVAL_BUDGET = 2000  # test samples per live evaluation, over all tasks
+
+
+def make_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """Everything a run has reported so far, as plain lists: what the views and the JSON result read."""
+    loss_steps: list = dataclasses.field(default_factory=list)
+    loss: list = dataclasses.field(default_factory=list)
+    samples_per_s: list = dataclasses.field(default_factory=list)
+    evals: list = dataclasses.field(default_factory=list)  # Evaluation events
+    matrix: dict = dataclasses.field(default_factory=dict)  # model -> rows R[i]
+    matrix_task_il: dict = dataclasses.field(default_factory=dict)
+    random_init: dict = dataclasses.field(default_factory=dict)  # model -> acc per task before training
+    random_init_task_il: dict = dataclasses.field(default_factory=dict)
+    task_boundaries: list = dataclasses.field(default_factory=list)  # step at each task end
+    buffer_history: list = dataclasses.field(default_factory=list)  # (step, composition)
+    step_stats: list = dataclasses.field(default_factory=list)  # (step, strategy's drained stats)
+    strategy_reports: list = dataclasses.field(default_factory=list)  # one per task end
+
+
+class Run:
+    def __init__(self, config: RunConfig | dict | None = None, **settings):
+        if isinstance(config, RunConfig):
+            config = dataclasses.replace(config, **settings) if settings else config
+        else:
+            config = make_config(**{**(config or {}), **settings})
+        self.device = resolve_device(config.device)
+        self.benchmark = build_benchmark(
+            config.benchmark, n_tasks=config.n_tasks, classes=config.classes, scenario=config.scenario,
+            train_subset=config.train_subset, seed=config.seed, device=self.device)
+        bench = self.benchmark
+        cls = REGISTRY[config.strategy]
+        with _MODEL_INIT_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = build_model(config.model, bench.data.image_shape, bench.n_classes, config.hidden).to(self.device)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        buffer = ReplayBuffer(config.buffer_size, bench.n_classes, self.device, config.buffer_policy,
+                              self.generator) if cls.uses_buffer else None
+        self.strategy = cls(model, make_optimizer(config, model.parameters()), bench, buffer, self.generator,
+                            config.replay_batch_size, config.params)
+
+        steps_per_task = math.ceil(max(len(t.train_idx) for t in bench.tasks) / config.batch_size) * config.epochs
+        eval_every = config.eval_every if config.eval_every is not None else \
+            max(1, steps_per_task // LIVE_EVALS_PER_TASK)
+        eval_subset = config.eval_subset or max(100, min(1000, LIVE_EVAL_BUDGET // len(bench.tasks)))
+        classes = "|".join(",".join(map(str, t.classes)) for t in bench.tasks) if bench.has_task_il else None
+        self.config = dataclasses.replace(  # fully resolved: what reproduces this run
+            config, n_tasks=len(bench.tasks), scenario=bench.scenario, classes=classes,
+            device=str(self.device), eval_every=eval_every, eval_subset=eval_subset)
+
+        self.record = RunRecord()
+        self.status = "ready"  # ready -> running -> finished | stopped | failed
+        self.message = ""
+        self.step = self.task = self.epoch = 0
+        self.train_samples = 0
+        self.active_s = self.train_s = 0.0
+        self._listeners: list[Callable] = []
+        self._pending: list = []
+        self._steps = self._training()
+        self._window = {"loss": None, "steps": 0, "samples": 0, "seconds": 0.0}
+
+    # public API --------------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "stopped", "failed")
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.benchmark.tasks)
+
+    @property
+    def primary_model(self) -> str:
+        return next(iter(self.strategy.evaluation_models()))
+
+    def subscribe(self, listener: Callable) -> None:
+        """Call `listener(event)` for every event from now on (in the thread that advances the run)."""
+        self._listeners.append(listener)
+
+    def advance(self, batches: int | None = None, seconds: float | None = None, until: str | None = None) -> list:
+        """Train until `batches` more batches, `seconds` elapsed, or the end of the current "batch",
+        "epoch" or "task" (whichever comes first; none given: to the end). Returns the events emitted."""
+        if until not in (None, "batch", "epoch", "task"):
+            raise ValueError("until must be 'batch', 'epoch' or 'task'")
+        self._pending = []
+        if self.done:
+            return []
+        self.status = "running"
+        start = time.perf_counter()
+        done_batches = 0
+        try:
+            for boundary in self._steps:
+                done_batches += boundary == "batch"
+                if (batches is not None and done_batches >= batches) or until == boundary or \
+                        (until == "epoch" and boundary == "task") or \
+                        (seconds is not None and time.perf_counter() - start >= seconds):
+                    break
+        except TrainingDiverged as error:
+            self._finish("failed", str(error))
+        except BaseException as error:
+            self._finish("failed", f"{type(error).__name__}: {error}")
+            raise
+        finally:
+            self.active_s += time.perf_counter() - start
+        return self._pending
+
+    def run_to_end(self) -> dict:
+        while not self.done:
+            self.advance(seconds=1.0)
+        return self.result()
+
+    def stop(self, message: str = "stopped by the user") -> None:
+        """End the run at the current batch boundary, keeping everything measured so far."""
+        if not self.done:
+            self._steps.close()
+            self._finish("stopped", message)
+
+    # training ----------------------------------------------------------------------------------
+    def _emit(self, event) -> None:
+        self._pending.append(event)
+        for listener in self._listeners:
+            listener(event)
+
+    def _finish(self, status: str, message: str = "") -> None:
+        self.status, self.message = status, message
+        self._emit(RunEnd(status, message))
+
+    def _phase_batches(self, tasks):
+        """A function that turns positions in the phase's combined stream into a Batch, and its length.
+        One task per phase except for offline strategies (joint), which see every task mixed."""
+        bench = self.benchmark
+        sizes = torch.tensor([len(t.train_idx) for t in tasks])
+        if len(tasks) == 1:
+            task = tasks[0]
+
+            def single(positions):
+                x, y = bench.train_batch(task, positions)
+                return x, y, torch.full_like(y, task.index)
+            return single, int(sizes[0])
+        task_of = torch.repeat_interleave(torch.arange(len(tasks)), sizes).to(self.device)
+        offset = torch.cat([torch.zeros(1, dtype=torch.int64), sizes.cumsum(0)[:-1]]).to(self.device)
+
+        def mixed(positions):
+            owner = task_of[positions]
+            xs, ys, ts = [], [], []
+            for k in owner.unique().tolist():
+                chosen = positions[owner == k]
+                x, y = bench.train_batch(tasks[k], chosen - offset[k])
+                xs.append(x), ys.append(y), ts.append(torch.full_like(y, tasks[k].index))
+            return torch.cat(xs), torch.cat(ys), torch.cat(ts)
+        return mixed, int(sizes.sum())
+
+    def _training(self):
+        cfg, bench, strategy = self.config, self.benchmark, self.strategy
+        self._evaluate(full=True, initial=True)
+        phases = [bench.tasks] if strategy.trains_offline else [[t] for t in bench.tasks]
+        for phase_index, tasks in enumerate(phases):
+            self.task = phase_index
+            strategy.begin_task(phase_index)
+            make_batch, n = self._phase_batches(tasks)
+            for epoch in range(cfg.epochs):
+                self.epoch = epoch
+                order = torch.randperm(n, generator=self.generator).to(self.device)
+                for start in range(0, n, cfg.batch_size):
+                    began = time.perf_counter()
+                    x, y, task_ids = make_batch(order[start:start + cfg.batch_size])
+                    raw = x
+                    if bench.augment is not None:
+                        x = bench.augment(x, self.generator)
+                    loss = strategy.observe(Batch(x, y, task_ids, raw))
+                    w = self._window
+                    w["loss"] = loss if w["loss"] is None else w["loss"] + loss
+                    w["steps"] += 1
+                    w["samples"] += len(y)
+                    w["seconds"] += time.perf_counter() - began
+                    self.step += 1
+                    if self.step % cfg.log_every == 0:
+                        self._report()
+                    if cfg.eval_every and self.step % cfg.eval_every == 0:
+                        self._evaluate(full=False)
+                    yield "batch"
+                self._report()
+                self._emit(EpochEnd(self.step, phase_index, epoch))
+                yield "epoch"
+            strategy.end_task(phase_index)
+            self._report()
+            row = self._evaluate(full=True)
+            self.record.task_boundaries.append(self.step)
+            report = strategy.task_end_report()
+            self.record.strategy_reports.append(report)
+            composition = strategy.buffer.composition(self.n_tasks) if strategy.buffer is not None else None
+            if composition is not None:
+                self.record.buffer_history.append((self.step, composition))
+            self._emit(TaskEnd(self.step, phase_index, row, report, composition))
+            yield "task"
+        self._finish("finished")
+
+    def _report(self) -> None:
+        w = self._window
+        if not w["steps"]:
+            return
+        began = time.perf_counter()
+        loss = float(w["loss"]) / w["steps"]  # the only device sync of the window
+        w["seconds"] += time.perf_counter() - began
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"the loss became {loss} at step {self.step} (task {self.task + 1}, epoch {self.epoch + 1}); "
+                f"lower the learning rate (now {self.config.lr}) or the strategy's weights and run again")
+        speed = w["samples"] / max(w["seconds"], 1e-9)
+        self.train_samples += w["samples"]
+        self.train_s += w["seconds"]
+        rec = self.record
+        rec.loss_steps.append(self.step)
+        rec.loss.append(loss)
+        rec.samples_per_s.append(speed)
+        stats = self.strategy.drain_step_stats()
+        if stats is not None:
+            rec.step_stats.append((self.step, stats))
+        if self.strategy.buffer is not None and (not rec.buffer_history or rec.buffer_history[-1][0] != self.step):
+            rec.buffer_history.append((self.step, self.strategy.buffer.composition(self.n_tasks)))
+        self._window = {"loss": None, "steps": 0, "samples": 0, "seconds": 0.0}
+        self._emit(BatchEnd(self.step, self.task, self.epoch, loss, speed, self.active_s))
+
+    def _evaluate(self, full: bool, initial: bool = False):
+        models = self.strategy.evaluation_models()
+        acc, acc_task_il = evaluate(models, self.benchmark, None if full else self.config.eval_subset)
+        rec = self.record
+        if initial:
+            rec.random_init, rec.random_init_task_il = acc, acc_task_il or {}
+        elif full:
+            for name in models:
+                rec.matrix.setdefault(name, []).append(acc[name])
+                if acc_task_il:
+                    rec.matrix_task_il.setdefault(name, []).append(acc_task_il[name])
+        event = Evaluation(self.step, self.task, full, acc, acc_task_il)
+        rec.evals.append(event)
+        self._emit(event)
+        return acc[self.primary_model]
+
+    # results -----------------------------------------------------------------------------------
+    def result(self) -> dict:
+        from .results import build_result
+        return build_result(self)

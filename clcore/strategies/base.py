@@ -1,0 +1,155 @@
+"""Strategy base class, declared parameters and the registry.
+
+A strategy is one small class: `observe(batch)` does one training step (mammoth's name for it) and
+returns the loss; `begin_task` / `end_task` are optional hooks. What the app visualises is returned as
+data by `task_end_report()` and `drain_step_stats()`, never drawn here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+
+REGISTRY: dict[str, type["Strategy"]] = {}
+
+
+def register(cls):
+    """Class decorator: make a strategy selectable by its `name`."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"strategy {cls.name} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class Param:
+    """A strategy hyperparameter: what the CLI validates and the app renders as a control."""
+    name: str
+    default: float | int | bool
+    low: float | None = None
+    high: float | None = None
+    help: str = ""
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def parse(self, value, strategy: str):
+        """Convert and range-check a value (a string from the CLI or URL, or a number)."""
+        where = f"--param {self.name} of {strategy}"
+        try:
+            if self.kind is bool:
+                if isinstance(value, str):
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError
+                    value = value.lower() in ("true", "1", "yes")
+                return bool(value)
+            number = float(value)
+            if self.kind is int:
+                if number != int(number):
+                    raise ValueError
+                number = int(number)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: '{value}' is not a valid {self.kind.__name__}") from None
+        if not math.isfinite(number) or (self.low is not None and number < self.low) or \
+                (self.high is not None and number > self.high):
+            raise ConfigError(f"{where}: {value} is out of range; choose {self.low}..{self.high}")
+        return number
+
+    def describe(self) -> dict:
+        return {"name": self.name, "default": self.default, "low": self.low, "high": self.high,
+                "type": self.kind.__name__, "help": self.help}
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # inputs as trained on (augmented for CIFAR)
+    y: torch.Tensor
+    task: torch.Tensor  # per-sample task ids
+    raw: torch.Tensor  # inputs before augmentation: what a buffer stores
+
+
+class Strategy:
+    name: ClassVar[str]
+    title: ClassVar[str]
+    summary: ClassVar[str]  # one line for listings and tooltips
+    params: ClassVar[tuple[Param, ...]] = ()
+    uses_buffer: ClassVar[bool] = False
+    stores_logits: ClassVar[bool] = False  # buffer keeps the logits seen at insertion (DER)
+    trains_offline: ClassVar[bool] = False  # sees all tasks at once (the joint upper bound)
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, benchmark, buffer,
+                 generator: torch.Generator, replay_batch_size: int, hp: dict):
+        self.model, self.optimizer, self.benchmark, self.buffer = model, optimizer, benchmark, buffer
+        self.generator = generator  # CPU generator: every random decision of a run comes from its seed
+        self.replay_batch_size = replay_batch_size
+        self.hp = SimpleNamespace(**hp)
+        self.current_task = 0
+        self.global_step = 0  # optimizer steps over the whole run
+
+    @classmethod
+    def resolve_params(cls, given: dict) -> dict:
+        """Defaults overlaid with `given` (validated); unknown keys are an error naming the valid ones."""
+        known = {p.name: p for p in cls.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            valid = ", ".join(known) or "none"
+            raise ConfigError(f"--param {unknown[0]}: unknown for strategy {cls.name}; its parameters are: {valid}")
+        return {name: (p.parse(given[name], cls.name) if name in given else p.default) for name, p in known.items()}
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"name": cls.name, "title": cls.title, "summary": cls.summary, "uses_buffer": cls.uses_buffer,
+                "params": [p.describe() for p in cls.params]}
+
+    # hooks -------------------------------------------------------------------------------------
+    def begin_task(self, task_index: int) -> None:
+        self.current_task = task_index
+
+    def observe(self, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def end_task(self, task_index: int) -> None:
+        pass
+
+    # what evaluation and the views read -------------------------------------------------------
+    def evaluation_models(self) -> dict[str, nn.Module]:
+        """Models to evaluate; the first is the one whose accuracy the run reports."""
+        return {"student": self.model}
+
+    def task_end_report(self) -> dict:
+        return {}
+
+    def drain_step_stats(self) -> dict | None:
+        """Per-step statistics gathered since the last call (e.g. CLS-ER teacher choices)."""
+        return None
+
+    # shared helpers -----------------------------------------------------------------------------
+    def task_logits(self, logits: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """In the Task-IL scenario only a sample's own task's classes compete (others masked out)."""
+        if self.benchmark.scenario != "task-il":
+            return logits
+        return logits.masked_fill(~self.benchmark.class_masks[task], float("-inf"))
+
+    def classification_loss(self, logits, y, task) -> torch.Tensor:
+        return F.cross_entropy(self.task_logits(logits, task), y)
+
+    def replay_batch(self, size: int | None = None):
+        """A random buffer batch, augmented like the current data (the buffer keeps raw inputs)."""
+        sample = self.buffer.sample(size or self.replay_batch_size)
+        if self.benchmark.augment is not None:
+            sample.x = self.benchmark.augment(sample.x, self.generator)
+        return sample
+
+    def optimizer_step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.global_step += 1

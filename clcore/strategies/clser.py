@@ -1,0 +1,94 @@
+"""CLS-ER (Arani, Sarfraz & Zonooz, ICLR 2022): complementary learning system-based experience replay.
+
+A working model is trained on current + buffer samples. Two EMA copies of it play the fast (plastic)
+and slow (stable) memories: after each optimizer step each is updated with its own probability (r_P > r_S)
+and decay min(1 - 1/(step + 1), alpha). On every buffer sample, the teacher that gives the true label the
+higher softmax probability supplies the target logits for an MSE consistency term. Inference uses the
+stable model. One forward pass over current + buffer samples serves both the cross-entropy and the
+consistency term (the reference code runs the buffer batch twice; identical without batch norm).
+"""
+from copy import deepcopy
+
+import torch
+import torch.nn.functional as F
+
+from ..ema import ema_update
+from .base import Param, Strategy, register
+
+
+@register
+class CLSER(Strategy):
+    name = "clser"
+    title = "CLS-ER (fast and slow teachers)"
+    summary = "Replay with two EMA teachers, plastic and stable; each buffer sample is matched to the more confident one."
+    uses_buffer = True
+    params = (
+        Param("reg_weight", 0.1, 0.0, 100.0, "lambda: weight of the MSE consistency loss towards the chosen teacher"),
+        Param("plastic_freq", 0.9, 0.0, 1.0, "r_P: probability of updating the plastic (fast) model after a step"),
+        Param("plastic_alpha", 0.999, 0.0, 1.0, "alpha_P: EMA decay of the plastic model"),
+        Param("stable_freq", 0.7, 0.0, 1.0, "r_S: probability of updating the stable (slow) model after a step"),
+        Param("stable_alpha", 0.999, 0.0, 1.0, "alpha_S: EMA decay of the stable model"),
+    )
+
+    def __init__(self, model, *args, **kwargs):
+        super().__init__(model, *args, **kwargs)
+        self.plastic = deepcopy(model).requires_grad_(False)
+        self.stable = deepcopy(model).requires_grad_(False)
+        # Per step with replay: (step, [[plastic per task], [stable per task]]); drained to `choice_log`.
+        self._pending_choices = []
+        self.choice_log_steps: list[int] = []
+        self.choice_log = torch.zeros(0, 2, len(self.benchmark.tasks), dtype=torch.int64)
+
+    def evaluation_models(self):
+        return {"stable": self.stable, "plastic": self.plastic, "student": self.model}
+
+    @staticmethod
+    def choose_teacher(plastic_logits, stable_logits, labels):
+        """Per sample, the logits of the teacher more confident on the true label (ties: plastic).
+        Returns (target logits, bool mask of samples that took the stable teacher)."""
+        p_plastic = F.softmax(plastic_logits, dim=1).gather(1, labels[:, None]).squeeze(1)
+        p_stable = F.softmax(stable_logits, dim=1).gather(1, labels[:, None]).squeeze(1)
+        took_stable = p_stable > p_plastic
+        return torch.where(took_stable[:, None], stable_logits, plastic_logits), took_stable
+
+    def observe(self, batch):
+        x, y, task = batch.x, batch.y, batch.task
+        n_current = len(y)
+        replay = self.replay_batch() if len(self.buffer) else None
+        if replay is not None:
+            x, y, task = torch.cat([x, replay.x]), torch.cat([y, replay.y]), torch.cat([task, replay.task])
+        logits = self.model(x)
+        loss = self.classification_loss(logits, y, task)
+        if replay is not None:
+            with torch.no_grad():
+                target, took_stable = self.choose_teacher(self.plastic(replay.x), self.stable(replay.x), replay.y)
+            loss = loss + self.hp.reg_weight * F.mse_loss(logits[n_current:], target)
+            n_tasks = len(self.benchmark.tasks)
+            self._pending_choices.append(torch.stack([
+                torch.bincount(replay.task[~took_stable], minlength=n_tasks),
+                torch.bincount(replay.task[took_stable], minlength=n_tasks)]))
+        self.optimizer_step(loss)
+        if replay is not None:
+            self.choice_log_steps.append(self.global_step)
+        self.buffer.add(batch.raw, batch.y, batch.task)
+        draws = torch.rand(2, generator=self.generator)
+        if draws[0] < self.hp.plastic_freq:
+            ema_update(self.plastic, self.model, self.hp.plastic_alpha, self.global_step)
+        if draws[1] < self.hp.stable_freq:
+            ema_update(self.stable, self.model, self.hp.stable_alpha, self.global_step)
+        return loss.detach()
+
+    def drain_step_stats(self):
+        """Teacher choices summed over the steps since the last call, per buffer-sample task.
+        The per-step counts stay in `choice_log` (steps x [plastic, stable] x tasks)."""
+        if not self._pending_choices:
+            return None
+        window = torch.stack(self._pending_choices).cpu()
+        self._pending_choices.clear()
+        self.choice_log = torch.cat([self.choice_log, window])
+        totals = window.sum(0)
+        return {"plastic": totals[0].tolist(), "stable": totals[1].tolist(), "steps": len(window)}
+
+    def task_end_report(self):
+        totals = self.choice_log.sum(0)
+        return {"teacher_choices_total": {"plastic": totals[0].tolist(), "stable": totals[1].tolist()}}

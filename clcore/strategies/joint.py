@@ -1,0 +1,10 @@
+from .base import register
+from .finetune import Finetune
+
+
+@register
+class Joint(Finetune):
+    name = "joint"
+    title = "Joint training (upper bound)"
+    summary = "All tasks' data shuffled together and trained once with the same epochs: the offline upper bound."
+    trains_offline = True
