@@ -1,0 +1,111 @@
+"""Drive a Run from a background thread: play, pause, step, stop from any other thread (a UI).
+
+The trainer thread advances the run in short slices while holding a lock, so a reader that takes the
+lock (`with bg.lock:` or `bg.snapshot()`) sees a consistent state and waits at most one slice. Pause
+and stop take effect at the next batch boundary after the current slice (well under half a second).
+An optional semaphore caps how many runs train at once in a process; a run waiting for it is "queued".
+"""
+from __future__ import annotations
+
+import threading
+
+from .events import EpochEnd, TaskEnd
+from .run import Run
+
+SLICE_S = 0.05
+
+
+class BackgroundRun:
+    def __init__(self, run: Run, slots: threading.Semaphore | None = None, slice_s: float = SLICE_S):
+        self.run, self.slots, self.slice_s = run, slots, slice_s
+        self.lock = threading.RLock()
+        self._wake = threading.Condition(threading.Lock())
+        self._playing = False
+        self._step_unit: str | None = None
+        self._stop_requested = False
+        self.queued = False
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._loop, name="clcore-run", daemon=True)
+        self._thread.start()
+
+    # commands (any thread) -----------------------------------------------------------------------
+    def play(self) -> None:
+        with self._wake:
+            self._playing = True
+            self._wake.notify()
+
+    def pause(self) -> None:
+        with self._wake:
+            self._playing = False
+            self._step_unit = None
+
+    def step(self, unit: str = "batch") -> None:
+        """Train one batch, epoch or task, then pause."""
+        if unit not in ("batch", "epoch", "task"):
+            raise ValueError("unit must be 'batch', 'epoch' or 'task'")
+        with self._wake:
+            self._playing = False
+            self._step_unit = unit
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stop_requested = True
+            self._wake.notify()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        if self.run.done:
+            return self.run.status
+        if self.queued:
+            return "queued"
+        return "playing" if self._playing or self._step_unit else ("paused" if self.run.step else "ready")
+
+    # trainer thread ------------------------------------------------------------------------------
+    def _next_command(self):
+        with self._wake:
+            while not (self._playing or self._step_unit or self._stop_requested):
+                self._wake.wait()
+            return self._stop_requested, self._step_unit
+
+    def _loop(self) -> None:
+        stop, _ = self._next_command()
+        acquired = False
+        if not stop and self.slots is not None:
+            self.queued = True
+            while not self._stop_requested and not (acquired := self.slots.acquire(timeout=0.1)):
+                pass
+            self.queued = False
+        try:
+            self._train()
+        finally:
+            if acquired:
+                self.slots.release()
+
+    def _train(self) -> None:
+        while True:
+            stop, unit = self._next_command()
+            with self.lock:
+                if stop:
+                    self.run.stop()
+                    return
+                try:
+                    if unit == "batch":
+                        self.run.advance(batches=1)
+                        reached = True
+                    else:
+                        events = self.run.advance(seconds=self.slice_s, until=unit)
+                        wanted = (EpochEnd, TaskEnd) if unit == "epoch" else (TaskEnd,)
+                        reached = unit is not None and any(isinstance(e, wanted) for e in events)
+                except Exception as error:  # the run is already marked failed; keep the thread tidy
+                    self.error = f"{type(error).__name__}: {error}"
+                    return
+                if reached:
+                    with self._wake:
+                        self._step_unit = None
+                if self.run.done:
+                    return
