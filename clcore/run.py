@@ -61,10 +61,8 @@ class RunRecord:
 
 class Run:
     def __init__(self, config: RunConfig | dict | None = None, **settings):
-        if isinstance(config, RunConfig):
-            config = dataclasses.replace(config, **settings) if settings else config
-        else:
-            config = make_config(**{**(config or {}), **settings})
+        given = config.to_dict() if isinstance(config, RunConfig) else dict(config or {})
+        config = make_config(**{**given, **settings})  # always validated, whoever built it
         self.device = resolve_device(config.device)
         self.benchmark = build_benchmark(
             config.benchmark, n_tasks=config.n_tasks, classes=config.classes, scenario=config.scenario,
