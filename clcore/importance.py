@@ -64,3 +64,9 @@ def importance_summary(model: nn.Module, importance: dict[str, torch.Tensor], im
         summary["layers"][name] = {"log10_counts": counts.tolist(), "log10_edges": edges.tolist(),
                                    "mean": float(value.mean()), "max": float(value.max())}
     return summary
+
+
+def importance_report(model: nn.Module, importance: dict, task_importance: dict, image_shape) -> dict:
+    """A regularisation strategy's task-end report: the accumulated and the last task's own importance."""
+    return {"importance": importance_summary(model, importance, image_shape),
+            "task_importance": importance_summary(model, task_importance, image_shape)}

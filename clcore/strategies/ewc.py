@@ -2,7 +2,7 @@
 Fisher of that task's data is added to a decayed running Fisher, and the weights are anchored there."""
 import torch
 
-from ..importance import empirical_fisher, importance_summary, quadratic_penalty, snapshot
+from ..importance import empirical_fisher, importance_report, quadratic_penalty, snapshot
 from .base import Param, Strategy, register
 
 
@@ -46,6 +46,4 @@ class OnlineEWC(Strategy):
         self.anchor = snapshot(self.model)
 
     def task_end_report(self):
-        shape = self.benchmark.data.image_shape
-        return {"importance": importance_summary(self.model, self.importance, shape),
-                "task_importance": importance_summary(self.model, self.task_importance, shape)}
+        return importance_report(self.model, self.importance, self.task_importance, self.benchmark.data.image_shape)

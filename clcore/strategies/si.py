@@ -3,7 +3,7 @@ to the loss decrease along the training path, sum_t -g_t * delta_theta_t, normal
 by (total change)^2 + xi."""
 import torch
 
-from ..importance import importance_summary, named_params, quadratic_penalty, snapshot
+from ..importance import importance_report, named_params, quadratic_penalty, snapshot
 from .base import Param, Strategy, register
 
 
@@ -49,6 +49,4 @@ class SynapticIntelligence(Strategy):
         self.path_integral = {k: torch.zeros_like(v) for k, v in self.task_start.items()}
 
     def task_end_report(self):
-        shape = self.benchmark.data.image_shape
-        return {"importance": importance_summary(self.model, self.importance, shape),
-                "task_importance": importance_summary(self.model, self.task_importance, shape)}
+        return importance_report(self.model, self.importance, self.task_importance, self.benchmark.data.image_shape)
