@@ -20,6 +20,10 @@ from .results import jsonable
 STORE_ENV = "CLCORE_STORE"
 DEFAULT_STORE = Path(__file__).resolve().parent.parent / "data" / "runs.sqlite"
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
+# The small part of a stored result that listings show (see `RunStore.list_summaries`).
+SUMMARY_FIELDS = ("status", "message", "avg_acc", "forgetting", "bwt", "fwt", "wall_s", "train_samples_per_s",
+                  "steps", "offline", "config", "tasks", "task_il")
+_JSON_SUMMARY_FIELDS = {"config", "tasks", "task_il"}  # json_extract returns these as JSON text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -98,6 +102,28 @@ class RunStore:
         with self._lock:
             rows = self._db.execute("SELECT * FROM runs WHERE workspace = ? ORDER BY created", (workspace,)).fetchall()
         return [self._row(r) for r in rows]
+
+    def list_summaries(self, workspace: str) -> list[StoredRun]:
+        """Like `list`, without the bulky curves: `result` holds only the fields of SUMMARY_FIELDS
+        (None for a run with no result yet). What a listing that refreshes every second should read."""
+        cols = ", ".join(f"json_extract(result, '$.{f}')" for f in SUMMARY_FIELDS)
+        with self._lock:
+            rows = self._db.execute(f"SELECT id, workspace, label, created, updated, status, config, "
+                                    f"result IS NOT NULL, {cols} FROM runs WHERE workspace = ? ORDER BY created",
+                                    (workspace,)).fetchall()
+        out = []
+        for r in rows:
+            result = None
+            if r[7]:
+                result = {}
+                for name, value in zip(SUMMARY_FIELDS, r[8:]):
+                    if value is not None and name in _JSON_SUMMARY_FIELDS:
+                        value = json.loads(value)
+                    elif value is not None and name == "offline":  # JSON true/false come back as 1/0
+                        value = bool(value)
+                    result[name] = value
+            out.append(StoredRun(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), result))
+        return out
 
     def delete(self, run_id: int, workspace: str) -> bool:
         with self._lock, self._db:

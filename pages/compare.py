@@ -1,0 +1,762 @@
+"""Compare: every run of this browser session's workspace, overlaid curves, heatmaps side by side, a
+metrics table with the differing knob highlighted, "change one knob and run again", and a grid runner.
+
+Only runs of this session's workspace are ever read (the store is always queried with it)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import math
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run directly (AppTest.from_file("pages/compare.py")) as well as via app.py
+    sys.path.insert(0, str(ROOT))
+
+from clcore import STRATEGIES, ConfigError, Run, make_config  # noqa: E402
+from clcore.benchmarks import BENCHMARKS, SCENARIOS  # noqa: E402
+from clcore.buffer import BUFFER_POLICIES  # noqa: E402
+from clcore.config import FIELDS, OPTIMIZERS  # noqa: E402
+from clcore.metrics import accuracy_after_each_task  # noqa: E402
+from clcore.models import MODEL_NAMES  # noqa: E402
+from clcore.store import STATUSES  # noqa: E402
+from pages.shared import charts, session  # noqa: E402
+
+# Okabe & Ito's colour-blind-safe palette; beyond 8 runs the dash pattern changes too.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+HIGHLIGHT = "background-color: #FFE08A; color: #000000; font-weight: 600"  # the knob(s) that differ
+REFRESH_S = 1.5  # how often the page redraws while something of this session trains
+MAX_GRID = 48  # runs per grid
+GRID_BUFFERS = [20, 50, 100, 200, 500, 1000, 2000, 5120]
+QUICK_BASE = {"benchmark": "split-mnist", "train_subset": 1000, "epochs": 1, "batch_size": 10, "lr": 0.03}
+
+# Knobs offered by "change one knob": field -> (label, choices or None for a typed value).
+KNOBS = {
+    "strategy": ("Strategy", list(STRATEGIES)),
+    "buffer_size": ("Buffer size", None),
+    "lr": ("Learning rate", None),
+    "epochs": ("Epochs per task", None),
+    "batch_size": ("Batch size", None),
+    "seed": ("Seed", None),
+    "train_subset": ("Training examples per task", None),
+    "benchmark": ("Benchmark", list(BENCHMARKS)),
+    "n_tasks": ("Number of tasks", None),
+    "scenario": ("Scenario", list(SCENARIOS)),
+    "optimizer": ("Optimizer", list(OPTIMIZERS)),
+    "momentum": ("Momentum", None),
+    "weight_decay": ("Weight decay", None),
+    "replay_batch_size": ("Replay batch size", None),
+    "buffer_policy": ("Buffer policy", list(BUFFER_POLICIES)),
+    "model": ("Model", list(MODEL_NAMES)),
+    "hidden": ("Hidden layer sizes", None),
+}
+# Columns of the runs table: config field -> header.
+TABLE_KNOBS = {"strategy": "strategy", "benchmark": "benchmark", "scenario": "scenario", "n_tasks": "tasks",
+               "buffer_size": "buffer", "epochs": "epochs", "batch_size": "batch", "lr": "lr", "seed": "seed",
+               "train_subset": "examples/task"}
+NOT_KNOBS = {"preset", "log_every", "device"}  # bookkeeping, never "the knob that differs"
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Entry:
+    id: int
+    label: str
+    status: str  # as shown
+    training: bool  # still advancing (live or grid)
+    created: float
+    config: dict  # resolved (from the result) where known, else as given
+    summary: dict | None  # metrics (no curves)
+    live: object | None = None  # this session's LiveRun, if it is one
+
+
+def _fmt_value(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _live_state(lr) -> str:
+    try:
+        return lr.bg.state
+    except Exception:  # noqa: BLE001 - a LiveRun without a driver: read the run itself
+        return lr.run.status
+
+
+def _live_result(lr) -> dict:
+    lock = getattr(getattr(lr, "bg", None), "lock", None)
+    if lock is None:
+        return lr.run.result()
+    with lock:
+        return lr.run.result()
+
+
+SHOWN_STATUS = {"playing": "training", "running": "training", "queued": "busy, queued", "ready": "ready",
+                "paused": "paused"}
+
+
+def collect_entries(ws: str) -> list[Entry]:
+    store = session.run_store()
+    live = {lr.store_id: lr for lr in session.live_runs()}
+    job = st.session_state.get("cmp_grid")
+    grid_state = job.store_states() if job else {}
+    entries = []
+    for row in store.list_summaries(ws):
+        summary = row.result
+        config = (summary or {}).get("config") or row.config
+        status, training = row.status, False
+        lr = live.get(row.id)
+        if lr is not None:
+            state = _live_state(lr)
+            training = state in ("playing", "queued")
+            status = SHOWN_STATUS.get(state, state)
+            try:
+                config = lr.run.config.to_dict()
+            except Exception:  # noqa: BLE001
+                pass
+            if training or summary is None:
+                full = _live_result(lr)
+                summary = {k: full.get(k) for k in ("avg_acc", "forgetting", "bwt", "fwt", "wall_s", "steps",
+                                                   "train_samples_per_s", "offline", "tasks", "task_il")}
+        elif row.id in grid_state:
+            status = grid_state[row.id]
+            training = status in ("training", "busy, queued")
+        entries.append(Entry(row.id, row.label or f"run {row.id}", status, training, row.created, config,
+                             summary, lr))
+    return entries
+
+
+def full_result(ws: str, entry: Entry) -> dict | None:
+    if entry.live is not None:
+        return _live_result(entry.live)
+    row = session.run_store().get(entry.id, ws)
+    return row.result if row else None
+
+
+def name_of(entry: Entry) -> str:
+    return f"#{entry.id} {entry.label}"
+
+
+def flat_knobs(config: dict) -> dict:
+    """Every setting of a config as a display string, strategy parameters flattened."""
+    out = {}
+    for key in sorted(FIELDS - NOT_KNOBS - {"params"}):
+        out[key] = _fmt_value(config.get(key))
+    for name, value in (config.get("params") or {}).items():
+        out[f"{config.get('strategy')}.{name}"] = _fmt_value(value)
+    return out
+
+
+def differing_knobs(configs: list[dict]) -> list[str]:
+    flats = [flat_knobs(c) for c in configs]
+    keys = sorted(set().union(*flats)) if flats else []
+    order = {k: i for i, k in enumerate(KNOBS)}
+    keys.sort(key=lambda k: (order.get(k, len(order)), k))
+    return [k for k in keys if len({f.get(k, "–") for f in flats}) > 1]
+
+
+def seen_average_curve(result: dict) -> tuple[list, list]:
+    """Average accuracy over the tasks seen so far at each live evaluation (the forgetting curve)."""
+    curves = result.get("curves") or {}
+    steps = curves.get("steps") or []
+    accs = curves.get("acc") or {}
+    model = result.get("reported_model") or next(iter(accs), None)
+    rows = accs.get(model) or []
+    n = len(result.get("tasks") or []) or (len(rows[0]) if rows else 0)
+    bounds = result.get("task_boundaries") or []
+    xs, ys = [], []
+    for step, acc in zip(steps, rows):
+        seen = n if result.get("offline") else min(n, 1 + sum(1 for b in bounds if b < step))
+        values = [a for a in (acc or [])[:seen] if a is not None]
+        xs.append(step)
+        ys.append(sum(values) / len(values) if values else None)
+    return xs, ys
+
+
+def task_curve(result: dict, task: int) -> tuple[list, list]:
+    curves = result.get("curves") or {}
+    accs = curves.get("acc") or {}
+    model = result.get("reported_model") or next(iter(accs), None)
+    rows = accs.get(model) or []
+    steps = curves.get("steps") or []
+    return list(steps), [(r[task] if r and task < len(r) else None) for r in rows]
+
+
+def style_of(i: int) -> dict:
+    return {"color": PALETTE[i % len(PALETTE)], "dash": DASHES[(i // len(PALETTE)) % len(DASHES)]}
+
+
+def overlay_figure(pairs: list[tuple[Entry, dict]], task: int | None, task_label: str = "") -> go.Figure:
+    fig = go.Figure()
+    for i, (entry, result) in enumerate(pairs):
+        style = style_of(i)
+        name = name_of(entry)
+        if task is None:
+            xs, ys = seen_average_curve(result)
+        else:
+            xs, ys = task_curve(result, task)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, legendgroup=name,
+                                 line={"color": style["color"], "dash": style["dash"], "width": 2.5},
+                                 hovertemplate=f"{name}<br>step %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
+        bounds = result.get("task_boundaries") or []
+        matrix = result.get("acc_matrix") or []
+        if task is None and matrix and bounds and not result.get("offline"):
+            marks = accuracy_after_each_task(matrix)[:len(bounds)]
+            fig.add_trace(go.Scatter(x=bounds[:len(marks)], y=marks, mode="markers", name=f"{name} (task ends)",
+                                     legendgroup=name, showlegend=False,
+                                     marker={"color": style["color"], "size": 9, "symbol": i % 20},
+                                     hovertemplate=f"{name}<br>end of a task, full test sets"
+                                                   f"<br>step %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
+        elif task is not None and matrix and bounds:
+            marks = [row[task] if task < len(row) else None for row in matrix][:len(bounds)]
+            fig.add_trace(go.Scatter(x=bounds[:len(marks)], y=marks, mode="markers", showlegend=False,
+                                     name=f"{name} (task ends)", legendgroup=name,
+                                     marker={"color": style["color"], "size": 9, "symbol": i % 20}))
+        for b in bounds[:-1]:
+            fig.add_vline(x=b, line={"color": style["color"], "dash": "dot", "width": 1}, opacity=0.45)
+    title = "Average accuracy over the tasks seen so far" if task is None else f"Accuracy on {task_label}"
+    fig.update_layout(title=title, xaxis_title="training step", yaxis_title="accuracy (%)",
+                      yaxis={"range": [0, 100]}, height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": -0.35})
+    return fig
+
+
+def matrix_csv(result: dict, task_il: bool = False) -> str:
+    matrix = result.get("acc_matrix_task_il" if task_il else "acc_matrix") or []
+    tasks = result.get("tasks") or [f"task {j + 1}" for j in range(len(matrix[0]) if matrix else 0)]
+    index = ["after joint training"] if result.get("offline") else [f"after {tasks[i]}" for i in range(len(matrix))]
+    frame = pd.DataFrame(matrix, index=index, columns=tasks)
+    frame.index.name = "R[i][j] accuracy %"
+    buf = io.StringIO()
+    frame.to_csv(buf, float_format="%.4f")
+    return buf.getvalue()
+
+
+def metrics_frame(entries: list[Entry], differing: list[str]) -> pd.DataFrame:
+    rows = []
+    for e in entries:
+        s = e.summary or {}
+        flat = flat_knobs(e.config)
+        row = {"run": name_of(e), "status": e.status}
+        for k in differing:
+            row[k] = flat.get(k, "–")
+        row.update({"avg acc %": s.get("avg_acc"), "forgetting": s.get("forgetting"), "BWT": s.get("bwt"),
+                    "FWT": s.get("fwt")})
+        if any((x.summary or {}).get("task_il") for x in entries):
+            row["Task-IL avg acc %"] = ((s.get("task_il") or {}).get("avg_acc"))
+        row.update({"steps": s.get("steps"), "wall s": s.get("wall_s"), "samples/s": s.get("train_samples_per_s")})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run")
+
+
+def styled_metrics(frame: pd.DataFrame, differing: list[str]):
+    numeric = [c for c in frame.columns if c not in differing and c != "status"]
+    frame = frame.copy()
+    for c in numeric:
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    styler = frame.style.format(precision=2, na_rep="–", subset=numeric)
+    if differing:
+        styler = styler.map(lambda _: HIGHLIGHT, subset=differing)
+    if "avg acc %" in frame and frame["avg acc %"].notna().sum() > 1:
+        styler = styler.highlight_max(subset=["avg acc %"], props="font-weight: 700; text-decoration: underline")
+    return styler
+
+
+# --------------------------------------------------------------------------------------------------
+# Change one knob
+# --------------------------------------------------------------------------------------------------
+def knob_options(config: dict) -> list[str]:
+    strategy = STRATEGIES.get(config.get("strategy"))
+    params = [f"params.{p.name}" for p in strategy.params] if strategy else []
+    return list(KNOBS) + params
+
+
+def knob_label(knob: str) -> str:
+    if knob.startswith("params."):
+        return f"{knob.split('.', 1)[1]} (strategy parameter)"
+    return KNOBS[knob][0]
+
+
+def knob_current(config: dict, knob: str):
+    if knob.startswith("params."):
+        return (config.get("params") or {}).get(knob.split(".", 1)[1])
+    return config.get(knob)
+
+
+def changed_config(base: dict, knob: str, value) -> tuple[object, list[str]]:
+    """The base config with one knob set to `value` (a string from a text box, or a choice), validated.
+    Returns (RunConfig, notes about settings adjusted to keep it valid); raises ConfigError."""
+    if isinstance(value, str):
+        value = value.strip()
+        if value == "":
+            raise ConfigError(f"{knob_label(knob)}: enter a new value")
+    cfg = {k: v for k, v in base.items() if k in FIELDS}
+    cfg["preset"] = None  # the new run is no longer the preset: its values are all explicit
+    notes = []
+    if knob.startswith("params."):
+        cfg["params"] = {**(cfg.get("params") or {}), knob.split(".", 1)[1]: value}
+    else:
+        cfg[knob] = value
+    if knob == "strategy":
+        cfg["params"] = {}  # another strategy: its own defaults
+        cls = STRATEGIES.get(value)
+        if cls is not None and cls.uses_buffer and not int(cfg.get("buffer_size") or 0):
+            cfg["buffer_size"] = 200
+            notes.append(f"{value} replays from a buffer: buffer size set to 200")
+        if cls is not None and not cls.uses_buffer and cfg.get("buffer_size"):
+            cfg["buffer_size"] = 0
+    if knob == "benchmark":
+        cfg["n_tasks"] = cfg["classes"] = cfg["scenario"] = None
+    if knob == "n_tasks":
+        cfg["classes"] = None
+    if knob in ("batch_size", "epochs", "train_subset", "n_tasks", "benchmark"):
+        cfg["eval_every"] = None  # re-derived: about 20 live evaluations per task
+    if knob == "batch_size" and base.get("replay_batch_size") == base.get("batch_size"):
+        cfg["replay_batch_size"] = None  # it followed the batch size
+    if knob == "hidden" and isinstance(value, str):
+        cfg["hidden"] = value
+    return make_config(**cfg), notes
+
+
+# --------------------------------------------------------------------------------------------------
+# Grid runner: one run after another in a background thread, each waiting for a training slot
+# --------------------------------------------------------------------------------------------------
+class GridJob:
+    SAVE_EVERY_S = 3.0
+
+    def __init__(self, workspace: str, store, slots, cells: list[tuple[str, object]]):
+        self.workspace, self.store, self.slots = workspace, store, slots
+        self.cells = [{"label": label, "config": config, "store_id": None, "state": "waiting", "message": ""}
+                      for label, config in cells]
+        self.cancelled = threading.Event()
+        self.current: int | None = None
+        self.step = self.total_steps = 0
+        self.finished = False
+        self.started = time.time()
+        self._thread = threading.Thread(target=self._loop, name="clcore-grid", daemon=True)
+        self._thread.start()
+
+    @property
+    def done_count(self) -> int:
+        return sum(c["state"] in ("finished", "stopped", "failed", "cancelled") for c in self.cells)
+
+    def store_states(self) -> dict[int, str]:
+        shown = {"running": "training", "queued": "busy, queued", "starting": "training"}
+        return {c["store_id"]: shown.get(c["state"], c["state"]) for c in self.cells if c["store_id"] is not None}
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        try:
+            for index, cell in enumerate(self.cells):
+                if self.cancelled.is_set():
+                    cell["state"] = "cancelled"
+                    continue
+                self.current = index
+                self._run_cell(cell)
+        finally:
+            self.current = None
+            self.finished = True
+
+    def _run_cell(self, cell: dict) -> None:
+        config = cell["config"]
+        cell["state"] = "starting"
+        self.step = self.total_steps = 0
+        try:
+            cell["store_id"] = self.store.create(self.workspace, config.to_dict(), cell["label"])
+            run = Run(config)
+        except Exception as error:  # noqa: BLE001 - e.g. data missing: this cell fails, the grid goes on
+            cell["state"], cell["message"] = "failed", f"{type(error).__name__}: {error}"
+            if cell["store_id"] is not None:
+                self.store.save(cell["store_id"], {"status": "failed", "message": cell["message"],
+                                                   "config": config.to_dict()}, "failed")
+            return
+        bench = run.benchmark
+        phases = 1 if run.strategy.trains_offline else len(bench.tasks)
+        per_phase = max(len(t.train_idx) for t in bench.tasks) * (len(bench.tasks) if phases == 1 else 1)
+        self.total_steps = phases * math.ceil(per_phase / run.config.batch_size) * run.config.epochs
+        acquired = False
+        try:
+            if self.slots is not None:
+                cell["state"] = "queued"
+                while not self.cancelled.is_set() and not (acquired := self.slots.acquire(timeout=0.2)):
+                    pass
+            cell["state"] = "running"
+            last_save = time.monotonic()
+            while not run.done and not self.cancelled.is_set():
+                try:
+                    run.advance(seconds=0.25)
+                except Exception as error:  # noqa: BLE001 - the run is marked failed already
+                    cell["message"] = f"{type(error).__name__}: {error}"
+                    break
+                self.step = run.step
+                if time.monotonic() - last_save > self.SAVE_EVERY_S and not run.done:
+                    self.store.save(cell["store_id"], run.result(), "running")
+                    last_save = time.monotonic()
+            if not run.done:
+                run.stop("grid cancelled")
+        finally:
+            if acquired:
+                self.slots.release()
+        status = run.status if run.status in STATUSES else "stopped"
+        self.store.save(cell["store_id"], run.result(), status)
+        cell["state"] = "cancelled" if self.cancelled.is_set() and status == "stopped" else status
+        cell["message"] = cell["message"] or run.message
+
+
+def grid_cells(base: dict, strategies: list[str], buffers: list[int], seeds: list[int], tag: str):
+    """(label, validated config) per grid cell; strategies without a buffer ignore the buffer sizes."""
+    cells, seen = [], set()
+    for strategy in strategies:
+        cls = STRATEGIES[strategy]
+        for buffer in (buffers if cls.uses_buffer else [0]):
+            for seed in seeds:
+                key = (strategy, buffer, seed)
+                if key in seen:
+                    continue
+                seen.add(key)
+                cfg = {k: v for k, v in base.items() if k in FIELDS}
+                same = cfg.get("strategy") == strategy
+                cfg.update(strategy=strategy, buffer_size=buffer, seed=seed, preset=None,
+                           params=(cfg.get("params") or {}) if same else {})
+                label = f"{tag} {strategy}" + (f" buf {buffer}" if cls.uses_buffer else "") + f" seed {seed}"
+                cells.append((label, make_config(**cfg)))
+    return cells
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part[1:]:
+            low, high = part.split("-", 1)
+            if not (low.strip().isdigit() and high.strip().isdigit()) or int(low) > int(high):
+                raise ValueError(f"seeds: '{part}' is not a range like 0-4")
+            seeds.extend(range(int(low), int(high) + 1))
+        elif part.isdigit():
+            seeds.append(int(part))
+        else:
+            raise ValueError(f"seeds: '{part}' is not a whole number ≥ 0")
+    if not seeds:
+        raise ValueError("seeds: give at least one seed, e.g. 0 or 0,1,2 or 0-2")
+    return list(dict.fromkeys(seeds))
+
+
+# --------------------------------------------------------------------------------------------------
+# Page
+# --------------------------------------------------------------------------------------------------
+def runs_table(entries: list[Entry]) -> pd.DataFrame:
+    rows = []
+    for e in entries:
+        s = e.summary or {}
+        row = {"#": e.id, "label": e.label, "status": e.status}
+        for key, header in TABLE_KNOBS.items():
+            row[header] = _fmt_value(e.config.get(key))
+        row["strategy params"] = ", ".join(f"{k}={_fmt_value(v)}" for k, v in (e.config.get("params") or {}).items())
+        row.update({"avg acc %": s.get("avg_acc"), "forgetting": s.get("forgetting"), "BWT": s.get("bwt"),
+                    "FWT": s.get("fwt"), "wall s": s.get("wall_s"),
+                    "created": dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for c in ("avg acc %", "forgetting", "BWT", "FWT", "wall s"):
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    return frame
+
+
+def show_grid_progress(job: GridJob) -> None:
+    total = len(job.cells)
+    done = job.done_count
+    if job.finished:
+        failed = sum(c["state"] == "failed" for c in job.cells)
+        cancelled = sum(c["state"] == "cancelled" for c in job.cells)
+        text = f"Grid done: {done - failed - cancelled} of {total} runs finished" + \
+            (f", {failed} failed" if failed else "") + (f", {cancelled} cancelled" if cancelled else "")
+        st.progress(1.0, text=text)
+        for c in job.cells:
+            if c["state"] == "failed":
+                st.error(f"{c['label']}: {c['message']}")
+        return
+    fraction = 0.0
+    now = ""
+    if job.current is not None:
+        cell = job.cells[job.current]
+        if job.total_steps:
+            fraction = min(1.0, job.step / job.total_steps)
+        if cell["state"] == "queued":
+            now = f" — {cell['label']}: busy, queued (waiting for a free training slot on this server)"
+        else:
+            now = f" — now {cell['label']}: step {job.step} of {job.total_steps or '?'}"
+    st.progress(min(1.0, (done + fraction) / total), text=f"Grid: {done} of {total} runs done{now}")
+
+
+def compare_section(ws: str, chosen: list[Entry]) -> None:
+    pairs = []
+    for e in chosen:
+        result = full_result(ws, e)
+        if result and (result.get("curves") or result.get("acc_matrix")):
+            pairs.append((e, result))
+        else:
+            st.caption(f"{name_of(e)} has no results yet ({e.status}).")
+    if not pairs:
+        return
+    n_tasks = max(len(r.get("tasks") or []) for _, r in pairs)
+    task_names = next((r["tasks"] for _, r in pairs if len(r.get("tasks") or []) == n_tasks), [])
+    left, right = st.columns([3, 2])
+    view = left.radio("Curves", ["Average over seen tasks", "One task"], horizontal=True, key="cmp_curve_mode",
+                      help="Average: at each evaluation, the mean accuracy over the tasks trained so far "
+                           "(including the current one). One task: that task's accuracy in every run.")
+    task = None
+    label = ""
+    if view == "One task" and n_tasks:
+        task = right.selectbox("Task", list(range(n_tasks)), format_func=lambda j: f"{j + 1}: {task_names[j]}",
+                               key="cmp_curve_task")
+        label = f"task {task + 1} ({task_names[task]})"
+    st.plotly_chart(overlay_figure(pairs, task, label), key="cmp_overlay", width="stretch")
+    st.caption("Lines: live evaluations on a fixed test subset; markers: full test sets at each task end; "
+               "dotted verticals: task boundaries, in each run's colour.")
+
+    has_til = [bool(r.get("acc_matrix_task_il")) for _, r in pairs]
+    use_til = False
+    if any(has_til):
+        use_til = st.radio("Heatmaps", ["Class-IL", "Task-IL"], horizontal=True, key="cmp_heat_scenario",
+                           help="Task-IL grades the same model told which task each image is from.") == "Task-IL"
+    per_row = min(3, len(pairs))
+    for start in range(0, len(pairs), per_row):
+        cols = st.columns(per_row)
+        for col, (e, r) in zip(cols, pairs[start:start + per_row]):
+            matrix = r.get("acc_matrix_task_il") if use_til and r.get("acc_matrix_task_il") else r.get("acc_matrix")
+            fig = charts.accuracy_heatmap(matrix or [], r.get("tasks") or [], name_of(e),
+                                          offline=bool(r.get("offline")))
+            col.plotly_chart(fig, key=f"cmp_heat_{e.id}", width="stretch")
+
+    configs = [e.config for e, _ in pairs]
+    differing = differing_knobs(configs)
+    shown = [e for e, _ in pairs]
+    st.markdown("**Metrics**")
+    st.dataframe(styled_metrics(metrics_frame(shown, differing), differing), width="stretch", key="cmp_metrics")
+    if len(pairs) > 1:
+        if differing:
+            st.caption("Highlighted: the settings that differ between these runs — "
+                       + ", ".join(knob_label(k) if k in KNOBS else k for k in differing)
+                       + ". Underlined: the best average accuracy.")
+        else:
+            st.caption("These runs have identical settings.")
+
+
+def one_run_section(ws: str, entries: list[Entry]) -> None:
+    by_id = {e.id: e for e in entries}
+    ids = list(by_id)
+    if st.session_state.get("cmp_one") not in by_id:
+        chosen = st.session_state.get("cmp_sel") or []
+        st.session_state["cmp_one"] = chosen[-1] if chosen else ids[-1]
+    rid = st.selectbox("Run", ids, format_func=lambda i: f"{name_of(by_id[i])} — {by_id[i].status}", key="cmp_one")
+    entry = by_id[rid]
+    result = full_result(ws, entry) if entry.summary is not None or entry.live is not None else None
+    c_dl, c_knob, c_del = st.columns([1, 2, 1])
+
+    with c_dl:
+        st.markdown("**Downloads**")
+        has_matrix = bool(result and result.get("acc_matrix"))
+        st.download_button("Accuracy matrix (CSV)", data=matrix_csv(result) if has_matrix else "",
+                           file_name=f"run-{rid}-accuracy-matrix.csv", mime="text/csv", disabled=not has_matrix,
+                           key="cmp_dl_csv", on_click="ignore")
+        st.download_button("Whole run (JSON)", data=json.dumps(result, indent=1) if result else "{}",
+                           file_name=f"run-{rid}.json", mime="application/json", disabled=not result,
+                           key="cmp_dl_json", on_click="ignore",
+                           help="Same schema as `python -m clcore run --out`.")
+
+    with c_knob:
+        st.markdown("**Change one knob and run again**")
+        base = dict(entry.config)
+        options = knob_options(base)
+        if st.session_state.get("cmp_knob") not in options:
+            st.session_state["cmp_knob"] = options[0]
+        knob = st.selectbox("Knob", options, format_func=knob_label, key="cmp_knob")
+        current = knob_current(base, knob)
+        choices = KNOBS.get(knob, (None, None))[1]
+        if choices:
+            others = [c for c in choices if c != current]
+            value = st.selectbox(f"New {knob_label(knob).lower()} (now {_fmt_value(current)})", others,
+                                 key=f"cmp_knob_value_{knob}")
+        else:
+            value = st.text_input(f"New {knob_label(knob).lower()} (now {_fmt_value(current)})",
+                                  key=f"cmp_knob_value_{knob}", placeholder=_fmt_value(current))
+        new_config, notes, error = None, [], None
+        if value not in (None, "") and _fmt_value(value) != _fmt_value(current):
+            try:
+                new_config, notes = changed_config(base, knob, value)
+            except ConfigError as exc:
+                error = str(exc)
+        elif value not in (None, ""):
+            error = f"{knob_label(knob)} is already {_fmt_value(current)}: choose another value"
+        if error:
+            st.error(error)
+        for note in notes:
+            st.caption(note)
+        clicked = st.button("Run again with this change", key="cmp_knob_go", disabled=new_config is None,
+                            type="primary")
+        if clicked and new_config is not None:
+            try:
+                live = session.start_run(new_config)
+                if getattr(live, "bg", None) is not None:
+                    live.bg.play()
+                st.session_state["cmp_knob_msg"] = (f"Started run #{live.store_id}: {knob_label(knob)} = "
+                                                    f"{_fmt_value(value)}. It trains in the background "
+                                                    "(also shown on the Playground).")
+                st.session_state["cmp_sel_add"] = live.store_id  # applied before the selector next run
+                st.rerun()
+            except ConfigError as exc:
+                st.error(str(exc))
+            except Exception as exc:  # noqa: BLE001 - e.g. data unavailable: say so beside the button
+                st.error(f"Could not start the run: {type(exc).__name__}: {exc}")
+        if st.session_state.get("cmp_knob_msg"):
+            st.success(st.session_state["cmp_knob_msg"])
+
+    with c_del:
+        st.markdown("**Delete**")
+        if entry.training:
+            st.caption("Still training: pause or stop it first (Playground, or cancel the grid).")
+        if st.button(f"Delete run #{rid}", key="cmp_delete", disabled=entry.training):
+            if session.run_store().delete(rid, ws):
+                if entry.live is not None:
+                    try:
+                        entry.live.bg.stop()
+                    except Exception:  # noqa: BLE001
+                        pass
+                st.session_state["cmp_deleted"] = f"Deleted run #{rid} ({entry.label})."
+                st.rerun()
+            else:
+                st.error(f"Run #{rid} is not in this workspace (already deleted?).")
+
+
+def grid_section(ws: str, entries: list[Entry]) -> None:
+    job: GridJob | None = st.session_state.get("cmp_grid")
+    running = job is not None and not job.finished
+    by_id = {e.id: e for e in entries}
+    c1, c2, c3 = st.columns(3)
+    base_options = [None] + list(by_id)
+    base_id = c1.selectbox("Base settings", base_options, key="cmp_grid_base",
+                           format_func=lambda i: "Quick demo (split-mnist, 1000 examples per task)" if i is None
+                           else f"from {name_of(by_id[i])}",
+                           help="Every grid run uses these settings, with its strategy, buffer size and seed.")
+    strategies = c1.multiselect("Strategies", list(STRATEGIES), default=["finetune", "er"], key="cmp_grid_strats")
+    buffers = c2.multiselect("Buffer sizes", GRID_BUFFERS, default=[200], key="cmp_grid_buffers",
+                             help="Only for strategies that replay from a buffer.")
+    seeds_text = c3.text_input("Seeds", value="0", key="cmp_grid_seeds", help="e.g. 0 or 0,1,2 or 0-4")
+    cells, error = [], None
+    try:
+        seeds = parse_seeds(seeds_text)
+        if not strategies:
+            raise ValueError("strategies: choose at least one")
+        if any(STRATEGIES[s].uses_buffer for s in strategies) and not buffers:
+            raise ValueError("buffer sizes: choose at least one for " +
+                             ", ".join(s for s in strategies if STRATEGIES[s].uses_buffer))
+        base = dict(QUICK_BASE) if base_id is None else dict(by_id[base_id].config)
+        tag = f"grid {int(st.session_state.get('cmp_grid_no', 0)) + 1}:"
+        cells = grid_cells(base, strategies, buffers, seeds, tag)
+        if len(cells) > MAX_GRID:
+            raise ValueError(f"{len(cells)} runs is too many for one grid; at most {MAX_GRID}")
+    except (ValueError, ConfigError) as exc:
+        error = str(exc)
+    if error:
+        c3.error(error)
+    else:
+        c3.caption(f"{len(cells)} run(s), one after another, each waiting for a free training slot.")
+    b1, b2, b3 = st.columns([1, 1, 2])
+    if b1.button("Run grid", key="cmp_grid_go", disabled=running or not cells, type="primary"):
+        st.session_state["cmp_grid_no"] = int(st.session_state.get("cmp_grid_no", 0)) + 1
+        st.session_state["cmp_grid"] = job = GridJob(ws, session.run_store(), session.training_slots(), cells)
+        running = True
+    if running and b2.button("Cancel grid", key="cmp_grid_cancel"):
+        job.cancel()
+    if job is not None:
+        show_grid_progress(job)
+        ids = [c["store_id"] for c in job.cells if c["store_id"] is not None and c["state"] in
+               ("finished", "stopped")]
+        if ids:
+            b3.button("Compare the grid's runs", key="cmp_grid_select", on_click=_select, args=(ids[-16:],))
+
+
+def _select(ids: list[int]) -> None:
+    st.session_state["cmp_sel"] = list(ids)
+
+
+def is_busy() -> bool:
+    """Something of this session trains: the page then redraws itself every REFRESH_S."""
+    job = st.session_state.get("cmp_grid")
+    if job is not None and not job.finished:
+        return True
+    return any(_live_state(lr) in ("playing", "queued") for lr in session.live_runs())
+
+
+def page_body() -> None:
+    if is_busy() != st.session_state.get("cmp_refreshing", False):
+        st.rerun()  # started or stopped training: redefine the fragment with / without its timer
+    ws = session.workspace_id()
+    entries = collect_entries(ws)
+
+    if st.session_state.get("cmp_deleted"):
+        st.success(st.session_state.pop("cmp_deleted"))
+    if not entries:
+        st.info("No runs yet in this workspace. Press Play on the Playground, or run a grid below.")
+    else:
+        st.dataframe(runs_table(entries), hide_index=True, width="stretch", key="cmp_runs",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.1f")
+                                    for c in ("avg acc %", "forgetting", "BWT", "FWT", "wall s")})
+        queued = [e for e in entries if e.status == "busy, queued"]
+        if queued:
+            st.warning(f"The server is busy: {len(queued)} of your runs are queued and start as soon as a training "
+                       "slot is free.")
+
+        st.subheader("Compare runs")
+        ids = [e.id for e in entries]
+        by_id = {e.id: e for e in entries}
+        if "cmp_sel" not in st.session_state:
+            with_results = [e.id for e in entries if e.summary and e.summary.get("avg_acc") is not None]
+            st.session_state["cmp_sel"] = with_results[-2:]
+        added = st.session_state.pop("cmp_sel_add", None)
+        st.session_state["cmp_sel"] = [i for i in dict.fromkeys([*st.session_state["cmp_sel"], added])
+                                       if i in by_id]
+        selected = st.multiselect("Runs to compare", ids, key="cmp_sel",
+                                  format_func=lambda i: f"{name_of(by_id[i])} ({by_id[i].status})",
+                                  help="Overlay their curves, see their heatmaps side by side, compare metrics.")
+        if selected:
+            compare_section(ws, [by_id[i] for i in selected])
+
+        st.subheader("One run: download, change one knob, delete")
+        one_run_section(ws, entries)
+
+    st.subheader("Grid runner")
+    st.caption("Strategies × buffer sizes × seeds on the same base settings, run in the background; "
+               "each finished run is saved and appears in the table above.")
+    grid_section(ws, entries)
+
+
+st.title("Compare runs")
+st.caption("Every run of this browser session's workspace — live, finished, stopped, failed or interrupted. "
+           "Other people's runs on this server are never shown.")
+st.session_state["cmp_refreshing"] = _refreshing = is_busy()
+st.fragment(run_every=REFRESH_S if _refreshing else None)(page_body)()
