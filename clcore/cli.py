@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     arg("--device", help=f"one of {', '.join(DEVICES)} (default auto: CUDA, then MPS, then CPU)")
     arg("--eval-every", help="steps between live evaluations (0: only at task ends)")
     arg("--eval-subset", help="test samples per task in live evaluations")
+    arg("--cpu-threads", help="torch threads on CPU (default: 1 for mlp, all cores otherwise)")
     arg("--param", action="append", default=[], help="strategy parameter name=value (repeatable)")
     arg("--out", help="write the result JSON here")
     arg("--quiet", action="store_true", help="no progress bar")

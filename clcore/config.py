@@ -42,6 +42,7 @@ class RunConfig:
     eval_every: int | None = None  # steps between live evaluations; None: about 20 per task; 0: off
     eval_subset: int | None = None  # test samples per task in live evaluations; None: auto
     log_every: int = 10  # steps between loss reports
+    cpu_threads: int | None = None  # torch intra-op threads on CPU (process-wide); None: auto
     preset: str | None = None
 
     def to_dict(self) -> dict:
@@ -149,6 +150,8 @@ def make_config(**given) -> RunConfig:
     if v.get("eval_subset") is not None:
         v["eval_subset"] = _number("eval-subset", v["eval_subset"], int, 1, 10_000_000)
     v["log_every"] = _number("log-every", v.get("log_every", 10), int, 1, 10_000_000)
+    if v.get("cpu_threads") is not None:
+        v["cpu_threads"] = _number("cpu-threads", v["cpu_threads"], int, 1, 1024)
     return RunConfig(**v)
 
 
