@@ -1,0 +1,348 @@
+"""AppTest tests of the Compare page: listing, overlay, heatmaps, metrics highlighting, change one knob,
+delete, downloads, the grid runner, the training cap, and workspace isolation across many sessions."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from clcore import Run, make_config
+from clcore.store import RunStore
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "compare.py")
+HIGHLIGHT_COLOUR = "#FFE08A"
+TIMEOUT = 60
+
+
+# --------------------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------------------
+def _tiny(**kw):
+    return make_config(train_subset=60, eval_subset=60, eval_every=2, batch_size=10, **kw)
+
+
+@pytest.fixture(scope="module")
+def two_results():
+    """Two real finished runs that differ in strategy and buffer size (a few seconds, once per module)."""
+    out = []
+    for kw in (dict(strategy="finetune"), dict(strategy="er", buffer_size=30)):
+        config = _tiny(**kw)
+        out.append((config.to_dict(), Run(config).run_to_end()))
+    return out
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh store file for this test; the app's cached store and training slots are rebuilt."""
+    monkeypatch.setenv("CLCORE_STORE", str(tmp_path / "runs.sqlite"))
+    st.cache_resource.clear()
+    s = RunStore(tmp_path / "runs.sqlite")
+    yield s
+    st.cache_resource.clear()
+    s.close()
+
+
+def _put(store, ws, given, result, label, status="finished"):
+    run_id = store.create(ws, given, label)
+    store.save(run_id, result, status)
+    return run_id
+
+
+def _open(ws: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.query_params["ws"] = ws
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _runs_table(at):
+    return next(df.value for df in at.dataframe if "label" in df.value.columns)
+
+
+def _metrics(at):
+    return next(df for df in at.dataframe if "avg acc %" in df.value.columns and "label" not in df.value.columns)
+
+
+def _figures(at):
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _widget(items, label_start):
+    return next(w for w in items if w.label.startswith(label_start))
+
+
+def _seen_average(result):
+    """Independent re-computation of the curve the overlay must draw for a stored result."""
+    steps = result["curves"]["steps"]
+    rows = result["curves"]["acc"][result["reported_model"]]
+    bounds = result["task_boundaries"]
+    ys = []
+    for step, acc in zip(steps, rows):
+        seen = 1 + sum(b < step for b in bounds)
+        ys.append(sum(acc[:seen]) / seen)
+    return steps, ys
+
+
+# --------------------------------------------------------------------------------------------------
+# tests
+# --------------------------------------------------------------------------------------------------
+def test_lists_runs_overlays_curves_heatmaps_and_highlights_the_differing_knob(store, two_results):
+    (g1, r1), (g2, r2) = two_results
+    a = _put(store, "ws-a", g1, r1, "plain finetune")
+    b = _put(store, "ws-a", g2, r2, "er with 30")
+    _put(store, "ws-other", g1, r1, "someone else's run")
+    at = _open("ws-a")
+
+    table = _runs_table(at)
+    assert list(table["#"]) == [a, b]
+    assert list(table["label"]) == ["plain finetune", "er with 30"]
+    assert list(table["status"]) == ["finished", "finished"]
+    assert list(table["strategy"]) == ["finetune", "er"]
+    assert table["avg acc %"].tolist() == pytest.approx([r1["avg_acc"], r2["avg_acc"]])
+
+    at.multiselect(key="cmp_sel").set_value([a, b]).run()
+    assert not at.exception
+    figs = _figures(at)
+    overlay = next(f for f in figs if "Average accuracy" in f["layout"]["title"]["text"])
+    lines = [t for t in overlay["data"] if t.get("mode") == "lines"]
+    assert [t["name"] for t in lines] == [f"#{a} plain finetune", f"#{b} er with 30"]
+    for trace, result in zip(lines, (r1, r2)):
+        xs, ys = _seen_average(result)
+        assert trace["x"] == xs
+        assert trace["y"] == pytest.approx(ys)
+    assert lines[0]["line"]["color"] != lines[1]["line"]["color"]
+
+    heatmaps = [f for f in figs if f["data"] and f["data"][0]["type"] == "heatmap"]
+    assert len(heatmaps) == 2
+    for fig, result in zip(heatmaps, (r1, r2)):
+        z = fig["data"][0]["z"]
+        expected = result["acc_matrix"]
+        assert len(z) == len(expected) and all(len(zr) == len(er) for zr, er in zip(z, expected))
+        assert [v for row in z for v in row] == pytest.approx([v for row in expected for v in row])
+        assert fig["data"][0]["zmin"] == 0 and fig["data"][0]["zmax"] == 100
+
+    metrics = _metrics(at)
+    frame = metrics.value
+    assert {"strategy", "buffer_size"} <= set(frame.columns)
+    assert "lr" not in frame.columns  # same in both: not a differing knob
+    assert frame["avg acc %"].tolist() == pytest.approx([r1["avg_acc"], r2["avg_acc"]])
+    styles = metrics.proto.arrow_data.styler.styles
+    highlighted = set()
+    for rule in styles.split("\n"):
+        if HIGHLIGHT_COLOUR.lower() in rule.lower():
+            highlighted |= {int(c) for c in re.findall(r"_col(\d+)", rule)}
+    assert {frame.columns[i] for i in highlighted} == {"strategy", "buffer_size"}
+    assert any("differ" in c.value and "Strategy" in c.value and "Buffer size" in c.value for c in at.caption)
+
+
+def test_one_task_curves_and_task_il_heatmaps(store, two_results):
+    (g1, r1), (g2, r2) = two_results
+    a = _put(store, "ws-a", g1, r1, "one")
+    b = _put(store, "ws-a", g2, r2, "two")
+    at = _open("ws-a")
+    at.multiselect(key="cmp_sel").set_value([a, b]).run()
+    at.radio(key="cmp_curve_mode").set_value("One task").run()
+    at.selectbox(key="cmp_curve_task").set_value(1).run()
+    assert not at.exception
+    overlay = next(f for f in _figures(at) if "Accuracy on task 2" in f["layout"]["title"]["text"])
+    lines = [t for t in overlay["data"] if t.get("mode") == "lines"]
+    assert len(lines) == 2
+    for trace, result in zip(lines, (r1, r2)):
+        rows = result["curves"]["acc"][result["reported_model"]]
+        assert trace["y"] == pytest.approx([row[1] for row in rows])
+
+    at.radio(key="cmp_heat_scenario").set_value("Task-IL").run()
+    heatmaps = [f for f in _figures(at) if f["data"] and f["data"][0]["type"] == "heatmap"]
+    for fig, result in zip(heatmaps, (r1, r2)):
+        z = [v for row in fig["data"][0]["z"] for v in row]
+        assert z == pytest.approx([v for row in result["acc_matrix_task_il"] for v in row])
+
+
+def test_change_one_knob_validates_and_starts_a_run(store, two_results):
+    (g1, r1), _ = two_results
+    a = _put(store, "ws-k", g1, r1, "base")
+    at = _open("ws-k")
+    at.selectbox(key="cmp_one").set_value(a)
+    at.selectbox(key="cmp_knob").set_value("lr").run()
+    box = at.text_input(key="cmp_knob_value_lr")
+    box.input("-1").run()
+    assert [e.value for e in at.error] == ["lr: -1 is out of range; it must be greater than 0.0 and at most 100.0"]
+    assert at.button(key="cmp_knob_go").disabled
+    at.text_input(key="cmp_knob_value_lr").input("fast").run()
+    assert any("'fast' is not a valid float" in e.value for e in at.error)
+
+    # a strategy parameter of the run's strategy, out of its declared range
+    at.selectbox(key="cmp_knob").set_value("batch_size").run()
+    at.text_input(key="cmp_knob_value_batch_size").input("0").run()
+    assert any(e.value.startswith("batch-size: 0 is out of range") for e in at.error)
+
+    # a valid change starts a new run in this workspace, trained in the background
+    at.selectbox(key="cmp_knob").set_value("lr").run()
+    at.text_input(key="cmp_knob_value_lr").input("0.1").run()
+    assert not at.error and not at.button(key="cmp_knob_go").disabled
+    at.button(key="cmp_knob_go").click().run()
+    assert not at.exception, at.exception
+    rows = store.list("ws-k")
+    assert len(rows) == 2
+    new = rows[-1]
+    assert new.config["lr"] == 0.1
+    for key in ("strategy", "benchmark", "train_subset", "batch_size", "seed", "buffer_size", "epochs"):
+        assert new.config[key] == g1[key], key  # only the knob changed
+    assert any(f"Started run #{new.id}" in s.value for s in at.success)
+    deadline = time.time() + 60
+    while store.get(new.id).status == "running" and time.time() < deadline:
+        time.sleep(0.2)
+    assert store.get(new.id).status == "finished"
+    at.run()
+    table = _runs_table(at)
+    assert list(table["#"]) == [a, new.id]
+    assert table["lr"].tolist() == ["0.03", "0.1"]
+
+
+def test_change_strategy_to_a_replay_one_gives_it_a_buffer(store, two_results):
+    (g1, r1), _ = two_results
+    _put(store, "ws-s", g1, r1, "base")
+    at = _open("ws-s")
+    at.selectbox(key="cmp_knob").set_value("strategy").run()
+    at.selectbox(key="cmp_knob_value_strategy").set_value("er").run()
+    assert not at.error
+    assert any("buffer size set to 200" in c.value for c in at.caption)
+    assert "finetune" not in at.selectbox(key="cmp_knob_value_strategy").options  # the current value
+
+
+def test_delete_a_run(store, two_results):
+    (g1, r1), (g2, r2) = two_results
+    a = _put(store, "ws-d", g1, r1, "keep me")
+    b = _put(store, "ws-d", g2, r2, "delete me")
+    other = _put(store, "ws-x", g2, r2, "another workspace")
+    at = _open("ws-d")
+    at.selectbox(key="cmp_one").set_value(b).run()
+    at.button(key="cmp_delete").click().run()
+    assert not at.exception
+    assert list(_runs_table(at)["#"]) == [a]
+    assert any(f"Deleted run #{b}" in s.value for s in at.success)
+    assert store.get(b) is None and store.get(other) is not None
+    assert b not in at.multiselect(key="cmp_sel").value
+
+
+def test_downloads_csv_and_json(store, two_results, monkeypatch):
+    (g1, r1), _ = two_results
+    a = _put(store, "ws-dl", g1, r1, "download me")
+    saved = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, data, mimetype, kind, filename=None):
+        saved[filename] = data
+        return original(self, data, mimetype, kind, filename)
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    at = _open("ws-dl")
+    at.selectbox(key="cmp_one").set_value(a).run()
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Accuracy matrix (CSV)", "Whole run (JSON)"]
+    rows = list(csv.reader(io.StringIO(saved[f"run-{a}-accuracy-matrix.csv"].decode())))
+    assert rows[0][1:] == r1["tasks"]
+    assert [float(v) for row in rows[1:] for v in row[1:]] == pytest.approx([v for r in r1["acc_matrix"] for v in r], abs=1e-3)
+    assert json.loads(saved[f"run-{a}.json"]) == json.loads(json.dumps(store.get(a).result))
+
+
+def test_grid_runner_fills_the_table(store, two_results):
+    (g1, r1), _ = two_results
+    base = _put(store, "ws-g", g1, r1, "base")
+    at = _open("ws-g")
+    at.text_input(key="cmp_grid_seeds").input("x").run()
+    assert any("seeds: 'x' is not a whole number" in e.value for e in at.error)
+    assert at.button(key="cmp_grid_go").disabled
+    at.selectbox(key="cmp_grid_base").set_value(base)
+    at.multiselect(key="cmp_grid_strats").set_value(["finetune", "er"])
+    at.multiselect(key="cmp_grid_buffers").set_value([20, 50])
+    at.text_input(key="cmp_grid_seeds").input("0-1").run()
+    assert any("6 run(s)" in c.value for c in at.caption)  # finetune x 2 seeds + er x 2 buffers x 2 seeds
+    at.button(key="cmp_grid_go").click().run()
+    assert not at.exception
+    assert at.get("progress"), "a progress bar while the grid runs"
+    job = at.session_state["cmp_grid"]
+    assert job.join(180), "grid did not finish"
+    at.run()
+    rows = store.list("ws-g")
+    assert len(rows) == 7 and all(r.status == "finished" for r in rows)
+    assert sorted((r.config["strategy"], r.config["buffer_size"], r.config["seed"]) for r in rows[1:]) == \
+        sorted([("finetune", 0, 0), ("finetune", 0, 1)] + [("er", b, s) for b in (20, 50) for s in (0, 1)])
+    assert all(r.config["train_subset"] == 60 for r in rows[1:])  # the base run's settings
+    table = _runs_table(at)
+    assert len(table) == 7 and set(table["status"]) == {"finished"}
+    assert "Grid done: 6 of 6 runs finished" in at.get("progress")[0].proto.text
+    at.button(key="cmp_grid_select").click().run()
+    assert at.multiselect(key="cmp_sel").value == [r.id for r in rows[1:]]
+
+
+def test_grid_waits_busy_queued_when_the_training_slots_are_taken(store, two_results):
+    from pages.shared import session  # the app's process-wide cap
+    (g1, r1), _ = two_results
+    base = _put(store, "ws-q", g1, r1, "base")
+    at = _open("ws-q")
+    slots = session.training_slots()
+    held = 0
+    while slots.acquire(blocking=False):
+        held += 1
+    try:
+        at.selectbox(key="cmp_grid_base").set_value(base)
+        at.multiselect(key="cmp_grid_strats").set_value(["finetune"]).run()
+        at.button(key="cmp_grid_go").click().run()
+        job = at.session_state["cmp_grid"]
+        deadline = time.time() + 30
+        while job.cells[0]["state"] != "queued" and time.time() < deadline:
+            time.sleep(0.05)
+        at.run()
+        assert "busy, queued" in at.get("progress")[0].proto.text
+        assert "busy, queued" in list(_runs_table(at)["status"])
+        assert any("server is busy" in w.value for w in at.warning)
+    finally:
+        for _ in range(held):
+            slots.release()
+    assert job.join(60)
+    at.run()
+    assert set(_runs_table(at)["status"]) == {"finished"}
+
+
+N_SESSIONS = 30
+
+
+def test_thirty_sessions_see_only_their_own_runs(store, two_results):
+    """A classroom: 30 sessions with their own workspaces on one server (one store, one process)."""
+    (g1, r1), (g2, r2) = two_results
+    mine = {}
+    for i in range(N_SESSIONS):
+        ws = f"student-{i:02d}"
+        mine[ws] = [_put(store, ws, g1, r1, f"{ws} first"), _put(store, ws, g2, r2, f"{ws} second")]
+    # One AppTest per session, one after another: AppTest swaps process-wide mocks (runtime, config), so
+    # it cannot run sessions in parallel threads; the server itself runs each session in its own thread.
+    sessions = {ws: _open(ws) for ws in mine}
+    wss = list(mine)
+    for ws, at in sessions.items():
+        table = _runs_table(at)
+        assert list(table["#"]) == mine[ws], ws
+        assert all(label.startswith(ws) for label in table["label"])
+        assert sorted(at.multiselect(key="cmp_sel").options) == sorted(f"#{i} {ws} {n} (finished)" for i, n in
+                                                                     zip(mine[ws], ("first", "second")))
+    # one session deletes its runs: every other session still has both of its own
+    victim = sessions["student-00"]
+    victim.selectbox(key="cmp_one").set_value(mine["student-00"][0]).run()
+    victim.button(key="cmp_delete").click().run()
+    assert list(_runs_table(victim)["#"]) == mine["student-00"][1:]
+    for ws in wss[1:]:
+        assert [r.id for r in store.list(ws)] == mine[ws]
+
+
+def test_no_runs_yet(store):
+    at = _open("ws-empty")
+    assert any("No runs yet" in i.value for i in at.info)
+    assert at.button(key="cmp_grid_go")
