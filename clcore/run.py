@@ -147,6 +147,9 @@ class Run:
                     break
         except TrainingDiverged as error:
             self._finish("failed", str(error))
+        except KeyboardInterrupt:  # Ctrl-C: a stop by the user, not a failure (results so far are kept)
+            self._finish("stopped", "interrupted (Ctrl-C)")
+            raise
         except BaseException as error:
             self._finish("failed", f"{type(error).__name__}: {error}")
             raise
