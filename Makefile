@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test e2e-deps test-e2e bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,25 @@ $(STAMP): requirements.txt | $(PY)
 run: $(STAMP)
 	$(PY) -m streamlit run app.py --server.headless true
 
-test: $(STAMP)
+# The browser end-to-end test (tests/test_e2e_browser.py) drives Debian's Chromium through PyPI
+# Playwright (never `playwright install`): install Chromium from apt when it is missing. Needs root
+# (CI runs as root) or passwordless sudo; if apt fails the e2e test fails loudly rather than skipping.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+e2e-deps:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing chromium from apt for the browser end-to-end test"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null; } || \
+	  echo "WARNING: could not install chromium; tests/test_e2e_browser.py will fail"; }
+
+test: $(STAMP) e2e-deps
 	$(PY) -m pytest -q tests
+
+# Only the browser end-to-end test (screenshots land in artifacts/e2e/).
+test-e2e: $(STAMP) e2e-deps
+	$(PY) -m pytest -q tests/test_e2e_browser.py
 
 bench: $(STAMP)
 	$(PY) -m bench.split_mnist

@@ -100,11 +100,7 @@ def _live_state(lr) -> str:
 
 
 def _live_result(lr) -> dict:
-    lock = getattr(getattr(lr, "bg", None), "lock", None)
-    if lock is None:
-        return lr.run.result()
-    with lock:
-        return lr.run.result()
+    return session.result_of(lr)  # a consistent snapshot (cached once the run is over)
 
 
 SHOWN_STATUS = {"playing": "training", "running": "training", "queued": "busy, queued", "ready": "ready",
@@ -349,12 +345,16 @@ class GridJob:
         self.step = self.total_steps = 0
         self.finished = False
         self.started = time.time()
+        self.interrupted = False  # its browser session went away: the rest of the grid was dropped
+        self.session_id = _session_id()
+        self._gone_since: float | None = None
+        self._checked = 0.0
         self._thread = threading.Thread(target=self._loop, name="clcore-grid", daemon=True)
         self._thread.start()
 
     @property
     def done_count(self) -> int:
-        return sum(c["state"] in ("finished", "stopped", "failed", "cancelled") for c in self.cells)
+        return sum(c["state"] in ("finished", "stopped", "failed", "cancelled", "interrupted") for c in self.cells)
 
     def store_states(self) -> dict[int, str]:
         shown = {"running": "training", "queued": "busy, queued", "starting": "training"}
@@ -366,6 +366,26 @@ class GridJob:
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def _session_gone(self) -> bool:
+        """True once this grid's browser session has been gone for the app's closed-tab grace period."""
+        now = time.monotonic()
+        if self.session_id is None or now - self._checked < 1.0:
+            return self.interrupted
+        self._checked = now
+        try:
+            from streamlit.runtime import Runtime
+            active = not Runtime.exists() or Runtime.instance().is_active_session(self.session_id)
+        except Exception:  # noqa: BLE001 - never stop a grid because the check itself failed
+            active = True
+        if active:
+            self._gone_since = None
+            return False
+        self._gone_since = self._gone_since or now
+        if now - self._gone_since >= getattr(session, "CLOSED_TAB_GRACE_S", 120.0):
+            self.interrupted = True
+            self.cancelled.set()
+        return self.interrupted
 
     def _loop(self) -> None:
         try:
@@ -400,11 +420,12 @@ class GridJob:
         try:
             if self.slots is not None:
                 cell["state"] = "queued"
-                while not self.cancelled.is_set() and not (acquired := self.slots.acquire(timeout=0.2)):
+                while not self.cancelled.is_set() and not self._session_gone() and \
+                        not (acquired := self.slots.acquire(timeout=0.2)):
                     pass
             cell["state"] = "running"
             last_save = time.monotonic()
-            while not run.done and not self.cancelled.is_set():
+            while not run.done and not self.cancelled.is_set() and not self._session_gone():
                 try:
                     run.advance(seconds=0.25)
                 except Exception as error:  # noqa: BLE001 - the run is marked failed already
@@ -415,14 +436,25 @@ class GridJob:
                     self.store.save(cell["store_id"], run.result(), "running")
                     last_save = time.monotonic()
             if not run.done:
-                run.stop("grid cancelled")
+                run.stop("interrupted: its browser tab was closed" if self.interrupted else "grid cancelled")
         finally:
             if acquired:
                 self.slots.release()
         status = run.status if run.status in STATUSES else "stopped"
+        if self.interrupted and status == "stopped":
+            status = "interrupted"
         self.store.save(cell["store_id"], run.result(), status)
         cell["state"] = "cancelled" if self.cancelled.is_set() and status == "stopped" else status
         cell["message"] = cell["message"] or run.message
+
+
+def _session_id() -> str | None:
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+        ctx = get_script_run_ctx()
+        return ctx.session_id if ctx else None
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def grid_cells(base: dict, strategies: list[str], buffers: list[int], seeds: list[int], tag: str):
@@ -620,9 +652,9 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
                             type="primary")
         if clicked and new_config is not None:
             try:
-                live = session.start_run(new_config)
-                if getattr(live, "bg", None) is not None:
-                    live.bg.play()
+                label = f"{entry.label} · {knob_label(knob).lower()} {_fmt_value(current)} → {_fmt_value(value)}"
+                live = session.start_run(new_config, label=label[:120])
+                live.bg.play()
                 st.session_state["cmp_knob_msg"] = (f"Started run #{live.store_id}: {knob_label(knob)} = "
                                                     f"{_fmt_value(value)}. It trains in the background "
                                                     "(also shown on the Playground).")
@@ -640,12 +672,9 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
         if entry.training:
             st.caption("Still training: pause or stop it first (Playground, or cancel the grid).")
         if st.button(f"Delete run #{rid}", key="cmp_delete", disabled=entry.training):
+            if entry.live is not None:
+                session.discard(entry.live)  # out of this session's memory (it is not training)
             if session.run_store().delete(rid, ws):
-                if entry.live is not None:
-                    try:
-                        entry.live.bg.stop()
-                    except Exception:  # noqa: BLE001
-                        pass
                 st.session_state["cmp_deleted"] = f"Deleted run #{rid} ({entry.label})."
                 st.rerun()
             else:

@@ -97,10 +97,10 @@ def _seen_average(result):
 # --------------------------------------------------------------------------------------------------
 def test_lists_runs_overlays_curves_heatmaps_and_highlights_the_differing_knob(store, two_results):
     (g1, r1), (g2, r2) = two_results
-    a = _put(store, "ws-a", g1, r1, "plain finetune")
-    b = _put(store, "ws-a", g2, r2, "er with 30")
-    _put(store, "ws-other", g1, r1, "someone else's run")
-    at = _open("ws-a")
+    a = _put(store, "a0a0a0a0", g1, r1, "plain finetune")
+    b = _put(store, "a0a0a0a0", g2, r2, "er with 30")
+    _put(store, "0f0f0f0f", g1, r1, "someone else's run")
+    at = _open("a0a0a0a0")
 
     table = _runs_table(at)
     assert list(table["#"]) == [a, b]
@@ -146,9 +146,9 @@ def test_lists_runs_overlays_curves_heatmaps_and_highlights_the_differing_knob(s
 
 def test_one_task_curves_and_task_il_heatmaps(store, two_results):
     (g1, r1), (g2, r2) = two_results
-    a = _put(store, "ws-a", g1, r1, "one")
-    b = _put(store, "ws-a", g2, r2, "two")
-    at = _open("ws-a")
+    a = _put(store, "a0a0a0a0", g1, r1, "one")
+    b = _put(store, "a0a0a0a0", g2, r2, "two")
+    at = _open("a0a0a0a0")
     at.multiselect(key="cmp_sel").set_value([a, b]).run()
     at.radio(key="cmp_curve_mode").set_value("One task").run()
     at.selectbox(key="cmp_curve_task").set_value(1).run()
@@ -169,8 +169,8 @@ def test_one_task_curves_and_task_il_heatmaps(store, two_results):
 
 def test_change_one_knob_validates_and_starts_a_run(store, two_results):
     (g1, r1), _ = two_results
-    a = _put(store, "ws-k", g1, r1, "base")
-    at = _open("ws-k")
+    a = _put(store, "b0b0b0b0", g1, r1, "base")
+    at = _open("b0b0b0b0")
     at.selectbox(key="cmp_one").set_value(a)
     at.selectbox(key="cmp_knob").set_value("lr").run()
     box = at.text_input(key="cmp_knob_value_lr")
@@ -191,7 +191,7 @@ def test_change_one_knob_validates_and_starts_a_run(store, two_results):
     assert not at.error and not at.button(key="cmp_knob_go").disabled
     at.button(key="cmp_knob_go").click().run()
     assert not at.exception, at.exception
-    rows = store.list("ws-k")
+    rows = store.list("b0b0b0b0")
     assert len(rows) == 2
     new = rows[-1]
     assert new.config["lr"] == 0.1
@@ -210,8 +210,8 @@ def test_change_one_knob_validates_and_starts_a_run(store, two_results):
 
 def test_change_strategy_to_a_replay_one_gives_it_a_buffer(store, two_results):
     (g1, r1), _ = two_results
-    _put(store, "ws-s", g1, r1, "base")
-    at = _open("ws-s")
+    _put(store, "c0c0c0c0", g1, r1, "base")
+    at = _open("c0c0c0c0")
     at.selectbox(key="cmp_knob").set_value("strategy").run()
     at.selectbox(key="cmp_knob_value_strategy").set_value("er").run()
     assert not at.error
@@ -221,10 +221,10 @@ def test_change_strategy_to_a_replay_one_gives_it_a_buffer(store, two_results):
 
 def test_delete_a_run(store, two_results):
     (g1, r1), (g2, r2) = two_results
-    a = _put(store, "ws-d", g1, r1, "keep me")
-    b = _put(store, "ws-d", g2, r2, "delete me")
-    other = _put(store, "ws-x", g2, r2, "another workspace")
-    at = _open("ws-d")
+    a = _put(store, "d0d0d0d0", g1, r1, "keep me")
+    b = _put(store, "d0d0d0d0", g2, r2, "delete me")
+    other = _put(store, "e0e0e0e0", g2, r2, "another workspace")
+    at = _open("d0d0d0d0")
     at.selectbox(key="cmp_one").set_value(b).run()
     at.button(key="cmp_delete").click().run()
     assert not at.exception
@@ -236,7 +236,7 @@ def test_delete_a_run(store, two_results):
 
 def test_downloads_csv_and_json(store, two_results, monkeypatch):
     (g1, r1), _ = two_results
-    a = _put(store, "ws-dl", g1, r1, "download me")
+    a = _put(store, "d1d1d1d1", g1, r1, "download me")
     saved = {}
     original = MemoryMediaFileStorage.load_and_get_id
 
@@ -244,7 +244,7 @@ def test_downloads_csv_and_json(store, two_results, monkeypatch):
         saved[filename] = data
         return original(self, data, mimetype, kind, filename)
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    at = _open("ws-dl")
+    at = _open("d1d1d1d1")
     at.selectbox(key="cmp_one").set_value(a).run()
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Accuracy matrix (CSV)", "Whole run (JSON)"]
@@ -256,8 +256,8 @@ def test_downloads_csv_and_json(store, two_results, monkeypatch):
 
 def test_grid_runner_fills_the_table(store, two_results):
     (g1, r1), _ = two_results
-    base = _put(store, "ws-g", g1, r1, "base")
-    at = _open("ws-g")
+    base = _put(store, "9a9a9a9a", g1, r1, "base")
+    at = _open("9a9a9a9a")
     at.text_input(key="cmp_grid_seeds").input("x").run()
     assert any("seeds: 'x' is not a whole number" in e.value for e in at.error)
     assert at.button(key="cmp_grid_go").disabled
@@ -272,7 +272,7 @@ def test_grid_runner_fills_the_table(store, two_results):
     job = at.session_state["cmp_grid"]
     assert job.join(180), "grid did not finish"
     at.run()
-    rows = store.list("ws-g")
+    rows = store.list("9a9a9a9a")
     assert len(rows) == 7 and all(r.status == "finished" for r in rows)
     assert sorted((r.config["strategy"], r.config["buffer_size"], r.config["seed"]) for r in rows[1:]) == \
         sorted([("finetune", 0, 0), ("finetune", 0, 1)] + [("er", b, s) for b in (20, 50) for s in (0, 1)])
@@ -287,8 +287,8 @@ def test_grid_runner_fills_the_table(store, two_results):
 def test_grid_waits_busy_queued_when_the_training_slots_are_taken(store, two_results):
     from pages.shared import session  # the app's process-wide cap
     (g1, r1), _ = two_results
-    base = _put(store, "ws-q", g1, r1, "base")
-    at = _open("ws-q")
+    base = _put(store, "9b9b9b9b", g1, r1, "base")
+    at = _open("9b9b9b9b")
     slots = session.training_slots()
     held = 0
     while slots.acquire(blocking=False):
@@ -321,7 +321,7 @@ def test_thirty_sessions_see_only_their_own_runs(store, two_results):
     (g1, r1), (g2, r2) = two_results
     mine = {}
     for i in range(N_SESSIONS):
-        ws = f"student-{i:02d}"
+        ws = f"5c0015{i:02d}"  # workspaces are hex ids
         mine[ws] = [_put(store, ws, g1, r1, f"{ws} first"), _put(store, ws, g2, r2, f"{ws} second")]
     # One AppTest per session, one after another: AppTest swaps process-wide mocks (runtime, config), so
     # it cannot run sessions in parallel threads; the server itself runs each session in its own thread.
@@ -334,15 +334,15 @@ def test_thirty_sessions_see_only_their_own_runs(store, two_results):
         assert sorted(at.multiselect(key="cmp_sel").options) == sorted(f"#{i} {ws} {n} (finished)" for i, n in
                                                                      zip(mine[ws], ("first", "second")))
     # one session deletes its runs: every other session still has both of its own
-    victim = sessions["student-00"]
-    victim.selectbox(key="cmp_one").set_value(mine["student-00"][0]).run()
+    victim = sessions["5c001500"]
+    victim.selectbox(key="cmp_one").set_value(mine["5c001500"][0]).run()
     victim.button(key="cmp_delete").click().run()
-    assert list(_runs_table(victim)["#"]) == mine["student-00"][1:]
+    assert list(_runs_table(victim)["#"]) == mine["5c001500"][1:]
     for ws in wss[1:]:
         assert [r.id for r in store.list(ws)] == mine[ws]
 
 
 def test_no_runs_yet(store):
-    at = _open("ws-empty")
+    at = _open("eeeeeeee")
     assert any("No runs yet" in i.value for i in at.info)
     assert at.button(key="cmp_grid_go")
