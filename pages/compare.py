@@ -155,12 +155,21 @@ def flat_knobs(config: dict) -> dict:
     for key in sorted(FIELDS - NOT_KNOBS - {"params"}):
         out[key] = _fmt_value(config.get(key))
     for name, value in (config.get("params") or {}).items():
-        out[f"{config.get('strategy')}.{name}"] = _fmt_value(value)
+        out[f"{config.get('strategy')}.{name}" if name else "params"] = _fmt_value(value)
     return out
 
 
+def comparable(configs: list[dict]) -> list[dict]:
+    """flat_knobs of each config; when the strategies differ, their parameters become one 'params' text."""
+    if len({c.get("strategy") for c in configs}) > 1:
+        configs = [{**c, "params": {"": ", ".join(f"{k}={_fmt_value(v)}" for k, v in (c.get("params") or {}).items())
+                                    or "–"}} for c in configs]
+    return [flat_knobs(c) for c in configs]
+
+
 def differing_knobs(configs: list[dict]) -> list[str]:
-    flats = [flat_knobs(c) for c in configs]
+    """The settings whose values are not all equal, in the order of KNOBS."""
+    flats = comparable(configs)
     keys = sorted(set().union(*flats)) if flats else []
     order = {k: i for i, k in enumerate(KNOBS)}
     keys.sort(key=lambda k: (order.get(k, len(order)), k))
@@ -246,9 +255,8 @@ def matrix_csv(result: dict, task_il: bool = False) -> str:
 
 def metrics_frame(entries: list[Entry], differing: list[str]) -> pd.DataFrame:
     rows = []
-    for e in entries:
+    for e, flat in zip(entries, comparable([e.config for e in entries])):
         s = e.summary or {}
-        flat = flat_knobs(e.config)
         row = {"run": name_of(e), "status": e.status}
         for k in differing:
             row[k] = flat.get(k, "–")
@@ -577,7 +585,7 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
                            help="Task-IL grades the same model told which task each image is from.") == "Task-IL"
     per_row = min(3, len(pairs))
     for start in range(0, len(pairs), per_row):
-        cols = st.columns(per_row)
+        cols = st.columns(max(2, per_row))  # a single heatmap keeps half the width
         for col, (e, r) in zip(cols, pairs[start:start + per_row]):
             matrix = r.get("acc_matrix_task_il") if use_til and r.get("acc_matrix_task_il") else r.get("acc_matrix")
             fig = charts.accuracy_heatmap(matrix or [], r.get("tasks") or [], name_of(e),
@@ -760,7 +768,7 @@ def page_body() -> None:
             st.warning(f"The server is busy: {len(queued)} of your runs are queued and start as soon as a training "
                        "slot is free.")
 
-        st.subheader("Compare runs")
+        st.subheader("Side by side")
         ids = [e.id for e in entries]
         by_id = {e.id: e for e in entries}
         if "cmp_sel" not in st.session_state:

@@ -1,0 +1,238 @@
+"""A real-browser end-to-end test: `streamlit run app.py` in a subprocess, driven by Debian's Chromium
+through PyPI Playwright (never `playwright install`).
+
+Choose a lecture preset, press Play, see the accuracy heatmap fill in while it trains (its cells change
+between two screenshots, the step counter increases), press Pause and see the step counter stop, open
+Compare and find the run there. Screenshots go to artifacts/e2e/ (gitignored), with the server's log.
+
+Chromium comes from apt: `make test` installs it (target e2e-deps) and this module tries again if it
+is missing; if it cannot be installed the test fails loudly instead of skipping.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = os.environ.get("CLCORE_E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PRESET_TITLE = "Catastrophic forgetting in 30 seconds"
+EXAMPLES_PER_TASK = 6000  # the preset's 2000 would finish before we can pause it on a fast machine
+WORKSPACE = "e2e0c0ffee000001"
+
+pytestmark = pytest.mark.timeout(240)
+
+
+# --------------------------------------------------------------------------------------------------
+# set-up: Chromium from apt, the app in a subprocess
+# --------------------------------------------------------------------------------------------------
+def _apt(*args: str) -> subprocess.CompletedProcess:
+    prefix = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else [])
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run([*prefix, "apt-get", *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def ensure_chromium() -> str:
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    log = []
+    for attempt in (("install", "-y", "-q", "chromium", "chromium-driver"), ("update", "-q"),
+                    ("install", "-y", "-q", "chromium", "chromium-driver")):
+        done = _apt(*attempt)
+        log.append(f"$ apt-get {' '.join(attempt)} -> {done.returncode}\n{done.stderr[-2000:]}")
+        if attempt[0] == "install" and done.returncode == 0 and os.access(CHROMIUM, os.X_OK):
+            return CHROMIUM
+    pytest.fail(f"Chromium is required for the browser end-to-end test and could not be installed from apt "
+                f"(run `apt-get install -y chromium chromium-driver` as root):\n" + "\n".join(log), pytrace=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free port with a throw-away run store; always killed at the end."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = {**os.environ, "CLCORE_STORE": str(tmp_path_factory.mktemp("e2e-store") / "runs.sqlite"),
+           "PYTHONUNBUFFERED": "1"}
+    log = open(ARTIFACTS / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}; see {ARTIFACTS / 'server.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("streamlit did not answer /_stcore/health within 60 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own process group: the server and nothing else
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = ensure_chromium()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# reading the page
+# --------------------------------------------------------------------------------------------------
+def shot(page, name: str) -> bytes:
+    data = page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    return data
+
+
+def status_text(page) -> str:
+    return page.locator(".st-key-pg_status").first.inner_text(timeout=30_000)
+
+
+def read_step(page) -> int:
+    match = re.search(r"step\s+([\d,]+)\s+of", status_text(page))
+    assert match, status_text(page)
+    return int(match.group(1).replace(",", ""))
+
+
+def heatmap_z(page):
+    """The live heatmap's cell values, read from the plotly graph div in the page."""
+    return page.evaluate("""() => {
+        const el = document.querySelector('.st-key-pg_heatmap .js-plotly-plot')
+                   || [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data && g.data[0].type === 'heatmap');
+        return el && el.data ? el.data[0].z : null;
+    }""")
+
+
+def filled_rows(z) -> int:
+    return sum(1 for row in (z or []) if any(v is not None for v in row))
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as error:  # noqa: BLE001 - the page may be mid-redraw
+            last = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def choose_selectbox(page, label: str, option_text: str) -> None:
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option_text, exact=True).click()
+
+
+# --------------------------------------------------------------------------------------------------
+# the test
+# --------------------------------------------------------------------------------------------------
+def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1300})
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/?ws={WORKSPACE}", wait_until="domcontentloaded")
+        page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
+        shot(page, "01-playground")
+
+        # a lecture preset, then more examples per task so there is time to pause it
+        choose_selectbox(page, "Preset", PRESET_TITLE)
+        subset = page.locator(".st-key-pg_subset input")
+        wait_until(lambda: subset.input_value() == "2000", 20, "the preset's settings in the controls")
+        subset.fill(str(EXAMPLES_PER_TASK))
+        subset.press("Enter")
+        wait_until(lambda: subset.input_value() == str(EXAMPLES_PER_TASK), 20, "examples per task")
+        page.wait_for_timeout(500)
+
+        page.locator(".st-key-pg_play button").first.click()
+        started = time.time()
+        first_step = wait_until(lambda: read_step(page) > 0 and read_step(page), 60, "the first steps")
+        first_update_s = time.time() - started
+        z1 = heatmap_z(page)
+        png1 = shot(page, "02-training-early")
+        # the heatmap fills row by row as tasks end, while the step counter climbs
+        z2 = wait_until(lambda: (z := heatmap_z(page)) and filled_rows(z) >= 2 and filled_rows(z) > filled_rows(z1)
+                        and z, 90, "heatmap rows to fill in")
+        step2 = read_step(page)
+        png2 = shot(page, "03-training-heatmap-filling")
+        assert step2 > first_step
+        assert z2 != z1 and filled_rows(z2) > filled_rows(z1)
+        assert png1 != png2
+        assert "training" in status_text(page)
+        print(f"\nPlay -> first step counter update seen in the browser: {first_update_s:.1f} s; "
+              f"{filled_rows(z2)} heatmap rows at step {step2} after {time.time() - started:.1f} s")
+
+        page.locator(".st-key-pg_pause button").first.click()
+        wait_until(lambda: "paused" in status_text(page), 10, "the paused badge")
+        paused_at = read_step(page)
+        page.wait_for_timeout(2500)
+        assert read_step(page) == paused_at, "the step counter moved after Pause"
+        z_paused = heatmap_z(page)
+        assert filled_rows(z_paused) < 5, "the run finished before it could be paused"
+        shot(page, "04-paused")
+
+        # Compare lists the run of this workspace, with its status
+        page.get_by_role("link", name="Compare").click()
+        runs = page.locator(".st-key-cmp_runs, [data-testid='stDataFrame']").first
+        runs.wait_for(timeout=60_000)
+        wait_until(lambda: page.get_by_text("Runs to compare").count() > 0, 30, "the Compare page")
+        text = page.locator("[data-testid='stMain']").inner_text()
+        assert "finetune on split-mnist" in text and "paused" in text, text[:2000]
+        wait_until(lambda: page.locator(".js-plotly-plot").count() >= 2, 30, "the run's charts on Compare")
+        page.wait_for_timeout(1000)
+        shot(page, "05-compare")
+    finally:
+        context.close()
+
+    # another browser session (another workspace) on the same server sees none of it
+    other = browser.new_context(viewport={"width": 1500, "height": 1000})
+    try:
+        page = other.new_page()
+        page.goto(f"{server}/compare?ws=e2e0c0ffee000002", wait_until="domcontentloaded")
+        wait_until(lambda: page.get_by_text("No runs yet").count() > 0, 60, "an empty Compare page")
+        assert "finetune on split-mnist" not in page.locator("[data-testid='stMain']").inner_text()
+        shot(page, "06-compare-other-workspace")
+    finally:
+        other.close()
