@@ -13,35 +13,22 @@ if str(ROOT) not in sys.path:  # run directly (AppTest.from_file("pages/about.py
 
 from clcore import STRATEGIES  # noqa: E402
 
-# Measured on the reference machine (2 CPU cores, no GPU, torch CPU build), app-equivalent settings,
-# used only if the Playground's own LECTURE_PRESETS do not carry measured times.
-FALLBACK_PRESET_TIMES: list[dict] = []
-
-
 def lecture_preset_table() -> pd.DataFrame | None:
-    """The Playground's lecture presets with their measured times, where the Playground module has them."""
+    """The Playground's lecture presets (pages/shared/presets.py) with the times measured for them."""
     try:
-        from pages.shared import presets as module  # the playground helper's module
-    except Exception:  # noqa: BLE001 - any import problem: fall back to the table below
-        module = None
-    presets = getattr(module, "LECTURE_PRESETS", None) if module else None
+        from pages.shared.presets import LECTURE_PRESETS
+    except Exception:  # noqa: BLE001 - the About page must render even without the Playground's module
+        return None
     rows = []
-    if presets:
-        items = presets.items() if isinstance(presets, dict) else ((getattr(p, "name", str(p)), p) for p in presets)
-        for name, preset in items:
-            get = preset.get if isinstance(preset, dict) else (lambda k, d=None, p=preset: getattr(p, k, d))
-            measured = get("measured_s")
-            if measured is None:
-                continue
-            settings = get("settings") or get("config") or {}
-            strategy = settings.get("strategy") if isinstance(settings, dict) else None
-            benchmark = settings.get("benchmark") if isinstance(settings, dict) else None
-            rows.append({"preset": get("title") or get("label") or name,
-                         "strategy": strategy or get("strategy") or "",
-                         "benchmark": benchmark or get("benchmark") or "",
-                         "measured time (s)": round(float(measured), 1)})
-    if not rows:
-        rows = [dict(r) for r in FALLBACK_PRESET_TIMES]
+    for name, preset in LECTURE_PRESETS.items():
+        settings = preset.get("settings") or {}
+        measured, cpu = preset.get("measured_s"), preset.get("measured_cpu_s")
+        rows.append({"preset": preset.get("title", name), "strategy": settings.get("strategy", ""),
+                     "benchmark": settings.get("benchmark", ""),
+                     "tasks": str(settings.get("n_tasks") or "default"),
+                     "examples per task": str(settings.get("train_subset") or "all"),
+                     "measured wall time (s)": "not measured" if measured is None else f"{measured:.1f}",
+                     "CPU time (s)": "–" if cpu is None else f"{cpu:.1f}"})
     return pd.DataFrame(rows) if rows else None
 
 
@@ -143,8 +130,10 @@ st.markdown("### Lecture presets: measured times")
 table = lecture_preset_table()
 if table is not None:
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption("Wall-clock time from Play to the end of the run in the app, measured on a 2-core CPU "
-               "without a GPU. A GPU or a faster CPU is quicker.")
+    st.caption("Time of the whole run through the engine (`python -m pages.shared.presets`), measured on the "
+               "reference machine: 2 CPU cores, no GPU. The machine was shared with other jobs while measuring, "
+               "so these are upper bounds; a GPU or a faster CPU is quicker. The paper presets (full training "
+               "sets) take minutes on a CPU.")
 else:
     st.info("Each lecture preset is sized to finish in under a minute on a 2-core CPU; "
             "the Playground's preset menu states its settings.")

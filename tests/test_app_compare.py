@@ -346,3 +346,35 @@ def test_no_runs_yet(store):
     at = _open("eeeeeeee")
     assert any("No runs yet" in i.value for i in at.info)
     assert at.button(key="cmp_grid_go")
+
+
+def test_compare_through_the_app_navigation(store, two_results):
+    (g1, r1), _ = two_results
+    a = _put(store, "a1a1a1a1", g1, r1, "via app.py")
+    at = AppTest.from_file(str(Path(PAGE).parent.parent / "app.py"), default_timeout=TIMEOUT)
+    at.query_params["ws"] = "a1a1a1a1"
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert list(_runs_table(at)["#"]) == [a]
+    assert at.query_params["ws"] == ["a1a1a1a1"] or at.query_params["ws"] == "a1a1a1a1"
+
+
+# --------------------------------------------------------------------------------------------------
+# About page
+# --------------------------------------------------------------------------------------------------
+def test_about_page_explains_metrics_charts_data_and_preset_times():
+    from pages.shared.presets import LECTURE_PRESETS
+    at = AppTest.from_file(str(Path(PAGE).parent / "about.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    text = "\n".join(m.value for m in at.markdown)
+    for words in ("catastrophic forgetting", "Accuracy heatmap", "Forgetting curves", "Loss curve",
+                  "Buffer composition", "EWC / SI importance maps", "CLS-ER teacher shares",
+                  "Backward transfer", "Forward transfer", "Average accuracy", "CC BY-SA 3.0",
+                  "Yann LeCun, Corinna Cortes and", "Christopher J. C. Burges"):
+        assert words.lower() in text.lower(), words
+    assert len(at.latex) == 4  # ACC, forgetting, BWT, FWT
+    presets = next(df.value for df in at.dataframe if "measured wall time (s)" in df.value.columns)
+    assert list(presets["preset"]) == [p["title"] for p in LECTURE_PRESETS.values()]
+    measured = [p["measured_s"] for p in LECTURE_PRESETS.values()]
+    assert list(presets["measured wall time (s)"]) == [("not measured" if m is None else f"{m:.1f}") for m in measured]

@@ -232,6 +232,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         page = other.new_page()
         page.goto(f"{server}/compare?ws=e2e0c0ffee000002", wait_until="domcontentloaded")
         wait_until(lambda: page.get_by_text("No runs yet").count() > 0, 60, "an empty Compare page")
+        page.locator(".st-key-cmp_grid_go button").first.wait_for(timeout=30_000)
         assert "finetune on split-mnist" not in page.locator("[data-testid='stMain']").inner_text()
         shot(page, "06-compare-other-workspace")
     finally:
