@@ -1,0 +1,612 @@
+"""Playground: pick a task sequence and a strategy, press Play, watch forgetting happen live.
+
+Training runs in a BackgroundRun thread (clcore.runner), so it continues while this page reruns or the
+user visits another page. While it plays, the live views redraw in a fragment every REFRESH_S; every
+read of the run happens under `live_run.bg.lock` and copies what the views need.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run via app.py (st.navigation) or directly
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+import torch  # noqa: E402
+
+from clcore import STRATEGIES, ConfigError, DataUnavailable  # noqa: E402
+from clcore.benchmarks import BENCHMARKS  # noqa: E402
+from pages.shared import charts, controls, session  # noqa: E402
+from pages.shared.presets import LECTURE_PRESETS  # noqa: E402,F401  (re-exported for the About page)
+
+REFRESH_S = 0.5  # live views redraw period while training
+CURRENT_KEY = "pg_current"  # store id of the run this page shows
+HISTORY_KEY = "pg_history"  # metrics of this session's finished runs, for the deltas
+MAX_HISTORY = 50
+MAX_POINTS = 600  # points per curve sent to the browser
+TOP_UNITS = 16
+ACTIVE = ("playing", "queued")
+BADGES = {"ready": ":gray-badge[ready]", "queued": ":orange-badge[queued]", "playing": ":blue-badge[training]",
+          "paused": ":violet-badge[paused]", "finished": ":green-badge[finished]",
+          "stopped": ":gray-badge[stopped]", "failed": ":red-badge[failed]"}
+
+
+# ------------------------------------------------------------------------------------------------
+# What the views read: one consistent copy of the run's state, taken under its lock
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Snap:
+    store_id: int
+    state: str
+    status: str
+    message: str
+    step: int
+    task: int
+    epoch: int
+    epochs: int
+    n_tasks: int
+    total_steps: int
+    elapsed: float
+    speed: float | None
+    strategy: str
+    benchmark: str
+    scenario: str
+    task_names: list
+    class_names: list
+    primary: str
+    models: list
+    offline: bool
+    has_task_il: bool
+    matrix: dict
+    matrix_til: dict
+    evals: list
+    loss_steps: list
+    loss: list
+    boundaries: list
+    buffer_history: list
+    step_stats: list
+    reports: list
+    buffer_samples: list = field(default_factory=list)  # (image HxWxC in [0,1], class, task)
+
+    @property
+    def tasks_done(self) -> int:
+        return len(self.boundaries)
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "stopped", "failed")
+
+
+def _buffer_examples(buffer, per_task: int = 2, limit: int = 12):
+    n = len(buffer)
+    if not n:
+        return None
+    tasks = buffer.task[:n]
+    picks = []
+    for t in torch.unique(tasks).tolist():
+        picks += torch.nonzero(tasks == t).flatten()[:per_task].tolist()
+    picks = picks[:limit]
+    return buffer.x[picks].detach().float().cpu().clone(), buffer.y[picks].tolist(), buffer.task[picks].tolist()
+
+
+def _total_steps(run) -> int:
+    sizes = [len(t.train_idx) for t in run.benchmark.tasks]
+    bs, epochs = run.config.batch_size, run.config.epochs
+    if run.strategy.trains_offline:
+        return math.ceil(sum(sizes) / bs) * epochs
+    return sum(math.ceil(s / bs) for s in sizes) * epochs
+
+
+def snapshot(live: session.LiveRun) -> Snap:
+    with live.bg.lock:
+        run, rec = live.run, live.run.record
+        bench, strategy = run.benchmark, run.strategy
+        samples = _buffer_examples(strategy.buffer) if strategy.buffer is not None else None
+        snap = Snap(
+            store_id=live.store_id, state=live.bg.state, status=run.status, message=run.message, step=run.step,
+            task=run.task, epoch=run.epoch, epochs=run.config.epochs, n_tasks=run.n_tasks,
+            total_steps=_total_steps(run), elapsed=run.active_s,
+            speed=rec.samples_per_s[-1] if rec.samples_per_s else None, strategy=run.config.strategy,
+            benchmark=run.config.benchmark, scenario=bench.scenario, task_names=[t.name for t in bench.tasks],
+            class_names=list(bench.data.class_names), primary=run.primary_model,
+            models=list(strategy.evaluation_models()), offline=strategy.trains_offline,
+            has_task_il=bench.has_task_il,
+            matrix={m: [list(r) for r in rows] for m, rows in rec.matrix.items()},
+            matrix_til={m: [list(r) for r in rows] for m, rows in rec.matrix_task_il.items()},
+            evals=list(rec.evals), loss_steps=list(rec.loss_steps), loss=list(rec.loss),
+            boundaries=list(rec.task_boundaries), buffer_history=list(rec.buffer_history),
+            step_stats=list(rec.step_stats), reports=list(rec.strategy_reports))
+        mean, std = bench.data.mean, bench.data.std
+    if samples is not None:
+        x, ys, ts = samples
+        x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+        images = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+        snap.buffer_samples = [(img[:, :, 0] if img.shape[2] == 1 else img, y, t) for img, y, t in zip(images, ys, ts)]
+    return snap
+
+
+# ------------------------------------------------------------------------------------------------
+# The run this page shows, and the transport
+# ------------------------------------------------------------------------------------------------
+def current_live() -> session.LiveRun | None:
+    wanted = st.session_state.get(CURRENT_KEY)
+    for live in session.live_runs():
+        if live.store_id == wanted:
+            return live
+    return None
+
+
+def adopt_newer_run() -> None:
+    """A run started on another page (Compare's 'run again with this change') becomes the one shown
+    here, with its settings loaded into the controls. Call before the controls are drawn."""
+    runs = session.live_runs()
+    if not runs:
+        return
+    latest = runs[-1]
+    shown = st.session_state.get(CURRENT_KEY)
+    if shown is None or latest.store_id > shown:
+        st.session_state[CURRENT_KEY] = latest.store_id
+        controls.apply_state(controls.state_from_settings(latest.config.to_dict()))
+
+
+def config_now():
+    return controls.validate(controls.settings_from_state(controls.current_state()))
+
+
+def _start(config):
+    """A new run with `config`; the one shown before is stopped (or forgotten if it never trained)."""
+    st.session_state.pop("pg_start_error", None)
+    old = current_live()
+    if old is not None:
+        if old.run.step == 0:
+            session.discard(old)
+        elif not old.run.done:
+            old.bg.stop()
+    try:
+        live = session.start_run(config)
+    except (ConfigError, DataUnavailable) as error:
+        st.session_state["pg_start_error"] = str(error)
+        return None
+    except Exception as error:  # noqa: BLE001 - report it beside the transport, never crash the page
+        st.session_state["pg_start_error"] = f"Could not start the run: {type(error).__name__}: {error}"
+        return None
+    st.session_state[CURRENT_KEY] = live.store_id
+    return live
+
+
+def _ready_run():
+    """The current run if it matches the controls and can still train, else a new one (None if invalid)."""
+    config, errors = config_now()
+    if config is None:
+        return None
+    live = current_live()
+    if live is None or live.run.done or live.config != config:
+        live = _start(config)
+    return live
+
+
+def on_play() -> None:
+    live = _ready_run()
+    if live is not None:
+        live.bg.play()
+
+
+def on_pause() -> None:
+    live = current_live()
+    if live is not None:
+        live.bg.pause()
+
+
+def on_step(unit: str) -> None:
+    live = _ready_run()
+    if live is not None:
+        live.bg.step(unit)
+
+
+def on_reset() -> None:
+    """Stop what is shown and set up a new run with the current controls (ready to play)."""
+    config, _ = config_now()
+    live = current_live()
+    if live is not None:
+        if live.run.step == 0:
+            session.discard(live)
+        elif not live.run.done:
+            live.bg.stop()
+    st.session_state[CURRENT_KEY] = None
+    if config is not None:
+        _start(config)
+
+
+# ------------------------------------------------------------------------------------------------
+# Views
+# ------------------------------------------------------------------------------------------------
+def _thin(n: int, keep=()) -> list[int]:
+    """Indices of at most MAX_POINTS evenly spread items of n (plus `keep`)."""
+    if n <= MAX_POINTS:
+        return list(range(n))
+    stride = math.ceil(n / MAX_POINTS)
+    return sorted(set(range(0, n, stride)) | {n - 1} | set(keep))
+
+
+def status_line(snap: Snap) -> None:
+    with st.container(key="pg_status"):
+        task = min(snap.task + 1, snap.n_tasks)
+        if snap.offline:
+            where = f"all {snap.n_tasks} tasks at once"
+        else:
+            where = f"task **{snap.tasks_done if snap.done else task}** of {snap.n_tasks}"
+        speed = f"{snap.speed:,.0f} samples/s" if snap.speed else "– samples/s"
+        st.markdown(f"{BADGES.get(snap.state, snap.state)} {where} · epoch {min(snap.epoch + 1, snap.epochs)} of "
+                    f"{snap.epochs} · step **{snap.step:,}** of {snap.total_steps:,} · {speed} · "
+                    f"elapsed {snap.elapsed:.1f} s")
+        st.progress(min(1.0, snap.step / max(1, snap.total_steps)))
+    if snap.state == "queued":
+        st.warning(f"Queued: {session.trainings_running()} training(s) already running on this server, which "
+                   f"trains at most {session.max_trainings()} at once. This one starts as soon as a slot is free.",
+                   icon=":material/hourglass_top:")
+    if snap.status == "failed":
+        st.error(f"Training failed: {snap.message}")
+
+
+def _accuracy_source(snap: Snap, task_il: bool):
+    return snap.matrix_til if task_il else snap.matrix
+
+
+def accuracy_views(snap: Snap) -> None:
+    left, right = st.columns(2)
+    with left:
+        a, b = st.columns(2)
+        task_il = False
+        if snap.has_task_il:
+            task_il = a.toggle("Task-IL view", key="pg_view_til",
+                               help="Score each task only among its own classes (the model is told the task). "
+                                    "Off: the run's scenario (" + snap.scenario + ").")
+        model = snap.primary
+        if len(snap.models) > 1:
+            if st.session_state.get("pg_view_model") not in snap.models:
+                st.session_state["pg_view_model"] = snap.primary
+            model = b.selectbox("Model", snap.models, key="pg_view_model", label_visibility="collapsed")
+        matrix = _accuracy_source(snap, task_il).get(model, [])
+        kind = "Task-IL" if task_il else {"class-il": "Class-IL", "task-il": "Task-IL"}.get(snap.scenario,
+                                                                                              "Domain-IL")
+        title = f"Accuracy R[i][j] (%), {kind}" + (f", {model} model" if len(snap.models) > 1 else "")
+        st.plotly_chart(charts.accuracy_heatmap(matrix, snap.task_names, title, offline=snap.offline),
+                        key="pg_heatmap", config={"displayModeBar": False})
+    with right:
+        evals = snap.evals
+        idx = _thin(len(evals), keep=[i for i, e in enumerate(evals) if e.full])
+        steps = [evals[i].step for i in idx]
+        accs = []
+        for j in range(snap.n_tasks):
+            values = []
+            for i in idx:
+                source = evals[i].acc_task_il if task_il else evals[i].acc
+                values.append(source[model][j] if source and model in source else None)
+            accs.append(values)
+        st.plotly_chart(charts.forgetting_curves(steps, accs, snap.boundaries, snap.task_names,
+                                                 "Test accuracy of each task over training"),
+                        key="pg_curves", config={"displayModeBar": False})
+
+
+def training_views(snap: Snap) -> None:
+    left, right = st.columns(2)
+    with left:
+        idx = _thin(len(snap.loss_steps))
+        st.plotly_chart(charts.loss_curve([snap.loss_steps[i] for i in idx], [snap.loss[i] for i in idx],
+                                          snap.boundaries), key="pg_loss", config={"displayModeBar": False})
+    with right:
+        if not snap.buffer_history:
+            if STRATEGIES[snap.strategy].uses_buffer:
+                st.info("The replay buffer fills as training starts.")
+            else:
+                st.caption(f"{STRATEGIES[snap.strategy].title} keeps no replay buffer.")
+            return
+        by = st.radio("Buffer composition by", ["task", "class"], key="pg_buffer_by", horizontal=True)
+        idx = _thin(len(snap.buffer_history))
+        steps = [snap.buffer_history[i][0] for i in idx]
+        if by == "task":
+            counts = [snap.buffer_history[i][1]["tasks"] for i in idx]
+            names = [f"T{t + 1}: {n}" for t, n in enumerate(snap.task_names)]
+        else:
+            counts = [snap.buffer_history[i][1]["classes"] for i in idx]
+            names = snap.class_names
+        st.plotly_chart(charts.buffer_composition(steps, counts, names, task_boundaries=snap.boundaries),
+                        key="pg_buffer_chart", config={"displayModeBar": False})
+        if snap.buffer_samples:
+            st.image([img for img, _, _ in snap.buffer_samples], width=56,
+                     caption=[f"{snap.class_names[y]} · T{t + 1}" for _, y, t in snap.buffer_samples])
+            st.caption("A few samples from the buffer (two per task).")
+
+
+def clser_views(snap: Snap) -> None:
+    st.subheader("CLS-ER: fast and slow teachers")
+    stats = [(s, v) for s, v in snap.step_stats if isinstance(v, dict) and "plastic" in v]
+    if stats:
+        idx = _thin(len(stats))
+        st.plotly_chart(charts.teacher_choices([stats[i][0] for i in idx], [stats[i][1]["plastic"] for i in idx],
+                                               [stats[i][1]["stable"] for i in idx], snap.task_names,
+                                               task_boundaries=snap.boundaries),
+                        key="pg_teachers", config={"displayModeBar": False})
+    else:
+        st.info("Teacher choices appear once the buffer has samples to replay.")
+    evals = snap.evals
+    idx = _thin(len(evals))
+    curves = {}
+    for m in snap.models:
+        values = []
+        for i in idx:
+            e = evals[i]
+            seen = e.acc[m][:min(e.task + 1, snap.n_tasks)]
+            values.append(sum(seen) / len(seen) if seen else None)
+        curves[m] = values
+    final = {m: (snap.matrix.get(m) or [[]])[-1] for m in snap.models}
+    if not any(final.values()) and evals:
+        final = {m: evals[-1].acc[m] for m in snap.models}
+    st.plotly_chart(charts.model_accuracies([evals[i].step for i in idx], curves, final, snap.task_names,
+                                            task_boundaries=snap.boundaries),
+                    key="pg_models", config={"displayModeBar": False})
+    st.caption("The stable (slow) model is the one CLS-ER reports; the plastic (fast) one adapts quickly "
+               "to the current task; the working model is the one trained by gradient descent.")
+
+
+def _transition_key(snap: Snap | None):
+    if snap is None:
+        return None
+    return (snap.store_id, snap.state in ACTIVE, snap.tasks_done, snap.status)
+
+
+def live_views() -> None:
+    """Status, heatmap, curves, loss, buffer (and CLS-ER): redrawn every REFRESH_S while training."""
+    live = current_live()
+    if live is None:
+        placeholder_views()
+        return
+    snap = snapshot(live)
+    session.sync_store(live)
+    inline = st.session_state.pop("pg_inline", False)  # True: this is the page's full run, not a tick
+    if not inline and _transition_key(snap) != st.session_state.get("pg_drawn"):
+        st.rerun()  # paused, finished or a task ended: redraw the whole page (buttons, summary, maps)
+    status_line(snap)
+    accuracy_views(snap)
+    training_views(snap)
+    if snap.strategy == "clser":
+        clser_views(snap)
+
+
+def placeholder_views() -> None:
+    config, _ = config_now()
+    if config is None:
+        return
+    n = config.n_tasks or BENCHMARKS[config.benchmark].default_tasks
+    if config.classes:
+        n = len(config.classes.split("|"))
+    st.info("Press **▶ Play** to train with these settings, or **Step** through them one batch, epoch or task "
+            "at a time. New here? Pick a lecture preset in the sidebar.", icon=":material/play_circle:")
+    names = [f"task {j + 1}" for j in range(n)]
+    left, right = st.columns(2)
+    left.plotly_chart(charts.accuracy_heatmap([], names, "Accuracy R[i][j] (%)"), key="pg_heatmap",
+                      config={"displayModeBar": False})
+    right.plotly_chart(charts.forgetting_curves([], [], [], names, "Test accuracy of each task over training"),
+                       key="pg_curves", config={"displayModeBar": False})
+
+
+# ------------------------------------------------------------------------------------------------
+# EWC / SI importance (redrawn at task ends)
+# ------------------------------------------------------------------------------------------------
+def _unpermute(live, task_index: int, grid):
+    """Map a 28x28 importance map from a permuted task's input space back to the digit's pixels."""
+    task = live.run.benchmark.tasks[task_index]
+    if live.run.benchmark.info.kind != "permuted" or task.transform is None:
+        return grid
+    h, w = grid.shape[-2:]
+    probe = torch.arange(h * w, dtype=torch.float64).view(1, 1, h, w)
+    source = task.transform(probe).flatten().long()  # input position k shows original pixel source[k]
+    out = torch.zeros(h * w, dtype=grid.dtype)
+    out[source] = grid.flatten()
+    return out.view(h, w)
+
+
+def importance_views(live: session.LiveRun, snap: Snap) -> None:
+    reports = [r for r in snap.reports if isinstance(r, dict) and "importance" in r]
+    if not reports:
+        return
+    title = STRATEGIES[snap.strategy].title
+    st.subheader(f"{title}: what the regulariser protects")
+    permuted = live.run.benchmark.info.kind == "permuted"
+    which = st.radio("Importance", ["importance", "task_importance"], key="pg_imp_which", horizontal=True,
+                     format_func=lambda w: {"importance": "accumulated over the tasks so far",
+                                            "task_importance": "the last finished task's own"}[w])
+    summary = reports[-1][which]
+    last = len(reports) - 1
+    if "unit_maps" in summary:
+        maps = summary["unit_maps"]
+        totals = maps.flatten(1).sum(1)
+        top = torch.argsort(totals, descending=True)[:TOP_UNITS].tolist()
+        shown = [maps[u] for u in top]
+        if permuted and which == "task_importance":
+            shown = [_unpermute(live, last, m) for m in shown]
+        st.plotly_chart(charts.importance_maps(shown, [f"unit {u}" for u in top],
+                                               f"First-layer importance of the {len(top)} most important hidden "
+                                               f"units (after T{last + 1}), as 28x28 images"),
+                        key="pg_unit_maps", config={"displayModeBar": False})
+        if permuted and which == "importance":
+            st.caption("Accumulated maps are in the network's input space: every permuted task scrambles the "
+                       "pixels differently, so they look like noise. Choose 'the last finished task's own' to see "
+                       "them mapped back onto the digit's pixels.")
+        pixel = [_unpermute(live, i, r["task_importance"]["pixel_map"]) if permuted else
+                 r["task_importance"]["pixel_map"] for i, r in enumerate(reports)
+                 if "pixel_map" in r["task_importance"]]
+        st.plotly_chart(charts.importance_maps(pixel, [f"T{i + 1}" for i in range(len(pixel))],
+                                               "Per-input-pixel importance each task created (its own Fisher / "
+                                               "path integral)", cols=min(5, max(1, len(pixel)))),
+                        key="pg_pixel_maps", config={"displayModeBar": False})
+    else:
+        st.info("Per-unit and per-pixel maps need the MLP (its first layer sees the pixels directly); "
+                "the histograms below work for every model.")
+    st.plotly_chart(charts.importance_histograms(summary["layers"]), key="pg_imp_hist",
+                    config={"displayModeBar": False})
+
+
+# ------------------------------------------------------------------------------------------------
+# Final summary and downloads
+# ------------------------------------------------------------------------------------------------
+METRICS = (("avg_acc", "Average accuracy", "%", "normal"), ("forgetting", "Forgetting", " pts", "inverse"),
+           ("bwt", "BWT", " pts", "normal"), ("fwt", "FWT", " pts", "normal"), ("wall_s", "Wall time", " s", "inverse"))
+
+
+def _remember(live: session.LiveRun, result: dict) -> None:
+    history = st.session_state.setdefault(HISTORY_KEY, [])
+    if any(h["store_id"] == live.store_id for h in history):
+        return
+    history.append({"store_id": live.store_id, "label": live.label, **{k: result.get(k) for k, *_ in METRICS}})
+    del history[:-MAX_HISTORY]
+
+
+def _previous(store_id: int) -> dict | None:
+    earlier = [h for h in st.session_state.get(HISTORY_KEY, []) if h["store_id"] < store_id]
+    return earlier[-1] if earlier else None
+
+
+def matrix_csv(result: dict) -> str:
+    rows = result.get("acc_matrix") or []
+    n = len(result.get("tasks") or [])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["after training \\ evaluated on"] + [f"T{j + 1}" for j in range(n)])
+    labels = ["all tasks"] if result.get("offline") else [f"T{i + 1}" for i in range(n)]
+    for label, row in zip(labels, rows):
+        writer.writerow([label] + [f"{v:.2f}" if v is not None else "" for v in row])
+    return out.getvalue()
+
+
+def summary_views(live: session.LiveRun, snap: Snap) -> None:
+    if not snap.done:
+        return
+    result = session.result_of(live)
+    if snap.status == "finished":
+        _remember(live, result)
+    st.subheader("Summary")
+    previous = _previous(live.store_id)
+    cols = st.columns(len(METRICS))
+    for col, (name, label, unit, colour) in zip(cols, METRICS):
+        value = result.get(name)
+        delta = None
+        if previous is not None and value is not None and previous.get(name) is not None:
+            delta = f"{value - previous[name]:+.1f}{unit}"
+        shown = "–" if value is None else f"{value:.1f}{unit}"
+        col.metric(label, shown, delta=delta, delta_color=colour,
+                   help={"avg_acc": "Mean accuracy over the tasks seen, after the last one.",
+                         "forgetting": "Mean drop from each old task's best accuracy to its final one "
+                                       "(lower is better).",
+                         "bwt": "Backward transfer: final minus just-learned accuracy on old tasks (negative: "
+                                "forgetting).",
+                         "fwt": "Forward transfer: accuracy on a task before training it, minus a random "
+                                "network's.",
+                         "wall_s": "Training time of this run (lower is better)."}[name])
+    if previous is not None:
+        st.caption(f"Deltas against the previous run of this session: #{previous['store_id']} {previous['label']}.")
+    if snap.status == "stopped":
+        st.caption("Stopped before the end: the metrics cover the tasks trained so far.")
+    a, b, _ = st.columns([1, 1, 3])
+    a.download_button("Accuracy matrix (CSV)", matrix_csv(result), file_name=f"run-{live.store_id}-matrix.csv",
+                      mime="text/csv", on_click="ignore", key="pg_dl_csv", icon=":material/download:")
+    b.download_button("Whole run (JSON)", json.dumps(result, indent=1), file_name=f"run-{live.store_id}.json",
+                      mime="application/json", on_click="ignore", key="pg_dl_json", icon=":material/download:",
+                      help="The same schema as `python -m clcore run --out`.")
+
+
+# ------------------------------------------------------------------------------------------------
+# Page
+# ------------------------------------------------------------------------------------------------
+def share_link(params: dict) -> str:
+    base = ""
+    try:
+        base = st.context.url or ""
+    except Exception:  # noqa: BLE001
+        base = ""
+    base = base.split("?", 1)[0] or "http://localhost:8501/"
+    return f"{base}?{urlencode(params)}"
+
+
+def transport(live, config, snap: Snap | None) -> None:
+    state = snap.state if snap else "none"
+    active = state in ACTIVE
+    invalid = config is None
+    with st.container(horizontal=True, key="pg_transport", vertical_alignment="center"):
+        st.button("Play", key="pg_play", on_click=on_play, type="primary", icon=":material/play_arrow:",
+                  disabled=invalid or active, help="Train continuously (a finished run plays again as a new run).")
+        st.button("Pause", key="pg_pause", on_click=on_pause, icon=":material/pause:", disabled=not active)
+        for unit in ("batch", "epoch", "task"):
+            st.button(f"Step {unit}", key=f"pg_step_{unit}", on_click=on_step, args=(unit,),
+                      icon=":material/skip_next:", disabled=invalid or active,
+                      help=f"Train one {unit}, then pause.")
+        st.button("Reset", key="pg_reset", on_click=on_reset, icon=":material/restart_alt:",
+                  help="Stop this run and set up a new one with the current controls.")
+        with st.popover("Share link", icon=":material/link:"):
+            params = controls.url_from_state(controls.current_state())
+            st.code(share_link(params), language=None, wrap_lines=True)
+            st.caption("This link reproduces the exact setup (not your runs) on any machine running the app.")
+    if invalid:
+        st.caption(":material/block: Fix the setting marked in the sidebar to enable Play.")
+    elif live is not None and not live.run.done and live.config != config and live.run.step > 0:
+        st.caption(":material/info: The controls changed since this run started: Play or Step starts a new run "
+                   "with them (Reset too).")
+
+
+def page() -> None:
+    ws = session.workspace_id()
+    rejected = st.session_state.pop("_workspace_rejected", None)
+    adopt_newer_run()
+    url_messages = controls.ensure_state(dict(st.query_params.to_dict()))
+    st.session_state.setdefault("pg_url_messages", [])
+    if url_messages:
+        st.session_state["pg_url_messages"] = url_messages
+    config, errors = config_now()
+
+    with st.sidebar:
+        shown = controls.render(errors)
+    controls.save_state()
+
+    wanted = {**controls.url_from_state(controls.current_state()), "ws": ws}
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+    st.title("Continual Learning Playground")
+    for message in st.session_state["pg_url_messages"]:
+        st.warning(message, icon=":material/link_off:")
+    if rejected:
+        st.warning(f"URL parameter ws={rejected} ignored: a workspace id is 8 to 32 hex characters. "
+                   "This session uses a new workspace.", icon=":material/link_off:")
+    for name, message in errors.items():
+        if name not in shown:
+            st.error(message)
+    if st.session_state.get("pg_start_error"):
+        st.error(st.session_state["pg_start_error"])
+
+    live = current_live()
+    snap = snapshot(live) if live is not None else None
+    if live is not None:
+        session.sync_store(live)
+    transport(live, config, snap)
+
+    st.session_state["pg_drawn"] = _transition_key(snap)
+    st.session_state["pg_inline"] = True
+    playing = snap is not None and snap.state in ACTIVE
+    st.fragment(run_every=REFRESH_S if playing else None)(live_views)()
+    st.session_state.pop("pg_inline", None)
+
+    if live is not None and snap is not None:
+        importance_views(live, snap)
+        summary_views(live, snap)
+
+
+page()

@@ -1,0 +1,313 @@
+"""Plotly figures for the app's views: pure functions from plain data (lists, dicts) to a Figure.
+
+No Streamlit here, so every chart can be built and checked in a test or a notebook. Colours are
+colour-blind safe throughout: Okabe & Ito's qualitative palette for tasks and models, Viridis for
+accuracies (fixed 0-100 scale) and Cividis for importance; never a red-green scale.
+
+Figures are assembled as plain dicts in one go (subplots laid out by hand, task boundaries as layout
+shapes) and wrapped without plotly's per-property validation: the live views redraw several figures
+every half second while a training thread shares the interpreter, and validation made each figure
+cost 50-400 ms instead of a few. Set VALIDATE = True (the tests do) to have plotly check every property.
+"""
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+VALIDATE = False
+
+# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"]
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+ACCURACY_SCALE = "Viridis"
+IMPORTANCE_SCALE = "Cividis"
+MODEL_COLOURS = {"student": "#009E73", "plastic": "#E69F00", "stable": "#0072B2"}
+MODEL_NAMES = {"student": "working model (student)", "plastic": "plastic (fast) model",
+               "stable": "stable (slow) model"}
+TEACHER_COLOURS = {"plastic": "#E69F00", "stable": "#0072B2"}
+BOUNDARY_LINE = {"color": "#777777", "width": 1, "dash": "dash"}
+NO_BAR = {"displayModeBar": False}
+
+
+def _plain(value):
+    """Tensors / arrays to nested lists; everything else unchanged."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _num(v):
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def task_style(index: int) -> dict:
+    """Line colour and dash of task `index` (beyond 8 tasks the dash pattern changes too)."""
+    return {"color": PALETTE[index % len(PALETTE)], "dash": DASHES[(index // len(PALETTE)) % len(DASHES)]}
+
+
+def task_labels(n: int) -> list[str]:
+    return [f"T{j + 1}" for j in range(n)]
+
+
+def _figure(data: list, layout: dict, title: str, height: int, legend: bool = True) -> go.Figure:
+    base = {"title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}}, "height": height,
+            "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "showlegend": legend,
+            "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0, "font": {"size": 11}},
+            # No plotly template: Streamlit's theme styles the chart, and copying plotly's default
+            # template into every figure costs ~10 ms.
+            "template": {}}
+    base.update(layout)
+    return go.Figure(data=data, layout=base, _validate=VALIDATE)
+
+
+def _boundary_shapes(task_boundaries, xref: str = "x", yref: str = "y domain") -> list[dict]:
+    return [{"type": "line", "x0": s, "x1": s, "y0": 0, "y1": 1, "xref": xref, "yref": yref,
+             "line": BOUNDARY_LINE, "layer": "below"} for s in (task_boundaries or [])]
+
+
+def _grid(rows: int, cols: int, hspace: float, vspace: float, titles=(), col_widths=None, top: float = 1.0):
+    """Hand-made subplots: layout axes, title annotations and the (xaxis, yaxis) names of each cell,
+    row-major. Cheaper than make_subplots."""
+    widths = col_widths or [1.0 / cols] * cols
+    scale = (1.0 - hspace * (cols - 1)) / sum(widths)
+    widths = [w * scale for w in widths]
+    height = (top - vspace * (rows - 1)) / rows
+    layout, annotations, names = {}, [], []
+    for r in range(rows):
+        y1 = top - r * (height + vspace)
+        y0 = y1 - height
+        x0 = 0.0
+        for c in range(cols):
+            k = r * cols + c + 1
+            suffix = "" if k == 1 else str(k)
+            x1 = x0 + widths[c]
+            layout[f"xaxis{suffix}"] = {"domain": [x0, x1], "anchor": f"y{suffix}"}
+            layout[f"yaxis{suffix}"] = {"domain": [max(0.0, y0), y1], "anchor": f"x{suffix}"}
+            names.append((f"x{suffix}", f"y{suffix}"))
+            if k - 1 < len(titles):
+                annotations.append({"text": str(titles[k - 1]), "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
+                                    "yref": "paper", "xanchor": "center", "yanchor": "bottom",
+                                    "showarrow": False, "font": {"size": 11}})
+            x0 = x1 + hspace
+    return layout, annotations, names
+
+
+# ------------------------------------------------------------------------------------------------
+# Accuracy
+# ------------------------------------------------------------------------------------------------
+def accuracy_heatmap(matrix, task_names, title: str, offline: bool = False) -> go.Figure:
+    """R[i][j] = accuracy (%) on task j (columns) after training task i (rows), on a fixed 0-100 scale.
+
+    The figure is always N x N (one row for offline / joint training); rows not trained yet stay empty,
+    so the matrix visibly fills in row by row. Values are written in the cells."""
+    matrix = [list(_plain(row)) for row in (_plain(matrix) or [])]
+    n = len(task_names)
+    labels = task_labels(n)
+    rows = ["all tasks"] if offline else labels
+    z = [[None] * n for _ in rows]
+    for i, row in enumerate(matrix[:len(rows)]):
+        z[i] = [_num(v) for v in row[:n]] + [None] * max(0, n - len(row))
+    text = [["" if v is None else f"{v:.0f}" for v in row] for row in z]
+    names = [[str(task_names[j]) for j in range(n)] for _ in rows]
+    trace = {"type": "heatmap", "z": z, "x": labels, "y": rows, "zmin": 0, "zmax": 100,
+             "colorscale": ACCURACY_SCALE, "text": text, "texttemplate": "%{text}",
+             "textfont": {"size": 13 if n <= 10 else 9}, "customdata": names, "xgap": 2, "ygap": 2,
+             "hoverongaps": False, "colorbar": {"title": {"text": "acc %"}, "thickness": 12},
+             "hovertemplate": "after training %{y}<br>evaluated on %{x} (%{customdata})<br>"
+                              "accuracy %{z:.1f}%<extra></extra>"}
+    layout = {"xaxis": {"title": {"text": "evaluated on task"}, "type": "category", "side": "top",
+                        "showgrid": False},
+              "yaxis": {"title": {"text": "after training task"}, "type": "category", "autorange": "reversed",
+                        "showgrid": False},
+              "plot_bgcolor": "#f2f2f2", "margin": {"l": 10, "r": 10, "t": 86, "b": 10}}
+    return _figure([trace], layout, title, height=max(300, min(640, 130 + 34 * len(rows))), legend=False)
+
+
+def forgetting_curves(steps, accs, task_boundaries, task_names, title: str) -> go.Figure:
+    """One line per task: its test accuracy over training steps; dashed lines at task boundaries.
+    `accs[j]` holds task j's accuracy at each of `steps`."""
+    steps = list(_plain(steps) or [])
+    data = []
+    for j, name in enumerate(task_names):
+        values = [_num(v) for v in (_plain(accs[j]) if j < len(accs) else [])]
+        data.append({"type": "scatter", "x": steps[:len(values)], "y": values, "mode": "lines",
+                     "name": f"T{j + 1}: {name}", "line": {"width": 2, **task_style(j)},
+                     "hovertemplate": f"T{j + 1} ({name})<br>step %{{x}}<br>accuracy %{{y:.1f}}%<extra></extra>"})
+    layout = {"yaxis": {"title": {"text": "test accuracy (%)"}, "range": [0, 102]},
+              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+              "shapes": _boundary_shapes(task_boundaries)}
+    return _figure(data, layout, title, height=360)
+
+
+def loss_curve(steps, loss, task_boundaries=None, title: str = "Training loss") -> go.Figure:
+    data = [{"type": "scatter", "x": list(_plain(steps) or []), "y": [_num(v) for v in _plain(loss) or []],
+             "mode": "lines", "name": "loss", "line": {"color": PALETTE[0], "width": 1.5},
+             "hovertemplate": "step %{x}<br>loss %{y:.3f}<extra></extra>"}]
+    layout = {"yaxis": {"title": {"text": "mean loss over the last steps"}, "rangemode": "tozero"},
+              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+              "shapes": _boundary_shapes(task_boundaries)}
+    return _figure(data, layout, title, height=320, legend=False)
+
+
+def buffer_composition(steps, counts, group_names, title: str = "Replay buffer composition",
+                       task_boundaries=None) -> go.Figure:
+    """Stacked areas: how many buffer samples belong to each group (task or class) over training.
+    `counts[k][g]` is the count of group g at `steps[k]`."""
+    steps = list(_plain(steps) or [])
+    counts = _plain(counts) or []
+    data = []
+    for g, name in enumerate(group_names):
+        data.append({"type": "scatter", "x": steps, "y": [row[g] if g < len(row) else 0 for row in counts],
+                     "name": str(name), "mode": "lines", "stackgroup": "buffer",
+                     "line": {"width": 0.5, "color": task_style(g)["color"]},
+                     "hovertemplate": f"{name}<br>step %{{x}}<br>%{{y}} samples<extra></extra>"})
+    layout = {"yaxis": {"title": {"text": "samples in the buffer"}, "rangemode": "tozero"},
+              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+              "shapes": _boundary_shapes(task_boundaries)}
+    return _figure(data, layout, title, height=320)
+
+
+# ------------------------------------------------------------------------------------------------
+# EWC / SI importance
+# ------------------------------------------------------------------------------------------------
+def importance_maps(maps, titles, title: str, cols: int = 4, normalise: bool = True) -> go.Figure:
+    """A grid of 2-D maps (e.g. 28x28 first-layer importance per hidden unit, or per input pixel per
+    task), drawn as images on the Cividis scale. With `normalise` each map is scaled to its own maximum,
+    so the pattern of every map is visible whatever its total."""
+    maps = [_plain(m) for m in maps]
+    n = len(maps)
+    if n == 0:
+        return _figure([], {}, title, height=120, legend=False)
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    cell = 150 if cols >= 4 else 190
+    height = 70 + rows * cell
+    vspace = 30 / height if rows > 1 else 0.0
+    layout, annotations, names = _grid(rows, cols, 0.02, vspace, titles, top=1.0 - 22 / height)
+    data = []
+    for k, m in enumerate(maps):
+        if normalise:
+            peak = max((max(r) for r in m), default=0.0) or 1.0
+            m = [[v / peak for v in r] for r in m]
+        xa, ya = names[k]
+        data.append({"type": "heatmap", "z": m, "coloraxis": "coloraxis", "xaxis": xa, "yaxis": ya,
+                     "name": str(titles[k]) if k < len(titles) else "",
+                     "hovertemplate": "x %{x}, y %{y}: %{z:.3g}<extra></extra>"})
+        layout["xaxis" + xa[1:]].update({"visible": False, "constrain": "domain"})
+        layout["yaxis" + ya[1:]].update({"visible": False, "autorange": "reversed", "scaleanchor": xa,
+                                         "constrain": "domain"})
+    layout["annotations"] = annotations
+    layout["coloraxis"] = {"colorscale": IMPORTANCE_SCALE, "colorbar": {
+        "title": {"text": "relative" if normalise else "importance"}, "thickness": 10}}
+    return _figure(data, layout, title, height=height, legend=False)
+
+
+def importance_histograms(layers: dict, title: str = "Importance per parameter tensor (log10)",
+                          max_layers: int = 12, cols: int = 3) -> go.Figure:
+    """One histogram of log10(importance) per parameter tensor; `layers[name]` has 'log10_counts' and
+    'log10_edges' (bins). Weight tensors first; at most `max_layers` panels."""
+    order = list(layers)
+    names = sorted(order, key=lambda k: (not k.endswith("weight"), order.index(k)))[:max_layers]
+    if not names:
+        return _figure([], {}, title, height=120, legend=False)
+    cols = max(1, min(cols, len(names)))
+    rows = math.ceil(len(names) / cols)
+    height = 80 + rows * 190
+    layout, annotations, cells = _grid(rows, cols, 0.06, 70 / height if rows > 1 else 0.0, names,
+                                       top=1.0 - 22 / height)
+    data = []
+    for k, name in enumerate(names):
+        h = layers[name]
+        edges = list(_plain(h["log10_edges"]))
+        counts = list(_plain(h["log10_counts"]))
+        centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+        width = (edges[1] - edges[0]) if len(edges) > 1 else 1.0
+        xa, ya = cells[k]
+        data.append({"type": "bar", "x": centres, "y": counts, "width": width, "name": name, "xaxis": xa,
+                     "yaxis": ya, "marker": {"color": PALETTE[0]},
+                     "hovertemplate": "log10 importance %{x:.2f}<br>%{y} weights<extra></extra>"})
+        layout["xaxis" + xa[1:]]["title"] = {"text": "log10 importance", "font": {"size": 10}}
+    layout["annotations"] = annotations
+    layout["margin"] = {"l": 10, "r": 10, "t": 50, "b": 40}
+    return _figure(data, layout, title, height=height, legend=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# CLS-ER
+# ------------------------------------------------------------------------------------------------
+def teacher_choices(steps, plastic, stable, task_names,
+                    title: str = "CLS-ER: which teacher each replayed buffer sample took",
+                    task_boundaries=None) -> go.Figure:
+    """Left: over training, the share of buffer samples from each task whose consistency target came
+    from the stable (slow) teacher; the rest took the plastic (fast) one. Right: totals per task.
+    `plastic[k][t]` / `stable[k][t]`: counts of buffer samples of task t in the window ending at steps[k]."""
+    steps = list(_plain(steps) or [])
+    plastic, stable = _plain(plastic) or [], _plain(stable) or []
+    n = len(task_names)
+    layout, annotations, cells = _grid(1, 2, 0.1, 0.0, ["share taking the stable teacher, by the sample's task",
+                                                        "all steps so far: samples per teacher"],
+                                       col_widths=[0.64, 0.36], top=0.92)
+    data = []
+    for t in range(n):
+        share = []
+        for p, s in zip(plastic, stable):
+            total = p[t] + s[t]
+            share.append(100.0 * s[t] / total if total else None)
+        if any(v is not None for v in share):
+            data.append({"type": "scatter", "x": steps, "y": share, "mode": "lines", "name": f"T{t + 1}: {task_names[t]}",
+                         "line": {"width": 1.8, **task_style(t)},
+                         "hovertemplate": f"T{t + 1} samples<br>step %{{x}}<br>%{{y:.0f}}% took the stable teacher"
+                                          "<extra></extra>"})
+    all_share = []
+    for p, s in zip(plastic, stable):
+        total = sum(p) + sum(s)
+        all_share.append(100.0 * sum(s) / total if total else None)
+    if steps:
+        data.append({"type": "scatter", "x": steps, "y": all_share, "mode": "lines", "name": "all buffer samples",
+                     "line": {"width": 3, "color": "#888888"}, "opacity": 0.6})
+    labels = task_labels(n)
+    for key, counts in (("plastic", plastic), ("stable", stable)):
+        totals = [sum(row[t] for row in counts) for t in range(n)]
+        data.append({"type": "bar", "x": labels, "y": totals, "name": f"{key} ({'fast' if key == 'plastic' else 'slow'}) "
+                     "teacher", "marker": {"color": TEACHER_COLOURS[key]}, "xaxis": "x2", "yaxis": "y2"})
+    layout["xaxis"].update({"title": {"text": "training step"}})
+    layout["yaxis"].update({"title": {"text": "% of the task's buffer samples"}, "range": [0, 102]})
+    layout["yaxis2"].update({"title": {"text": "buffer samples"}})
+    layout.update({"barmode": "stack", "annotations": annotations,
+                   "shapes": _boundary_shapes(task_boundaries, "x", "y domain")})
+    return _figure(data, layout, title, height=400)
+
+
+def model_accuracies(steps, curves: dict, final: dict, task_names,
+                     title: str = "Working, plastic and stable models side by side", task_boundaries=None) -> go.Figure:
+    """Left: each model's average accuracy over the tasks seen so far, along training (live evaluations).
+    Right: each model's accuracy per task after the last finished task (grouped bars, and their mean).
+    `curves[model]` aligns with `steps`; `final[model]` is one accuracy per task."""
+    steps = list(_plain(steps) or [])
+    layout, annotations, cells = _grid(1, 2, 0.1, 0.0, ["average accuracy on the tasks seen so far",
+                                                        "accuracy per task after the last finished task"],
+                                       col_widths=[0.55, 0.45], top=0.92)
+    data = []
+    for k, (model, values) in enumerate(curves.items()):
+        colour = MODEL_COLOURS.get(model, PALETTE[k % len(PALETTE)])
+        data.append({"type": "scatter", "x": steps, "y": [_num(v) for v in _plain(values)], "mode": "lines",
+                     "legendgroup": model, "name": MODEL_NAMES.get(model, model),
+                     "line": {"color": colour, "width": 2}})
+    labels = task_labels(len(task_names)) + ["mean"]
+    for k, (model, values) in enumerate(final.items()):
+        values = [_num(v) for v in _plain(values)]
+        seen = [v for v in values if v is not None]
+        colour = MODEL_COLOURS.get(model, PALETTE[k % len(PALETTE)])
+        data.append({"type": "bar", "x": labels[:len(values)] + ["mean"],
+                     "y": values + [sum(seen) / len(seen) if seen else None], "legendgroup": model,
+                     "name": MODEL_NAMES.get(model, model), "marker": {"color": colour},
+                     "showlegend": model not in curves, "xaxis": "x2", "yaxis": "y2",
+                     "hovertemplate": f"{model}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"})
+    layout["xaxis"].update({"title": {"text": "training step"}})
+    layout["yaxis"].update({"title": {"text": "test accuracy (%)"}, "range": [0, 102]})
+    layout["yaxis2"].update({"range": [0, 102]})
+    layout.update({"barmode": "group", "annotations": annotations,
+                   "shapes": _boundary_shapes(task_boundaries, "x", "y domain")})
+    return _figure(data, layout, title, height=400)

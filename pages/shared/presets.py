@@ -1,0 +1,121 @@
+"""Presets of the Playground: lecture demos (small, each finishes in well under a minute on a 2-core
+CPU) and the engine's paper settings (clcore.PRESETS: full data, minutes on a CPU).
+
+`measured_s` is the wall time of `Run(make_config(**settings)).run_to_end()` through the engine, measured
+with `python -m pages.shared.presets` on the reference machine (2 CPU cores, no GPU, torch CPU build);
+`measured_cpu_s` is the process CPU time of the same run. The machine was shared with other jobs while
+measuring, so the wall times are upper bounds. The About page shows them.
+"""
+from __future__ import annotations
+
+from clcore import PRESETS
+
+PAPER_PREFIX = "paper:"
+
+# Lecture presets: settings are RunConfig fields (what `clcore.make_config` takes).
+LECTURE_PRESETS: dict[str, dict] = {
+    "forgetting-30s": {
+        "title": "Catastrophic forgetting in 30 seconds",
+        "description": "Plain fine-tuning on Split MNIST (digits in pairs 0/1, 2/3, ...): each new pair is "
+                       "learned, and the previous pairs drop to zero on the heatmap's diagonal-left.",
+        "settings": dict(benchmark="split-mnist", strategy="finetune", epochs=1, batch_size=10, lr=0.03,
+                         optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=2000, eval_subset=300,
+                         seed=0),
+        "measured_s": 6.5, "measured_cpu_s": 6.4,
+    },
+    "replay": {
+        "title": "Replay to the rescue",
+        "description": "Experience replay with only 200 stored digits: the old pairs stay recognisable. "
+                       "Compare its heatmap with the fine-tuning one.",
+        "settings": dict(benchmark="split-mnist", strategy="er", buffer_size=200, replay_batch_size=10,
+                         epochs=1, batch_size=10, lr=0.1, optimizer="sgd", model="mlp", hidden=(100, 100),
+                         train_subset=2000, eval_subset=300, seed=0),
+        "measured_s": 7.4, "measured_cpu_s": 5.7,
+    },
+    "ewc-permuted": {
+        "title": "EWC on permuted digits",
+        "description": "Online EWC on 5 permuted-MNIST tasks: the Fisher information anchors the weights each "
+                       "task relied on; see which input pixels and hidden units became important.",
+        "settings": dict(benchmark="permuted-mnist", n_tasks=5, strategy="ewc",
+                         params=dict(ewc_lambda=10.0, gamma=1.0, fisher_samples=1000), epochs=1, batch_size=10,
+                         lr=0.1, optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=3000,
+                         eval_subset=300, seed=0),
+        "measured_s": 17.1, "measured_cpu_s": 11.2,
+    },
+    "clser": {
+        "title": "CLS-ER: fast and slow teachers",
+        "description": "CLS-ER with a 200-sample buffer: a plastic (fast) and a stable (slow) EMA copy of the "
+                       "network teach it on replayed samples; watch which teacher each old task's samples take.",
+        "settings": dict(benchmark="split-mnist", strategy="clser", buffer_size=200, replay_batch_size=32,
+                         params=dict(reg_weight=1.0, plastic_freq=1.0, plastic_alpha=0.95, stable_freq=0.9,
+                                     stable_alpha=0.99),
+                         epochs=1, batch_size=10, lr=0.05, optimizer="sgd", model="mlp", hidden=(100, 100),
+                         train_subset=3000, eval_subset=300, seed=0),
+        "measured_s": 9.0, "measured_cpu_s": 7.9,
+    },
+    "joint": {
+        "title": "Joint training: the upper bound",
+        "description": "All five tasks mixed and trained at once (not continual): the accuracy a continual "
+                       "learner would like to reach.",
+        "settings": dict(benchmark="split-mnist", strategy="joint", epochs=1, batch_size=10, lr=0.03,
+                         optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=2000, eval_subset=300,
+                         seed=0),
+        "measured_s": None, "measured_cpu_s": None,
+    },
+}
+
+
+def preset_choices() -> list[str]:
+    """Options of the preset menu: '' (none), the lecture presets, then 'paper:<engine preset>'."""
+    return ["", *LECTURE_PRESETS, *(PAPER_PREFIX + name for name in PRESETS)]
+
+
+def preset_title(choice: str) -> str:
+    if not choice:
+        return "— choose a preset —"
+    if choice in LECTURE_PRESETS:
+        return LECTURE_PRESETS[choice]["title"]
+    if choice.startswith(PAPER_PREFIX):
+        return f"Paper settings: {choice[len(PAPER_PREFIX):]}"
+    return choice
+
+
+def preset_settings(choice: str) -> dict | None:
+    """RunConfig fields of a preset menu choice (also accepts an engine preset's bare name)."""
+    if choice in LECTURE_PRESETS:
+        return dict(LECTURE_PRESETS[choice]["settings"])
+    name = choice[len(PAPER_PREFIX):] if choice.startswith(PAPER_PREFIX) else choice
+    if name in PRESETS:
+        return dict(PRESETS[name])
+    return None
+
+
+def preset_note(choice: str) -> str:
+    if choice in LECTURE_PRESETS:
+        p = LECTURE_PRESETS[choice]
+        took = f" Measured: {p['measured_s']:.0f} s on a 2-core CPU." if p.get("measured_s") else ""
+        return p["description"] + took
+    if preset_settings(choice):
+        return ("Published best settings (mammoth / CLS-ER): full training sets, so on a CPU this takes "
+                "minutes; lower 'training examples per task' for a quick look.")
+    return ""
+
+
+def measure(names=None) -> dict[str, tuple[float, float]]:
+    """Time each lecture preset through the engine: {name: (wall s, CPU s)}."""
+    import time
+
+    from clcore import Run, make_config
+
+    out = {}
+    for name in names or LECTURE_PRESETS:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = Run(make_config(**LECTURE_PRESETS[name]["settings"])).run_to_end()
+        out[name] = (time.perf_counter() - wall, time.process_time() - cpu)
+        print(f"{name:<16} {out[name][0]:6.1f} s wall {out[name][1]:6.1f} s CPU  avg acc {result['avg_acc']:.1f}  "
+              f"status {result['status']}", flush=True)
+    return out
+
+
+if __name__ == "__main__":  # python -m pages.shared.presets
+    measure()
