@@ -79,7 +79,8 @@ def _torchvision_dataset(cls_name: str, display: str, root: Path, what_to_place:
     try:
         return cls(str(root), train=True, download=True), cls(str(root), train=False, download=True)
     except Exception as error:  # network errors, corrupt archives: all mean "not usable here"
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = lines[-1] if lines else type(error).__name__  # torchvision puts the cause last
         raise DataUnavailable(
             f"{display} is not in {root} and could not be downloaded ({reason}); connect to the "
             f"internet once, or place {what_to_place} in {root} (set {DATA_DIR_ENV} to use another folder)"

@@ -88,9 +88,11 @@ class Run:
                             config.replay_batch_size, config.params)
 
         steps_per_task = math.ceil(max(len(t.train_idx) for t in bench.tasks) / config.batch_size) * config.epochs
-        eval_every = config.eval_every if config.eval_every is not None else \
-            max(1, steps_per_task // LIVE_EVALS_PER_TASK)
         eval_subset = config.eval_subset or max(100, min(1000, LIVE_EVAL_BUDGET // len(bench.tasks)))
+        # About LIVE_EVALS_PER_TASK curve points per task, but never so often that live evaluation
+        # (forward passes only, about a third of a training sample's cost) outweighs training.
+        eval_every = config.eval_every if config.eval_every is not None else max(
+            1, steps_per_task // LIVE_EVALS_PER_TASK, math.ceil(eval_subset * len(bench.tasks) / (3 * config.batch_size)))
         classes = "|".join(",".join(map(str, t.classes)) for t in bench.tasks) if bench.has_task_il else None
         self.config = dataclasses.replace(  # fully resolved: what reproduces this run
             config, n_tasks=len(bench.tasks), scenario=bench.scenario, classes=classes,
