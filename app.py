@@ -17,6 +17,7 @@ st.set_page_config(page_title="Continual Learning Playground", layout="wide", pa
 from pages.shared import session  # noqa: E402
 
 session.workspace_id()
+session.prewarm_data()
 st.navigation([
     st.Page("pages/playground.py", title="Playground", icon=":material/play_circle:", default=True),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),

@@ -35,6 +35,7 @@ MAX_HISTORY = 50
 MAX_POINTS = 600  # points per curve sent to the browser
 TOP_UNITS = 16
 ACTIVE = ("playing", "queued")
+IMPORTANCE_STRATEGIES = ("ewc", "si")  # strategies whose task-end reports carry importance summaries
 BADGES = {"ready": ":gray-badge[ready]", "queued": ":orange-badge[queued]", "playing": ":blue-badge[training]",
           "paused": ":violet-badge[paused]", "finished": ":green-badge[finished]",
           "stopped": ":gray-badge[stopped]", "failed": ":red-badge[failed]"}
@@ -212,6 +213,17 @@ def on_step(unit: str) -> None:
         live.bg.step(unit)
 
 
+def finish_if_trained(live: session.LiveRun, snap: Snap) -> bool:
+    """A step that ends the last task leaves the run paused just before its end: finish it (no more
+    training happens) so that its summary shows without another press of Play."""
+    expected = 1 if snap.offline else snap.n_tasks
+    if snap.state == "paused" and not snap.done and snap.tasks_done >= expected:
+        live.bg.play()
+        live.bg.join(timeout=2.0)
+        return True
+    return False
+
+
 def on_reset() -> None:
     """Stop what is shown and set up a new run with the current controls (ready to play)."""
     config, _ = config_now()
@@ -359,9 +371,13 @@ def clser_views(snap: Snap) -> None:
 
 
 def _transition_key(snap: Snap | None):
+    """What the non-live part of the page depends on: when it changes during a tick, the whole page is
+    redrawn (transport buttons, summary; the importance maps at each task end for EWC / SI)."""
     if snap is None:
         return None
-    return (snap.store_id, snap.state in ACTIVE, snap.tasks_done, snap.status)
+    has_maps = snap.strategy in IMPORTANCE_STRATEGIES or any("importance" in r for r in snap.reports)
+    maps_change = snap.tasks_done if has_maps else None
+    return (snap.store_id, snap.state in ACTIVE, snap.status, maps_change)
 
 
 def live_views() -> None:
@@ -594,6 +610,8 @@ def page() -> None:
 
     live = current_live()
     snap = snapshot(live) if live is not None else None
+    if live is not None and finish_if_trained(live, snap):
+        snap = snapshot(live)
     if live is not None:
         session.sync_store(live)
     transport(live, config, snap)

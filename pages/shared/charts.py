@@ -117,12 +117,11 @@ def accuracy_heatmap(matrix, task_names, title: str, offline: bool = False) -> g
              "hoverongaps": False, "colorbar": {"title": {"text": "acc %"}, "thickness": 12},
              "hovertemplate": "after training %{y}<br>evaluated on %{x} (%{customdata})<br>"
                               "accuracy %{z:.1f}%<extra></extra>"}
-    layout = {"xaxis": {"title": {"text": "evaluated on task"}, "type": "category", "side": "top",
-                        "showgrid": False},
+    layout = {"xaxis": {"title": {"text": "evaluated on task"}, "type": "category", "showgrid": False},
               "yaxis": {"title": {"text": "after training task"}, "type": "category", "autorange": "reversed",
                         "showgrid": False},
-              "plot_bgcolor": "#f2f2f2", "margin": {"l": 10, "r": 10, "t": 86, "b": 10}}
-    return _figure([trace], layout, title, height=max(300, min(640, 130 + 34 * len(rows))), legend=False)
+              "plot_bgcolor": "#f2f2f2"}
+    return _figure([trace], layout, title, height=max(320, min(640, 150 + 34 * len(rows))), legend=False)
 
 
 def forgetting_curves(steps, accs, task_boundaries, task_names, title: str) -> go.Figure:

@@ -20,7 +20,7 @@ import torch
 from clcore import STRATEGIES, ConfigError, RunConfig, make_config
 from clcore.benchmarks import BENCHMARKS, even_class_groups, parse_class_groups
 from clcore.buffer import BUFFER_POLICIES
-from clcore.config import OPTIMIZERS, resolve_device
+from clcore.config import DEVICES, OPTIMIZERS, resolve_device
 from clcore.datasets import default_data_dir
 from clcore.models import MODEL_NAMES
 
@@ -331,7 +331,8 @@ def _parse_field(field: str, text: str, state: dict):
         return text if info.kind == "split" else "class-il"
     if field == "device":
         if text not in available_devices():
-            resolve_device(text)  # raises the engine's "not available on this machine" message
+            if text in DEVICES:
+                resolve_device(text)  # raises the engine's "not available on this machine" message
             raise ConfigError(f"device: unknown '{text}'; choose one of {', '.join(available_devices())}")
         return text
     config = make_config(**{field: text})  # the engine's checks and conversions, one field at a time

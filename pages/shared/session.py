@@ -115,6 +115,22 @@ def trainings_running() -> int:
     return max(0, max_trainings() - free) if isinstance(free, int) else 0
 
 
+@st.cache_resource(show_spinner=False)
+def prewarm_data() -> threading.Thread:
+    """Load the bundled MNIST onto the default device in the background, once per process, so the
+    first Play does not wait for it (data sets are cached per process by clcore.datasets)."""
+    def load():
+        try:
+            from clcore.config import resolve_device
+            from clcore.datasets import load_dataset
+            load_dataset("mnist", resolve_device("auto"))
+        except Exception:  # noqa: BLE001 - Play reports any real problem
+            LOG.exception("preloading MNIST failed")
+    thread = threading.Thread(target=load, name="clcore-prewarm", daemon=True)
+    thread.start()
+    return thread
+
+
 # ------------------------------------------------------------------------------------------------
 # Live runs
 # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,390 @@
+"""AppTest tests of the Playground page (app.py -> pages/playground.py) and its shared modules.
+
+Plotly charts come back from AppTest as UnknownElement: their figure is `json.loads(el.proto.spec)` and
+their key is the end of `el.proto.id`. Trainings are tiny (100-300 examples per task) so the whole file
+runs in well under two minutes on 2 CPU cores.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from clcore.store import RunStore
+from pages.shared import charts, controls, session
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def store_path(tmp_path, monkeypatch):
+    path = tmp_path / "runs.sqlite"
+    monkeypatch.setenv("CLCORE_STORE", str(path))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+def open_app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def figures(at) -> dict[str, dict]:
+    """Plotly figures on the page by their key."""
+    return {el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+
+
+def flat(node) -> list:
+    out = []
+    for child in getattr(node, "children", {}).values():
+        out.append(child)
+        out += flat(child)
+    return out
+
+
+def error_after(at, widget_key: str) -> str | None:
+    """The error message drawn right after the widget with `widget_key` in the sidebar, if any."""
+    items = flat(at.sidebar)
+    for i, el in enumerate(items):
+        if getattr(el, "key", None) == widget_key:
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            return nxt.value if nxt is not None and nxt.type == "error" else None
+    raise AssertionError(f"no widget {widget_key} in the sidebar")
+
+
+def live(at) -> session.LiveRun:
+    runs = at.session_state["_live_runs"]
+    current = at.session_state["pg_current"]
+    return next(r for r in runs if r.store_id == current)
+
+
+def wait_until(at, predicate, timeout: float = 40.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return
+    raise AssertionError("timed out")
+
+
+def finished(at) -> bool:
+    return live(at).run.done
+
+
+def settled(at) -> bool:
+    return live(at).bg.state not in ("playing", "queued")
+
+
+def step_of(at) -> int:
+    text = at.get("markdown")
+    for m in text:
+        found = re.search(r"step \*\*([\d,]+)\*\* of", m.value)
+        if found:
+            return int(found.group(1).replace(",", ""))
+    raise AssertionError("no status line")
+
+
+TINY = {"subset": "100", "eval_every": "5", "eval_subset": "100"}
+
+
+# ------------------------------------------------------------------------------------------------
+# controls
+# ------------------------------------------------------------------------------------------------
+def test_first_visit_renders_defaults_and_writes_the_url():
+    at = open_app()
+    assert not at.button(key="pg_play").disabled
+    assert at.selectbox(key="pg_benchmark").value == "split-mnist"
+    assert at.selectbox(key="pg_strategy").value == "finetune"
+    qp = at.query_params
+    assert qp["benchmark"] == "split-mnist" and qp["strategy"] == "finetune" and qp["lr"] == "0.03"
+    assert re.fullmatch(r"[0-9a-f]{16}", qp["ws"])
+    heat = figures(at)["pg_heatmap"]["data"][0]
+    assert len(heat["z"]) == 5 and all(v is None for row in heat["z"] for v in row)
+    # the device is shown plainly
+    assert any("CPU (no GPU found)" in c.value or "CUDA" in c.value or "MPS" in c.value for c in at.caption)
+
+
+def test_bad_values_are_reported_beside_their_control():
+    at = open_app()
+    at.number_input(key="pg_lr").set_value(0.0).run()
+    message = error_after(at, "pg_lr")
+    assert message and message.startswith("lr:")
+    assert at.button(key="pg_play").disabled and at.button(key="pg_step_task").disabled
+
+    at.number_input(key="pg_lr").set_value(0.05)
+    at.text_input(key="pg_classes").set_value("0,1|1,2").run()
+    assert error_after(at, "pg_lr") is None
+    message = error_after(at, "pg_classes")
+    assert message and message.startswith("classes:") and "[1]" in message
+    assert at.button(key="pg_play").disabled
+
+    at.text_input(key="pg_classes").set_value("").run()
+    at.number_input(key="pg_tasks").set_value(3).run()
+    message = error_after(at, "pg_tasks")
+    assert message and message.startswith("tasks:")
+
+    at.number_input(key="pg_tasks").set_value(5)
+    at.selectbox(key="pg_strategy").set_value("er").run()
+    at.number_input(key="pg_buffer").set_value(0).run()
+    message = error_after(at, "pg_buffer")
+    assert message and message.startswith("buffer:")
+
+    at.number_input(key="pg_buffer").set_value(100).run()
+    assert not at.error and not at.button(key="pg_play").disabled
+
+
+def test_strategy_parameters_are_rendered_from_their_declaration():
+    at = open_app()
+    at.selectbox(key="pg_strategy").set_value("clser").run()
+    for p in controls.STRATEGIES["clser"].params:
+        widget = at.number_input(key=f"pg_p_clser_{p.name}")
+        assert widget.value == p.default and p.help in widget.help
+        assert widget.min == p.low and widget.max == p.high
+    assert at.number_input(key="pg_buffer").value == 200  # only buffer strategies show it
+
+
+def test_presets_load_their_settings_into_the_controls():
+    at = open_app()
+    at.selectbox(key="pg_preset").set_value("replay").run()
+    assert at.selectbox(key="pg_strategy").value == "er"
+    assert at.number_input(key="pg_buffer").value == 200
+    assert at.number_input(key="pg_lr").value == 0.1
+    assert at.number_input(key="pg_subset").value == 2000
+    at.selectbox(key="pg_preset").set_value("paper:ewc-split-mnist").run()
+    assert at.selectbox(key="pg_strategy").value == "ewc"
+    assert at.number_input(key="pg_p_ewc_ewc_lambda").value == 90.0
+    assert at.number_input(key="pg_subset").value == 0  # paper settings use the full training sets
+    from pages.shared.presets import LECTURE_PRESETS
+    assert len(LECTURE_PRESETS) >= 4
+    for preset in LECTURE_PRESETS.values():
+        assert preset["measured_s"] is not None and preset["measured_s"] < 60, preset["title"]
+        controls.validate(preset["settings"])  # every preset is a valid configuration
+
+
+# ------------------------------------------------------------------------------------------------
+# URL state
+# ------------------------------------------------------------------------------------------------
+def test_url_parameters_restore_the_controls():
+    query = {"benchmark": "permuted-mnist", "tasks": "3", "strategy": "ewc", "p_ewc_lambda": "42.5",
+             "p_fisher_samples": "300", "lr": "0.05", "batch": "32", "seed": "7", "subset": "500",
+             "hidden": "64,32", "ws": "0123456789abcdef"}
+    at = open_app(query)
+    assert not at.warning
+    assert at.selectbox(key="pg_benchmark").value == "permuted-mnist"
+    assert at.number_input(key="pg_tasks").value == 3
+    assert at.selectbox(key="pg_strategy").value == "ewc"
+    assert at.number_input(key="pg_p_ewc_ewc_lambda").value == 42.5
+    assert at.number_input(key="pg_p_ewc_fisher_samples").value == 300
+    assert at.number_input(key="pg_lr").value == 0.05
+    assert at.number_input(key="pg_batch").value == 32
+    assert at.number_input(key="pg_seed").value == 7
+    assert at.text_input(key="pg_hidden").value == "64,32"
+    for k, v in query.items():  # written back unchanged: a share link reproduces the setup
+        assert at.query_params[k] == v, k
+    config, errors = controls.validate(controls.settings_from_state(controls.parse_url(query)[0]))
+    assert not errors and config.n_tasks == 3 and config.params["ewc_lambda"] == 42.5 and config.hidden == (64, 32)
+
+
+def test_bad_url_parameters_are_reported_and_defaults_used():
+    at = open_app({"lr": "abc", "strategy": "nope", "epochs": "0", "p_bogus": "1", "foo": "bar",
+                   "ws": "not-hex!"})
+    warnings = " ".join(w.value for w in at.warning)
+    for name in ("lr=abc", "strategy=nope", "epochs=0", "p_bogus=1", "foo=bar", "ws=not-hex!"):
+        assert name in warnings, name
+    assert at.number_input(key="pg_lr").value == 0.03
+    assert at.selectbox(key="pg_strategy").value == "finetune"
+    assert at.number_input(key="pg_epochs").value == 1
+    assert re.fullmatch(r"[0-9a-f]{16}", at.query_params["ws"])
+    assert not at.button(key="pg_play").disabled
+
+
+# ------------------------------------------------------------------------------------------------
+# training
+# ------------------------------------------------------------------------------------------------
+def test_tiny_preset_trains_to_completion_with_heatmap_matching_the_engine(store_path):
+    at = open_app({"preset": "forgetting-30s", **TINY})
+    at.button(key="pg_play").click().run()
+    wait_until(at, finished, timeout=40)
+    lr = live(at)
+    assert lr.run.status == "finished"
+    rec = lr.run.record
+
+    figs = figures(at)
+    heat = figs["pg_heatmap"]["data"][0]
+    assert len(heat["z"]) == 5 and all(len(row) == 5 for row in heat["z"])
+    assert heat["z"] == rec.matrix["student"]
+    assert heat["zmin"] == 0 and heat["zmax"] == 100 and heat["colorscale"] == "Viridis"
+    assert heat["text"][0][0] == f"{rec.matrix['student'][0][0]:.0f}"
+    curves = figs["pg_curves"]
+    assert len(curves["data"]) == 5 and len(curves["layout"]["shapes"]) == 5
+    assert [s["x0"] for s in curves["layout"]["shapes"]] == rec.task_boundaries
+
+    at.toggle(key="pg_view_til").set_value(True).run()
+    assert figures(at)["pg_heatmap"]["data"][0]["z"] == rec.matrix_task_il["student"]
+
+    result = session.result_of(lr)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Average accuracy"] == f"{result['avg_acc']:.1f}%"
+    assert metrics["Forgetting"] == f"{result['forgetting']:.1f} pts"
+    assert {d.label for d in at.get("download_button")} == {"Accuracy matrix (CSV)", "Whole run (JSON)"}
+    stored = RunStore(store_path).get(lr.store_id)
+    assert stored.status == "finished" and stored.result["acc_matrix"] == result["acc_matrix"]
+
+    # play again (a finished run replays as a new run): deltas against the previous run appear
+    at.button(key="pg_play").click().run()
+    wait_until(at, lambda a: finished(a) and live(a).store_id != lr.store_id, timeout=40)
+    at.run()
+    assert all(m.delta is not None for m in at.metric if m.label in ("Average accuracy", "Forgetting"))
+    assert any("previous run" in c.value for c in at.caption)
+
+
+def test_step_pause_and_reset():
+    at = open_app({"subset": "2000", "eval_every": "20", "eval_subset": "100"})
+    at.button(key="pg_step_batch").click().run()
+    wait_until(at, settled, timeout=20)
+    assert live(at).run.step == 1 and live(at).bg.state == "paused"
+    at.button(key="pg_step_task").click().run()
+    wait_until(at, settled, timeout=30)
+    assert live(at).run.step == 200 and len(live(at).run.record.task_boundaries) == 1
+    assert step_of(at) == 200
+    assert len(figures(at)["pg_heatmap"]["data"][0]["z"][0]) == 5  # one row filled
+    assert sum(v is not None for row in figures(at)["pg_heatmap"]["data"][0]["z"] for v in row) == 5
+
+    at.button(key="pg_play").click().run()
+    at.button(key="pg_pause").click()
+    started = time.time()
+    at.run()
+    lr = live(at)
+    with lr.bg.lock:
+        paused_at = lr.run.step
+    time.sleep(0.5)
+    assert lr.run.step == paused_at and lr.bg.state == "paused", "Pause took longer than half a second"
+    assert time.time() - started < 10
+
+    first = lr.store_id
+    at.button(key="pg_reset").click().run()
+    assert live(at).store_id != first and live(at).run.step == 0 and live(at).bg.state == "ready"
+    assert lr.run.status == "stopped"
+
+
+def test_live_runs_in_memory_are_bounded():
+    at = open_app({"subset": "100", "eval_every": "50", "eval_subset": "100"})
+    for _ in range(session.MAX_LIVE_RUNS + 2):
+        at.button(key="pg_step_batch").click().run()
+        wait_until(at, settled, timeout=20)
+        at.button(key="pg_reset").click().run()
+    assert len(at.session_state["_live_runs"]) <= session.MAX_LIVE_RUNS
+
+
+def test_ewc_importance_views_carry_the_engines_data():
+    at = open_app({"preset": "ewc-permuted", "tasks": "2", "subset": "200", "eval_every": "10",
+                   "eval_subset": "100"})
+    at.button(key="pg_step_task").click().run()
+    wait_until(at, settled, timeout=30)
+    at.button(key="pg_step_task").click().run()
+    wait_until(at, finished, timeout=30)
+    at.run()
+    lr = live(at)
+    report = lr.run.record.strategy_reports[-1]
+    figs = figures(at)
+
+    units = figs["pg_unit_maps"]
+    assert len(units["data"]) == 16 and all(len(t["z"]) == 28 and len(t["z"][0]) == 28 for t in units["data"])
+    maps = report["importance"]["unit_maps"]
+    top = int(maps.flatten(1).sum(1).argmax())
+    expected = (maps[top] / maps[top].max()).tolist()
+    assert units["data"][0]["name"] == f"unit {top}"
+    assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+               for ra, rb in zip(units["data"][0]["z"], expected) for a, b in zip(ra, rb))
+
+    pixels = figs["pg_pixel_maps"]
+    assert len(pixels["data"]) == 2  # one per finished task
+    for t, trace in enumerate(pixels["data"]):
+        engine = lr.run.record.strategy_reports[t]["task_importance"]["pixel_map"]
+        engine = sorted((engine / engine.max()).flatten().tolist())
+        shown = sorted(v for row in trace["z"] for v in row)  # un-permuted: same values, digit order
+        assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(shown, engine))
+        assert max(shown) == 1.0
+
+    hist = figs["pg_imp_hist"]
+    layers = report["importance"]["layers"]
+    assert len(hist["data"]) == len(layers)
+    by_name = {t["name"]: t for t in hist["data"]}
+    for name, h in layers.items():
+        assert by_name[name]["y"] == h["log10_counts"]
+
+
+def test_clser_views_carry_the_engines_data():
+    at = open_app({"preset": "clser", "tasks": "2", "subset": "200", "eval_every": "10", "eval_subset": "100"})
+    at.button(key="pg_play").click().run()
+    wait_until(at, finished, timeout=40)
+    at.run()
+    lr = live(at)
+    figs = figures(at)
+    teachers = figs["pg_teachers"]
+    bars = {t["name"].split()[0]: t["y"] for t in teachers["data"] if t["type"] == "bar"}
+    log = lr.run.strategy.choice_log.sum(0)
+    assert bars["plastic"] == log[0].tolist() and bars["stable"] == log[1].tolist()
+    assert sum(bars["plastic"]) + sum(bars["stable"]) > 0
+    lines = [t for t in teachers["data"] if t["type"] == "scatter"]
+    assert lines and any(v is not None for v in lines[0]["y"])
+
+    models = figs["pg_models"]
+    bars = {t["legendgroup"]: t["y"] for t in models["data"] if t["type"] == "bar"}
+    assert set(bars) == {"stable", "plastic", "student"}
+    for name, values in bars.items():
+        assert values[:2] == lr.run.record.matrix[name][-1]
+    at.selectbox(key="pg_view_model").set_value("plastic").run()
+    assert figures(at)["pg_heatmap"]["data"][0]["z"] == lr.run.record.matrix["plastic"]
+
+
+# ------------------------------------------------------------------------------------------------
+# shared modules
+# ------------------------------------------------------------------------------------------------
+def test_charts_are_valid_plotly_and_shaped_right(monkeypatch):
+    monkeypatch.setattr(charts, "VALIDATE", True)
+    names = ["a", "b", "c"]
+    fig = charts.accuracy_heatmap([[90.0, 5.0, 1.0]], names, "t")
+    z = fig.to_dict()["data"][0]["z"]
+    assert len(z) == 3 and z[0] == [90.0, 5.0, 1.0] and z[1] == [None] * 3
+    assert fig.to_dict()["data"][0]["text"][1] == ["", "", ""]
+    assert len(charts.accuracy_heatmap([[50, 60, 70]], names, "t", offline=True).to_dict()["data"][0]["z"]) == 1
+    built = [
+        fig,
+        charts.forgetting_curves([0, 5, 10], [[1, 2, 3], [4, 5, 6], [7, 8, 9]], [5], names, "t"),
+        charts.loss_curve([1, 2], [0.5, 0.4], [1]),
+        charts.buffer_composition([1, 2], [[1, 0, 0], [1, 1, 0]], names, task_boundaries=[1]),
+        charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 5, [str(i) for i in range(5)], "t"),
+        charts.importance_histograms({"w.weight": {"log10_counts": [1, 2], "log10_edges": [0, 1, 2]},
+                                      "w.bias": {"log10_counts": [3], "log10_edges": [0, 1]}}),
+        charts.teacher_choices([10, 20], [[1, 2, 0], [3, 0, 0]], [[0, 1, 0], [1, 1, 0]], names, task_boundaries=[15]),
+        charts.model_accuracies([0, 10], {"stable": [1, 2], "student": [2, 3]}, {"stable": [1, 2, 3]}, names),
+    ]
+    for f in built:
+        go.Figure(f.to_dict())  # plotly's full validation of every property
+    curves = built[1].to_dict()
+    assert len(curves["data"]) == 3 and curves["layout"]["shapes"][0]["x0"] == 5
+    assert built[1].to_dict()["layout"]["shapes"][0]["line"]["dash"] == "dash"
+
+
+def test_parse_url_never_raises_on_garbage():
+    state, messages = controls.parse_url({"tasks": "-1", "classes": "a|b", "device": "tpu", "p_c": "x",
+                                          "subset": "1e99", "hidden": "0", "scenario": "sideways"})
+    assert len(messages) == 7 and state == controls.default_state()
+    state, messages = controls.parse_url({"preset": "nope"})
+    assert messages and "preset=nope" in messages[0]
