@@ -80,6 +80,7 @@ class Entry:
     config: dict  # resolved (from the result) where known, else as given
     summary: dict | None  # metrics (no curves)
     live: object | None = None  # this session's LiveRun, if it is one
+    given: dict | None = None  # the config as given when it started: the base of "change one knob"
 
 
 def _fmt_value(value) -> str:
@@ -134,7 +135,7 @@ def collect_entries(ws: str) -> list[Entry]:
             status = grid_state[row.id]
             training = status in ("training", "busy, queued")
         entries.append(Entry(row.id, row.label or f"run {row.id}", status, training, row.created, config,
-                             summary, lr))
+                             summary, lr, row.config))
     return entries
 
 
@@ -630,12 +631,14 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
 
     with c_knob:
         st.markdown("**Change one knob and run again**")
-        base = dict(entry.config)
+        base = dict(entry.given or entry.config)
         options = knob_options(base)
         if st.session_state.get("cmp_knob") not in options:
             st.session_state["cmp_knob"] = options[0]
         knob = st.selectbox("Knob", options, format_func=knob_label, key="cmp_knob")
         current = knob_current(base, knob)
+        if current is None:  # left to the engine's default when it started: show what it resolved to
+            current = knob_current(entry.config, knob)
         choices = KNOBS.get(knob, (None, None))[1]
         if choices:
             others = [c for c in choices if c != current]
@@ -645,13 +648,14 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
             value = st.text_input(f"New {knob_label(knob).lower()} (now {_fmt_value(current)})",
                                   key=f"cmp_knob_value_{knob}", placeholder=_fmt_value(current))
         new_config, notes, error = None, [], None
-        if value not in (None, "") and _fmt_value(value) != _fmt_value(current):
+        if value not in (None, ""):
             try:
                 new_config, notes = changed_config(base, knob, value)
+                if _fmt_value(knob_current(new_config.to_dict(), knob)) == _fmt_value(current):
+                    new_config = None
+                    error = f"{knob_label(knob)} is already {_fmt_value(current)}: choose another value"
             except ConfigError as exc:
                 error = str(exc)
-        elif value not in (None, ""):
-            error = f"{knob_label(knob)} is already {_fmt_value(current)}: choose another value"
         if error:
             st.error(error)
         for note in notes:
@@ -711,7 +715,7 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
         if any(STRATEGIES[s].uses_buffer for s in strategies) and not buffers:
             raise ValueError("buffer sizes: choose at least one for " +
                              ", ".join(s for s in strategies if STRATEGIES[s].uses_buffer))
-        base = dict(QUICK_BASE) if base_id is None else dict(by_id[base_id].config)
+        base = dict(QUICK_BASE) if base_id is None else dict(by_id[base_id].given or by_id[base_id].config)
         tag = f"grid {int(st.session_state.get('cmp_grid_no', 0)) + 1}:"
         cells = grid_cells(base, strategies, buffers, seeds, tag)
         if len(cells) > MAX_GRID:

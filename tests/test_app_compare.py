@@ -179,6 +179,8 @@ def test_change_one_knob_validates_and_starts_a_run(store, two_results):
     assert at.button(key="cmp_knob_go").disabled
     at.text_input(key="cmp_knob_value_lr").input("fast").run()
     assert any("'fast' is not a valid float" in e.value for e in at.error)
+    at.text_input(key="cmp_knob_value_lr").input("0.030").run()
+    assert [e.value for e in at.error] == ["Learning rate is already 0.03: choose another value"]
 
     # a strategy parameter of the run's strategy, out of its declared range
     at.selectbox(key="cmp_knob").set_value("batch_size").run()
@@ -272,6 +274,7 @@ def test_grid_runner_fills_the_table(store, two_results):
     job = at.session_state["cmp_grid"]
     assert job.join(180), "grid did not finish"
     at.run()
+    assert at.multiselect(key="cmp_sel").value == [base]  # new rows do not reset the selection
     rows = store.list("9a9a9a9a")
     assert len(rows) == 7 and all(r.status == "finished" for r in rows)
     assert sorted((r.config["strategy"], r.config["buffer_size"], r.config["seed"]) for r in rows[1:]) == \

@@ -223,11 +223,15 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         wait_until(lambda: page.locator(".js-plotly-plot").count() >= 2, 30, "the run's charts on Compare")
         page.wait_for_timeout(1000)
         shot(page, "05-compare")
+    except Exception:
+        shot(page, "failure")
+        raise
     finally:
         context.close()
 
     # another browser session (another workspace) on the same server sees none of it
     other = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = None
     try:
         page = other.new_page()
         page.goto(f"{server}/compare?ws=e2e0c0ffee000002", wait_until="domcontentloaded")
@@ -235,5 +239,9 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         page.locator(".st-key-cmp_grid_go button").first.wait_for(timeout=30_000)
         assert "finetune on split-mnist" not in page.locator("[data-testid='stMain']").inner_text()
         shot(page, "06-compare-other-workspace")
+    except Exception:
+        if page is not None:
+            shot(page, "failure-06")
+        raise
     finally:
         other.close()
