@@ -8,6 +8,7 @@ An optional semaphore caps how many runs train at once in a process; a run waiti
 from __future__ import annotations
 
 import threading
+import time
 
 from .events import EpochEnd, TaskEnd
 from .run import Run
@@ -109,3 +110,6 @@ class BackgroundRun:
                         self._step_unit = None
                 if self.run.done:
                     return
+            # CPython's locks are not fair: without yielding here this thread takes the lock back at
+            # once, and a reader (the app's views) could wait several slices, at times over a second.
+            time.sleep(0)
