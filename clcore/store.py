@@ -86,9 +86,13 @@ class RunStore:
             self._db.execute("UPDATE runs SET result = COALESCE(?, result), status = ?, updated = ? WHERE id = ?",
                              (payload, status, time.time(), run_id))
 
-    def rename(self, run_id: int, label: str) -> None:
+    def rename(self, run_id: int, label: str, workspace: str | None = None) -> bool:
+        """Set a run's label (only within `workspace` when given). Returns whether a run was renamed."""
+        query, args = "UPDATE runs SET label = ? WHERE id = ?", [label, run_id]
+        if workspace is not None:
+            query, args = query + " AND workspace = ?", args + [workspace]
         with self._lock, self._db:
-            self._db.execute("UPDATE runs SET label = ? WHERE id = ?", (label, run_id))
+            return self._db.execute(query, args).rowcount > 0
 
     def get(self, run_id: int, workspace: str | None = None) -> StoredRun | None:
         query, args = "SELECT * FROM runs WHERE id = ?", [run_id]

@@ -680,6 +680,14 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
             st.success(st.session_state["cmp_knob_msg"])
 
     with c_del:
+        st.markdown("**Label**")
+        label = st.text_input("Label", value=entry.label, key=f"cmp_label_{rid}", max_chars=120,
+                              label_visibility="collapsed")
+        if st.button("Rename", key="cmp_rename", disabled=not label.strip() or label.strip() == entry.label):
+            session.run_store().rename(rid, label.strip(), workspace=ws)
+            if entry.live is not None:
+                entry.live.label = label.strip()
+            st.rerun()
         st.markdown("**Delete**")
         if entry.training:
             st.caption("Still training: pause or stop it first (Playground, or cancel the grid).")

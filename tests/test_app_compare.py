@@ -236,6 +236,20 @@ def test_delete_a_run(store, two_results):
     assert b not in at.multiselect(key="cmp_sel").value
 
 
+def test_rename_a_run(store, two_results):
+    (g1, r1), _ = two_results
+    a = _put(store, "d2d2d2d2", g1, r1, "old name")
+    other = _put(store, "e2e2e2e2", g1, r1, "not mine")
+    at = _open("d2d2d2d2")
+    at.selectbox(key="cmp_one").set_value(a).run()
+    at.text_input(key=f"cmp_label_{a}").input("no replay, lr 0.03").run()
+    at.button(key="cmp_rename").click().run()
+    assert not at.exception
+    assert list(_runs_table(at)["label"]) == ["no replay, lr 0.03"]
+    assert store.get(a).label == "no replay, lr 0.03" and store.get(other).label == "not mine"
+    assert not store.rename(other, "hijacked", workspace="d2d2d2d2")
+
+
 def test_downloads_csv_and_json(store, two_results, monkeypatch):
     (g1, r1), _ = two_results
     a = _put(store, "d1d1d1d1", g1, r1, "download me")
