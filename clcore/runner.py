@@ -3,7 +3,8 @@
 The trainer thread advances the run in short slices while holding a lock, so a reader that takes the
 lock (`with bg.lock:` or `bg.snapshot()`) sees a consistent state and waits at most one slice. Pause
 and stop take effect at the next batch boundary after the current slice (well under half a second).
-An optional semaphore caps how many runs train at once in a process; a run waiting for it is "queued".
+An optional semaphore caps how many runs train at once in a process; a run waiting for it is "queued",
+and a paused run gives its slot back (re-queueing when played again), so a paused run blocks no one.
 """
 from __future__ import annotations
 
@@ -73,43 +74,55 @@ class BackgroundRun:
                 self._wake.wait()
             return self._stop_requested, self._step_unit
 
-    def _loop(self) -> None:
-        stop, _ = self._next_command()
-        acquired = False
-        if not stop and self.slots is not None:
-            self.queued = True
-            while not self._stop_requested and not (acquired := self.slots.acquire(timeout=0.1)):
-                pass
-            self.queued = False
-        try:
-            self._train()
-        finally:
-            if acquired:
-                self.slots.release()
+    def _wants_to_train(self) -> bool:
+        with self._wake:
+            return (self._playing or self._step_unit is not None) and not self._stop_requested
 
-    def _train(self) -> None:
-        while True:
-            stop, unit = self._next_command()
-            with self.lock:
-                if stop:
-                    self.run.stop()
-                    return
-                try:
-                    if unit == "batch":
-                        self.run.advance(batches=1)
-                        reached = True
-                    else:
-                        events = self.run.advance(seconds=self.slice_s, until=unit)
-                        wanted = (EpochEnd, TaskEnd) if unit == "epoch" else (TaskEnd,)
-                        reached = unit is not None and any(isinstance(e, wanted) for e in events)
-                except Exception as error:  # the run is already marked failed; keep the thread tidy
-                    self.error = f"{type(error).__name__}: {error}"
-                    return
-                if reached:
-                    with self._wake:
-                        self._step_unit = None
-                if self.run.done:
-                    return
-            # CPython's locks are not fair: without yielding here this thread takes the lock back at
-            # once, and a reader (the app's views) could wait several slices, at times over a second.
-            time.sleep(0)
+    def _wait_for_slot(self) -> bool:
+        """Queue for a training slot; give up (False) if paused or stopped meanwhile."""
+        self.queued = True
+        try:
+            while self._wants_to_train():
+                if self.slots.acquire(timeout=0.1):
+                    return True
+            return False
+        finally:
+            self.queued = False
+
+    def _loop(self) -> None:
+        held = False  # a training slot; given back whenever the run pauses, so a paused run blocks no one
+        try:
+            while True:
+                stop, unit = self._next_command()
+                if not stop and self.slots is not None and not held:
+                    held = self._wait_for_slot()
+                    continue  # read the command again: it may have changed while queued
+                with self.lock:
+                    if stop:
+                        self.run.stop()
+                        return
+                    try:
+                        if unit == "batch":
+                            self.run.advance(batches=1)
+                            reached = True
+                        else:
+                            events = self.run.advance(seconds=self.slice_s, until=unit)
+                            wanted = (EpochEnd, TaskEnd) if unit == "epoch" else (TaskEnd,)
+                            reached = unit is not None and any(isinstance(e, wanted) for e in events)
+                    except Exception as error:  # the run is already marked failed; keep the thread tidy
+                        self.error = f"{type(error).__name__}: {error}"
+                        return
+                    if reached:
+                        with self._wake:
+                            self._step_unit = None
+                    if self.run.done:
+                        return
+                if held and not self._wants_to_train():
+                    self.slots.release()
+                    held = False
+                # CPython's locks are not fair: without yielding here this thread takes the lock back at
+                # once, and a reader (the app's views) could wait several slices, at times over a second.
+                time.sleep(0)
+        finally:
+            if held:
+                self.slots.release()
