@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 import sys
 import threading
 import time
@@ -548,6 +549,8 @@ def show_grid_progress(job: GridJob) -> None:
             fraction = min(1.0, job.step / job.total_steps)
         if cell["state"] == "queued":
             now = f" — {cell['label']}: busy, queued (waiting for a free training slot on this server)"
+        elif cell["state"] == "starting":
+            now = f" — {cell['label']}: preparing the data"
         else:
             now = f" — now {cell['label']}: step {job.step} of {job.total_steps or '?'}"
     st.progress(min(1.0, (done + fraction) / total), text=f"Grid: {done} of {total} runs done{now}")
@@ -724,7 +727,8 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
             raise ValueError("buffer sizes: choose at least one for " +
                              ", ".join(s for s in strategies if STRATEGIES[s].uses_buffer))
         base = dict(QUICK_BASE) if base_id is None else dict(by_id[base_id].given or by_id[base_id].config)
-        tag = f"grid {int(st.session_state.get('cmp_grid_no', 0)) + 1}:"
+        numbers = [int(m.group(1)) for e in entries if (m := re.match(r"grid (\d+):", e.label))]
+        tag = f"grid {max(numbers, default=0) + 1}:"
         cells = grid_cells(base, strategies, buffers, seeds, tag)
         if len(cells) > MAX_GRID:
             raise ValueError(f"{len(cells)} runs is too many for one grid; at most {MAX_GRID}")
@@ -734,78 +738,97 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
         c3.error(error)
     else:
         c3.caption(f"{len(cells)} run(s), one after another, each waiting for a free training slot.")
-    b1, b2, b3 = st.columns([1, 1, 2])
-    if b1.button("Run grid", key="cmp_grid_go", disabled=running or not cells, type="primary"):
-        st.session_state["cmp_grid_no"] = int(st.session_state.get("cmp_grid_no", 0)) + 1
-        st.session_state["cmp_grid"] = job = GridJob(ws, session.run_store(), session.training_slots(), cells)
-        running = True
-    if running and b2.button("Cancel grid", key="cmp_grid_cancel"):
+    if st.button("Run grid", key="cmp_grid_go", disabled=running or not cells, type="primary"):
+        st.session_state["cmp_grid"] = GridJob(ws, session.run_store(), session.training_slots(), cells)
+        st.rerun()  # the whole page, so that it redraws itself while the grid runs
+
+
+def grid_progress() -> None:
+    """Progress of this session's grid (a fragment: redraws itself while the grid runs)."""
+    job: GridJob | None = st.session_state.get("cmp_grid")
+    if job is None:
+        return
+    if is_busy() != st.session_state.get("cmp_refreshing", False):
+        st.rerun()
+    show_grid_progress(job)
+    a, b, _ = st.columns([1, 1, 2])
+    if not job.finished and a.button("Cancel grid", key="cmp_grid_cancel"):
         job.cancel()
-    if job is not None:
-        show_grid_progress(job)
-        ids = [c["store_id"] for c in job.cells if c["store_id"] is not None and c["state"] in
-               ("finished", "stopped")]
-        if ids:
-            b3.button("Compare the grid's runs", key="cmp_grid_select", on_click=_select, args=(ids[-16:],))
-
-
-def _select(ids: list[int]) -> None:
-    st.session_state["cmp_sel"] = list(ids)
+    ids = [c["store_id"] for c in job.cells if c["store_id"] is not None and c["state"] in ("finished", "stopped")]
+    if ids and b.button("Compare the grid's runs", key="cmp_grid_select"):
+        st.session_state["cmp_sel_set"] = ids[-16:]
+        st.rerun()
 
 
 def is_busy() -> bool:
-    """Something of this session trains: the page then redraws itself every REFRESH_S."""
+    """Something of this session trains: the live parts of the page then redraw every REFRESH_S."""
     job = st.session_state.get("cmp_grid")
     if job is not None and not job.finished:
         return True
     return any(_live_state(lr) in ("playing", "queued") for lr in session.live_runs())
 
 
-def page_body() -> None:
-    if is_busy() != st.session_state.get("cmp_refreshing", False):
-        st.rerun()  # started or stopped training: redefine the fragment with / without its timer
-    ws = session.workspace_id()
-    entries = collect_entries(ws)
+def signature(entries: list[Entry]) -> tuple:
+    return tuple((e.id, e.status, e.label) for e in entries)
 
-    if st.session_state.get("cmp_deleted"):
-        st.success(st.session_state.pop("cmp_deleted"))
+
+def runs_overview(ws: str) -> None:
+    """The runs table (a fragment: redraws itself while something trains). When a run appears, ends or
+    changes state, the whole page reruns so that the selector, charts and controls follow."""
+    entries = collect_entries(ws)
+    if signature(entries) != st.session_state.get("cmp_drawn") or \
+            is_busy() != st.session_state.get("cmp_refreshing", False):
+        st.rerun()
     if not entries:
         st.info("No runs yet in this workspace. Press Play on the Playground, or run a grid below.")
-    else:
-        st.dataframe(runs_table(entries), hide_index=True, width="stretch", key="cmp_runs",
-                     column_config={c: st.column_config.NumberColumn(c, format="%.1f")
-                                    for c in ("avg acc %", "forgetting", "BWT", "FWT", "wall s")})
-        queued = [e for e in entries if e.status == "busy, queued"]
-        if queued:
-            st.warning(f"The server is busy: {len(queued)} of your runs are queued and start as soon as a training "
-                       "slot is free.")
+        return
+    st.dataframe(runs_table(entries), hide_index=True, width="stretch", key="cmp_runs",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.1f")
+                                for c in ("avg acc %", "forgetting", "BWT", "FWT", "wall s")})
+    queued = [e for e in entries if e.status == "busy, queued"]
+    if queued:
+        st.warning(f"The server is busy: {len(queued)} of your runs are queued and start as soon as a training "
+                   "slot is free.", icon=":material/hourglass_top:")
 
+
+def page() -> None:
+    ws = session.workspace_id()
+    entries = collect_entries(ws)
+    st.session_state["cmp_drawn"] = signature(entries)
+    st.session_state["cmp_refreshing"] = refreshing = is_busy()
+    every = REFRESH_S if refreshing else None
+
+    st.title("Compare runs")
+    st.caption("Every run of this browser session's workspace — live, finished, stopped, failed or interrupted. "
+               "Other people's runs on this server are never shown.")
+    if st.session_state.get("cmp_deleted"):
+        st.success(st.session_state.pop("cmp_deleted"))
+    st.fragment(run_every=every)(runs_overview)(ws)
+
+    if entries:
         st.subheader("Side by side")
         ids = [e.id for e in entries]
         by_id = {e.id: e for e in entries}
         if "cmp_sel" not in st.session_state:
             with_results = [e.id for e in entries if e.summary and e.summary.get("avg_acc") is not None]
             st.session_state["cmp_sel"] = with_results[-2:]
+        chosen = st.session_state.pop("cmp_sel_set", None) or st.session_state["cmp_sel"]
         added = st.session_state.pop("cmp_sel_add", None)
-        st.session_state["cmp_sel"] = [i for i in dict.fromkeys([*st.session_state["cmp_sel"], added])
-                                       if i in by_id]
+        st.session_state["cmp_sel"] = [i for i in dict.fromkeys([*chosen, added]) if i in by_id]
         selected = st.multiselect("Runs to compare", ids, key="cmp_sel",
                                   format_func=lambda i: f"{name_of(by_id[i])} ({by_id[i].status})",
                                   help="Overlay their curves, see their heatmaps side by side, compare metrics.")
         if selected:
             compare_section(ws, [by_id[i] for i in selected])
 
-        st.subheader("One run: download, change one knob, delete")
+        st.subheader("One run: download, change one knob, rename, delete")
         one_run_section(ws, entries)
 
     st.subheader("Grid runner")
     st.caption("Strategies × buffer sizes × seeds on the same base settings, run in the background; "
                "each finished run is saved and appears in the table above.")
     grid_section(ws, entries)
+    st.fragment(run_every=every)(grid_progress)()
 
 
-st.title("Compare runs")
-st.caption("Every run of this browser session's workspace — live, finished, stopped, failed or interrupted. "
-           "Other people's runs on this server are never shown.")
-st.session_state["cmp_refreshing"] = _refreshing = is_busy()
-st.fragment(run_every=REFRESH_S if _refreshing else None)(page_body)()
+page()

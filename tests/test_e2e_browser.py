@@ -172,6 +172,9 @@ def choose_selectbox(page, label: str, option_text: str) -> None:
 def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
     context = browser.new_context(viewport={"width": 1500, "height": 1300})
     page = context.new_page()
+    console = open(ARTIFACTS / "browser-console.log", "w")  # what the page logged: for diagnosing failures
+    page.on("console", lambda msg: console.write(f"{time.strftime('%H:%M:%S')} {msg.type}: {msg.text}\n"))
+    page.on("pageerror", lambda error: console.write(f"{time.strftime('%H:%M:%S')} pageerror: {error}\n"))
     try:
         page.goto(f"{server}/?ws={WORKSPACE}", wait_until="domcontentloaded")
         page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
@@ -228,6 +231,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         raise
     finally:
         context.close()
+        console.close()
 
     # another browser session (another workspace) on the same server sees none of it
     other = browser.new_context(viewport={"width": 1500, "height": 1000})
