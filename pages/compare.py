@@ -422,10 +422,10 @@ class GridJob:
                 self.store.save(cell["store_id"], {"status": "failed", "message": cell["message"],
                                                    "config": config.to_dict()}, "failed")
             return
-        bench = run.benchmark
-        phases = 1 if run.strategy.trains_offline else len(bench.tasks)
-        per_phase = max(len(t.train_idx) for t in bench.tasks) * (len(bench.tasks) if phases == 1 else 1)
-        self.total_steps = phases * math.ceil(per_phase / run.config.batch_size) * run.config.epochs
+        sizes, batch = [len(t.train_idx) for t in run.benchmark.tasks], run.config.batch_size
+        per_epoch = math.ceil(sum(sizes) / batch) if run.strategy.trains_offline else \
+            sum(math.ceil(n / batch) for n in sizes)
+        self.total_steps = per_epoch * run.config.epochs
         acquired = False
         try:
             if self.slots is not None:
@@ -450,6 +450,10 @@ class GridJob:
         finally:
             if acquired:
                 self.slots.release()
+        if run.step == 0 and run.status == "stopped":  # cancelled before it trained: nothing worth keeping
+            self.store.delete(cell["store_id"], self.workspace)
+            cell["store_id"], cell["state"] = None, "interrupted" if self.interrupted else "cancelled"
+            return
         status = run.status if run.status in STATUSES else "stopped"
         if self.interrupted and status == "stopped":
             status = "interrupted"

@@ -330,6 +330,36 @@ def test_grid_waits_busy_queued_when_the_training_slots_are_taken(store, two_res
     assert set(_runs_table(at)["status"]) == {"finished"}
 
 
+def test_cancel_a_queued_grid_keeps_no_empty_runs(store, two_results):
+    from pages.shared import session
+    (g1, r1), _ = two_results
+    base = _put(store, "9c9c9c9c", g1, r1, "base")
+    at = _open("9c9c9c9c")
+    slots = session.training_slots()
+    held = 0
+    while slots.acquire(blocking=False):
+        held += 1
+    try:
+        at.selectbox(key="cmp_grid_base").set_value(base)
+        at.multiselect(key="cmp_grid_strats").set_value(["finetune"])
+        at.text_input(key="cmp_grid_seeds").input("0,1").run()
+        at.button(key="cmp_grid_go").click().run()
+        job = at.session_state["cmp_grid"]
+        deadline = time.time() + 30
+        while job.cells[0]["state"] != "queued" and time.time() < deadline:
+            time.sleep(0.05)
+        at.run()
+        at.button(key="cmp_grid_cancel").click().run()
+        assert job.join(30)
+    finally:
+        for _ in range(held):
+            slots.release()
+    at.run()
+    assert [c["state"] for c in job.cells] == ["cancelled", "cancelled"]
+    assert [r.id for r in store.list("9c9c9c9c")] == [base]
+    assert "Grid done: 0 of 2 runs finished, 2 cancelled" in at.get("progress")[0].proto.text
+
+
 N_SESSIONS = 30
 
 
