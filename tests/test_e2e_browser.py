@@ -31,6 +31,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 PRESET_TITLE = "Catastrophic forgetting in 30 seconds"
 EXAMPLES_PER_TASK = 6000  # the preset's 2000 would finish before we can pause it on a fast machine
 WORKSPACE = "e2e0c0ffee000001"
+OTHER_WORKSPACE = "e2e0c0ffee000002"
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -169,7 +170,33 @@ def choose_selectbox(page, label: str, option_text: str) -> None:
 # --------------------------------------------------------------------------------------------------
 # the test
 # --------------------------------------------------------------------------------------------------
+def nav_links(page) -> list[str]:
+    return [t.strip() for t in page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
+
+
+def open_compare_elsewhere(page, server: str) -> None:
+    """Compare for another workspace, opened straight from its URL; it must show none of the e2e run."""
+    page.goto(f"{server}/compare?ws={OTHER_WORKSPACE}", wait_until="domcontentloaded")
+    wait_until(lambda: page.get_by_text("No runs yet").count() > 0, 90, "an empty Compare page")
+    page.locator(".st-key-cmp_grid_go button").first.wait_for(timeout=30_000)
+    # the app's own navigation (app.py's st.navigation), not Streamlit's pages/ folder listing
+    wait_until(lambda: any("Playground" in t for t in nav_links(page)) and not any(t == "app" for t in
+               nav_links(page)), 30, "the app's navigation")
+    assert "finetune on split-mnist" not in page.locator("[data-testid='stMain']").inner_text()
+
+
 def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
+    # A classroom neighbour opens Compare straight from a bookmarked URL, as the server's first visitor.
+    other = browser.new_context(viewport={"width": 1500, "height": 1000})
+    other_page = other.new_page()
+    try:
+        open_compare_elsewhere(other_page, server)
+        shot(other_page, "00-compare-direct-url-other-workspace")
+    except Exception:
+        shot(other_page, "failure-00")
+        other.close()
+        raise
+
     context = browser.new_context(viewport={"width": 1500, "height": 1300})
     page = context.new_page()
     console = open(ARTIFACTS / "browser-console.log", "w")  # what the page logged: for diagnosing failures
@@ -218,34 +245,21 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
 
         # Compare lists the run of this workspace, with its status
         page.get_by_role("link", name="Compare").click()
-        runs = page.locator(".st-key-cmp_runs, [data-testid='stDataFrame']").first
-        runs.wait_for(timeout=60_000)
+        page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)
         wait_until(lambda: page.get_by_text("Runs to compare").count() > 0, 30, "the Compare page")
         text = page.locator("[data-testid='stMain']").inner_text()
         assert "finetune on split-mnist" in text and "paused" in text, text[:2000]
         wait_until(lambda: page.locator(".js-plotly-plot").count() >= 2, 30, "the run's charts on Compare")
         page.wait_for_timeout(1000)
         shot(page, "05-compare")
+
+        # the neighbour's Compare, reloaded now that this run exists, still shows nothing of it
+        open_compare_elsewhere(other_page, server)
+        shot(other_page, "06-compare-other-workspace")
     except Exception:
         shot(page, "failure")
         raise
     finally:
         context.close()
-        console.close()
-
-    # another browser session (another workspace) on the same server sees none of it
-    other = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = None
-    try:
-        page = other.new_page()
-        page.goto(f"{server}/compare?ws=e2e0c0ffee000002", wait_until="domcontentloaded")
-        wait_until(lambda: page.get_by_text("No runs yet").count() > 0, 60, "an empty Compare page")
-        page.locator(".st-key-cmp_grid_go button").first.wait_for(timeout=30_000)
-        assert "finetune on split-mnist" not in page.locator("[data-testid='stMain']").inner_text()
-        shot(page, "06-compare-other-workspace")
-    except Exception:
-        if page is not None:
-            shot(page, "failure-06")
-        raise
-    finally:
         other.close()
+        console.close()
