@@ -109,6 +109,11 @@ sums these over units, per task — typically the strokes of that task's digits.
 (log10 importance) show how concentrated importance is: a few very important weights are anchored hard,
 most remain free to learn the next task.
 
+**Compare page.** Several runs at once: their forgetting curves overlaid (one colour per run, from a
+colour-blind-safe palette, with dots at the task ends measured on the full test sets), their heatmaps side
+by side on the same 0–100 scale, and a metrics table in which the settings that differ between the runs
+are highlighted — change one knob, run again, and the table shows exactly what that knob did.
+
 **CLS-ER teacher shares.** CLS-ER matches every buffer sample to the teacher — plastic (fast) or stable
 (slow) — that gives its true label the higher probability. The chart shows, over training, the share
 of buffer samples that took each teacher, split by the task the sample came from: recent tasks tend to
