@@ -1,8 +1,9 @@
 """Playground: pick a task sequence and a strategy, press Play, watch forgetting happen live.
 
 Training runs in a BackgroundRun thread (clcore.runner), so it continues while this page reruns or the
-user visits another page. While it plays, the live views redraw in a fragment every REFRESH_S; every
-read of the run happens under `live_run.bg.lock` and copies what the views need.
+user visits another page. While it plays, the status line and the live charts redraw in fragments
+(every STATUS_REFRESH_S and CHART_REFRESH_S); every read of the run happens under `live_run.bg.lock`
+and copies what the views need.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import io
 import json
 import math
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -28,7 +28,10 @@ from clcore.benchmarks import BENCHMARKS  # noqa: E402
 from pages.shared import charts, controls, session  # noqa: E402
 from pages.shared.presets import LECTURE_PRESETS  # noqa: E402,F401  (re-exported for the About page)
 
-REFRESH_S = 0.5  # live views redraw period while training
+# While training: the status line (step counter) redraws every STATUS_REFRESH_S, the charts every
+# CHART_REFRESH_S; charts cost the browser far more to redraw than the server to build.
+STATUS_REFRESH_S = 0.5
+CHART_REFRESH_S = 0.8
 CURRENT_KEY = "pg_current"  # store id of the run this page shows
 HISTORY_KEY = "pg_history"  # metrics of this session's finished runs, for the deltas
 MAX_HISTORY = 50
@@ -107,11 +110,13 @@ def _total_steps(run) -> int:
     return sum(math.ceil(s / bs) for s in sizes) * epochs
 
 
-def snapshot(live: session.LiveRun) -> Snap:
+def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
+    """Copy what the views need, under the run's lock. `full=False`: only the status (no curves),
+    for the fast status refresh."""
     with live.bg.lock:
         run, rec = live.run, live.run.record
         bench, strategy = run.benchmark, run.strategy
-        samples = _buffer_examples(strategy.buffer) if strategy.buffer is not None else None
+        samples = _buffer_examples(strategy.buffer) if full and strategy.buffer is not None else None
         snap = Snap(
             store_id=live.store_id, state=live.bg.state, status=run.status, message=run.message, step=run.step,
             task=run.task, epoch=run.epoch, epochs=run.config.epochs, n_tasks=run.n_tasks,
@@ -120,12 +125,14 @@ def snapshot(live: session.LiveRun) -> Snap:
             benchmark=run.config.benchmark, scenario=bench.scenario, task_names=[t.name for t in bench.tasks],
             class_names=list(bench.data.class_names), primary=run.primary_model,
             models=list(strategy.evaluation_models()), offline=strategy.trains_offline,
-            has_task_il=bench.has_task_il,
-            matrix={m: [list(r) for r in rows] for m, rows in rec.matrix.items()},
-            matrix_til={m: [list(r) for r in rows] for m, rows in rec.matrix_task_il.items()},
-            evals=list(rec.evals), loss_steps=list(rec.loss_steps), loss=list(rec.loss),
-            boundaries=list(rec.task_boundaries), buffer_history=list(rec.buffer_history),
-            step_stats=list(rec.step_stats), reports=list(rec.strategy_reports))
+            has_task_il=bench.has_task_il, boundaries=list(rec.task_boundaries),
+            reports=list(rec.strategy_reports), matrix={}, matrix_til={}, evals=[], loss_steps=[], loss=[],
+            buffer_history=[], step_stats=[])
+        if full:
+            snap.matrix = {m: [list(r) for r in rows] for m, rows in rec.matrix.items()}
+            snap.matrix_til = {m: [list(r) for r in rows] for m, rows in rec.matrix_task_il.items()}
+            snap.evals, snap.loss_steps, snap.loss = list(rec.evals), list(rec.loss_steps), list(rec.loss)
+            snap.buffer_history, snap.step_stats = list(rec.buffer_history), list(rec.step_stats)
         mean, std = bench.data.mean, bench.data.std
     if samples is not None:
         x, ys, ts = samples
@@ -380,18 +387,27 @@ def _transition_key(snap: Snap | None):
     return (snap.store_id, snap.state in ACTIVE, snap.status, maps_change)
 
 
+def status_view() -> None:
+    """The status line, redrawn every STATUS_REFRESH_S while training; redraws the whole page when the
+    run pauses, finishes or (EWC / SI) finishes a task."""
+    live = current_live()
+    if live is None:
+        return
+    snap = snapshot(live, full=False)
+    session.sync_store(live)
+    inline = st.session_state.pop("pg_inline", False)  # True: this is the page's full run, not a tick
+    if not inline and _transition_key(snap) != st.session_state.get("pg_drawn"):
+        st.rerun()
+    status_line(snap)
+
+
 def live_views() -> None:
-    """Status, heatmap, curves, loss, buffer (and CLS-ER): redrawn every REFRESH_S while training."""
+    """Heatmap, curves, loss, buffer (and CLS-ER): redrawn every CHART_REFRESH_S while training."""
     live = current_live()
     if live is None:
         placeholder_views()
         return
     snap = snapshot(live)
-    session.sync_store(live)
-    inline = st.session_state.pop("pg_inline", False)  # True: this is the page's full run, not a tick
-    if not inline and _transition_key(snap) != st.session_state.get("pg_drawn"):
-        st.rerun()  # paused, finished or a task ended: redraw the whole page (buttons, summary, maps)
-    status_line(snap)
     accuracy_views(snap)
     training_views(snap)
     if snap.strategy == "clser":
@@ -438,6 +454,9 @@ def importance_views(live: session.LiveRun, snap: Snap) -> None:
     title = STRATEGIES[snap.strategy].title
     st.subheader(f"{title}: what the regulariser protects")
     permuted = live.run.benchmark.info.kind == "permuted"
+    if st.session_state.get("pg_imp_which") not in ("importance", "task_importance"):
+        # permuted tasks scramble the pixels: only a single task's own maps map back onto the digits
+        st.session_state["pg_imp_which"] = "task_importance" if permuted else "importance"
     which = st.radio("Importance", ["importance", "task_importance"], key="pg_imp_which", horizontal=True,
                      format_func=lambda w: {"importance": "accumulated over the tasks so far",
                                             "task_importance": "the last finished task's own"}[w])
@@ -619,8 +638,9 @@ def page() -> None:
     st.session_state["pg_drawn"] = _transition_key(snap)
     st.session_state["pg_inline"] = True
     playing = snap is not None and snap.state in ACTIVE
-    st.fragment(run_every=REFRESH_S if playing else None)(live_views)()
+    st.fragment(run_every=STATUS_REFRESH_S if playing else None)(status_view)()
     st.session_state.pop("pg_inline", None)
+    st.fragment(run_every=CHART_REFRESH_S if playing else None)(live_views)()
 
     if live is not None and snap is not None:
         importance_views(live, snap)

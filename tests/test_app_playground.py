@@ -23,11 +23,20 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 pytestmark = pytest.mark.timeout(120)
 
 
+OPENED: list[AppTest] = []
+
+
 @pytest.fixture(autouse=True)
 def store_path(tmp_path, monkeypatch):
     path = tmp_path / "runs.sqlite"
     monkeypatch.setenv("CLCORE_STORE", str(path))
-    return path
+    yield path
+    # AppTest sessions never close: stop their trainings so that no thread keeps training or waiting
+    while OPENED:
+        at = OPENED.pop()
+        for lr in at.session_state["_live_runs"] if "_live_runs" in at.session_state else []:
+            lr.bg.stop()
+            lr.bg.join(5)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -35,6 +44,7 @@ def store_path(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------
 def open_app(query: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
+    OPENED.append(at)
     for k, v in (query or {}).items():
         at.query_params[k] = v
     at.run()
@@ -71,15 +81,18 @@ def live(at) -> session.LiveRun:
     return next(r for r in runs if r.store_id == current)
 
 
-def wait_until(at, predicate, timeout: float = 40.0) -> None:
+def wait_until(at, predicate, timeout: float = 60.0) -> None:
+    """Rerun the page until `predicate(at)` holds, then once more so that the page shows that state
+    (the trainer thread may have moved on between the page's last run and the check)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         time.sleep(0.3)
         at.run()
         assert not at.exception, at.exception
         if predicate(at):
+            at.run()
             return
-    raise AssertionError("timed out")
+    raise AssertionError(f"timed out after {timeout} s")
 
 
 def finished(at) -> bool:
@@ -219,7 +232,7 @@ def test_bad_url_parameters_are_reported_and_defaults_used():
 def test_tiny_preset_trains_to_completion_with_heatmap_matching_the_engine(store_path):
     at = open_app({"preset": "forgetting-30s", **TINY})
     at.button(key="pg_play").click().run()
-    wait_until(at, finished, timeout=40)
+    wait_until(at, finished)
     lr = live(at)
     assert lr.run.status == "finished"
     rec = lr.run.record
@@ -247,7 +260,7 @@ def test_tiny_preset_trains_to_completion_with_heatmap_matching_the_engine(store
 
     # play again (a finished run replays as a new run): deltas against the previous run appear
     at.button(key="pg_play").click().run()
-    wait_until(at, lambda a: finished(a) and live(a).store_id != lr.store_id, timeout=40)
+    wait_until(at, lambda a: finished(a) and live(a).store_id != lr.store_id)
     at.run()
     assert all(m.delta is not None for m in at.metric if m.label in ("Average accuracy", "Forgetting"))
     assert any("previous run" in c.value for c in at.caption)
@@ -256,10 +269,10 @@ def test_tiny_preset_trains_to_completion_with_heatmap_matching_the_engine(store
 def test_step_pause_and_reset():
     at = open_app({"subset": "2000", "eval_every": "20", "eval_subset": "100"})
     at.button(key="pg_step_batch").click().run()
-    wait_until(at, settled, timeout=20)
+    wait_until(at, settled)
     assert live(at).run.step == 1 and live(at).bg.state == "paused"
     at.button(key="pg_step_task").click().run()
-    wait_until(at, settled, timeout=30)
+    wait_until(at, settled)
     assert live(at).run.step == 200 and len(live(at).run.record.task_boundaries) == 1
     assert step_of(at) == 200
     assert len(figures(at)["pg_heatmap"]["data"][0]["z"][0]) == 5  # one row filled
@@ -282,11 +295,31 @@ def test_step_pause_and_reset():
     assert lr.run.status == "stopped"
 
 
+def test_busy_server_queues_and_a_paused_run_blocks_no_one(monkeypatch):
+    monkeypatch.setenv(session.MAX_TRAININGS_ENV, "1")
+    query = {"subset": "6000", "eval_every": "100", "eval_subset": "100"}
+    first, second = open_app(query), open_app(query)
+    first.button(key="pg_play").click().run()
+    wait_until(first, lambda a: live(a).run.step > 0)
+    second.button(key="pg_play").click().run()
+    wait_until(second, lambda a: live(a).bg.state == "queued")
+    time.sleep(0.3)
+    second.run()
+    assert live(second).run.step == 0
+    assert any(w.value.startswith("Queued: 1 training(s) already running on this server") for w in second.warning)
+
+    first.button(key="pg_pause").click().run()  # the paused run gives its slot to the queued one
+    wait_until(second, lambda a: live(a).run.step > 0)
+    assert live(second).bg.state == "playing" and not second.warning
+    assert live(first).bg.state == "paused"
+    second.button(key="pg_pause").click().run()
+
+
 def test_live_runs_in_memory_are_bounded():
     at = open_app({"subset": "100", "eval_every": "50", "eval_subset": "100"})
     for _ in range(session.MAX_LIVE_RUNS + 2):
         at.button(key="pg_step_batch").click().run()
-        wait_until(at, settled, timeout=20)
+        wait_until(at, settled)
         at.button(key="pg_reset").click().run()
     assert len(at.session_state["_live_runs"]) <= session.MAX_LIVE_RUNS
 
@@ -295,14 +328,23 @@ def test_ewc_importance_views_carry_the_engines_data():
     at = open_app({"preset": "ewc-permuted", "tasks": "2", "subset": "200", "eval_every": "10",
                    "eval_subset": "100"})
     at.button(key="pg_step_task").click().run()
-    wait_until(at, settled, timeout=30)
+    wait_until(at, settled)
     at.button(key="pg_step_task").click().run()
-    wait_until(at, finished, timeout=30)
+    wait_until(at, finished)
     at.run()
     lr = live(at)
     report = lr.run.record.strategy_reports[-1]
-    figs = figures(at)
+    # permuted tasks: the last task's own maps, mapped back onto the digit's pixels, are shown first
+    assert at.radio(key="pg_imp_which").value == "task_importance"
+    own = report["task_importance"]["unit_maps"]
+    top = int(own.flatten(1).sum(1).argmax())
+    shown = figures(at)["pg_unit_maps"]["data"][0]
+    assert shown["name"] == f"unit {top}"
+    assert sorted(v for row in shown["z"] for v in row) == pytest.approx(
+        sorted((own[top] / own[top].max()).flatten().tolist()), rel=1e-6, abs=1e-9)
 
+    at.radio(key="pg_imp_which").set_value("importance").run()
+    figs = figures(at)
     units = figs["pg_unit_maps"]
     assert len(units["data"]) == 16 and all(len(t["z"]) == 28 and len(t["z"][0]) == 28 for t in units["data"])
     maps = report["importance"]["unit_maps"]
@@ -332,7 +374,7 @@ def test_ewc_importance_views_carry_the_engines_data():
 def test_clser_views_carry_the_engines_data():
     at = open_app({"preset": "clser", "tasks": "2", "subset": "200", "eval_every": "10", "eval_subset": "100"})
     at.button(key="pg_play").click().run()
-    wait_until(at, finished, timeout=40)
+    wait_until(at, finished)
     at.run()
     lr = live(at)
     figs = figures(at)
@@ -370,6 +412,9 @@ def test_charts_are_valid_plotly_and_shaped_right(monkeypatch):
         charts.loss_curve([1, 2], [0.5, 0.4], [1]),
         charts.buffer_composition([1, 2], [[1, 0, 0], [1, 1, 0]], names, task_boundaries=[1]),
         charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 5, [str(i) for i in range(5)], "t"),
+        charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 5, [str(i) for i in range(5)], "t", cols=5),
+        charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 16, [str(i) for i in range(16)], "t"),
+        charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 7, [str(i) for i in range(7)], "t", cols=3),
         charts.importance_histograms({"w.weight": {"log10_counts": [1, 2], "log10_edges": [0, 1, 2]},
                                       "w.bias": {"log10_counts": [3], "log10_edges": [0, 1]}}),
         charts.teacher_choices([10, 20], [[1, 2, 0], [3, 0, 0]], [[0, 1, 0], [1, 1, 0]], names, task_boundaries=[15]),
@@ -388,3 +433,41 @@ def test_parse_url_never_raises_on_garbage():
     assert len(messages) == 7 and state == controls.default_state()
     state, messages = controls.parse_url({"preset": "nope"})
     assert messages and "preset=nope" in messages[0]
+
+
+def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path, monkeypatch):
+    from streamlit.runtime import Runtime
+
+    from clcore import Run, make_config
+    from clcore.runner import BackgroundRun
+
+    class GoneSessions:
+        def is_active_session(self, session_id):
+            return False
+
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: GoneSessions()))
+    store = RunStore(store_path)
+    watcher = session._Watcher()
+    lives = []
+    for trained in (True, False):
+        config = make_config(train_subset=300, eval_every=100, eval_subset=100)
+        run = Run(config)
+        lr = session.LiveRun(store.create("feedc0de", config.to_dict()), config, run, BackgroundRun(run), "x",
+                             store=store, workspace="feedc0de", session_id="closed-tab")
+        run.subscribe(lambda event, lr=lr: session._on_event(lr, event))
+        if trained:
+            lr.bg.step("task")
+            deadline = time.time() + 20
+            while lr.bg.state != "paused" and time.time() < deadline:
+                time.sleep(0.05)
+        watcher.add(lr)
+        lives.append(lr)
+    watcher.check(now=1000.0)  # first seen gone: a grace period for network blips
+    assert store.get(lives[0].store_id).status == "running"
+    watcher.check(now=1000.0 + session.CLOSED_TAB_GRACE_S + 1)
+    stored = store.get(lives[0].store_id)
+    assert stored.status == "interrupted" and "closed" in stored.result["message"]
+    assert len(stored.result["acc_matrix"]) == 1  # the partial result is kept
+    assert store.get(lives[1].store_id) is None  # never trained: nothing worth keeping
+    assert all(lr.run.done or lr.bg.join(5) for lr in lives)

@@ -54,7 +54,7 @@ def task_labels(n: int) -> list[str]:
 def _figure(data: list, layout: dict, title: str, height: int, legend: bool = True) -> go.Figure:
     base = {"title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}}, "height": height,
             "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "showlegend": legend,
-            "legend": {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0, "font": {"size": 11}},
+            "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "font": {"size": 11}},
             # No plotly template: Streamlit's theme styles the chart, and copying plotly's default
             # template into every figure costs ~10 ms.
             "template": {}}
@@ -65,6 +65,11 @@ def _figure(data: list, layout: dict, title: str, height: int, legend: bool = Tr
 def _boundary_shapes(task_boundaries, xref: str = "x", yref: str = "y domain") -> list[dict]:
     return [{"type": "line", "x0": s, "x1": s, "y0": 0, "y1": 1, "xref": xref, "yref": yref,
              "line": BOUNDARY_LINE, "layer": "below"} for s in (task_boundaries or [])]
+
+
+def _unit(v: float) -> float:
+    """A paper coordinate in [0, 1] (sums of floats overshoot: 1.0000000000000002)."""
+    return min(1.0, max(0.0, round(v, 6)))
 
 
 def _grid(rows: int, cols: int, hspace: float, vspace: float, titles=(), col_widths=None, top: float = 1.0):
@@ -83,8 +88,8 @@ def _grid(rows: int, cols: int, hspace: float, vspace: float, titles=(), col_wid
             k = r * cols + c + 1
             suffix = "" if k == 1 else str(k)
             x1 = x0 + widths[c]
-            layout[f"xaxis{suffix}"] = {"domain": [x0, x1], "anchor": f"y{suffix}"}
-            layout[f"yaxis{suffix}"] = {"domain": [max(0.0, y0), y1], "anchor": f"x{suffix}"}
+            layout[f"xaxis{suffix}"] = {"domain": [_unit(x0), _unit(x1)], "anchor": f"y{suffix}"}
+            layout[f"yaxis{suffix}"] = {"domain": [_unit(y0), _unit(y1)], "anchor": f"x{suffix}"}
             names.append((f"x{suffix}", f"y{suffix}"))
             if k - 1 < len(titles):
                 annotations.append({"text": str(titles[k - 1]), "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
@@ -137,7 +142,7 @@ def forgetting_curves(steps, accs, task_boundaries, task_names, title: str) -> g
     layout = {"yaxis": {"title": {"text": "test accuracy (%)"}, "range": [0, 102]},
               "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
               "shapes": _boundary_shapes(task_boundaries)}
-    return _figure(data, layout, title, height=360)
+    return _figure(data, layout, title, height=400)
 
 
 def loss_curve(steps, loss, task_boundaries=None, title: str = "Training loss") -> go.Figure:
@@ -165,7 +170,7 @@ def buffer_composition(steps, counts, group_names, title: str = "Replay buffer c
     layout = {"yaxis": {"title": {"text": "samples in the buffer"}, "rangemode": "tozero"},
               "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
               "shapes": _boundary_shapes(task_boundaries)}
-    return _figure(data, layout, title, height=320)
+    return _figure(data, layout, title, height=380)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -255,8 +260,8 @@ def teacher_choices(steps, plastic, stable, task_names,
             total = p[t] + s[t]
             share.append(100.0 * s[t] / total if total else None)
         if any(v is not None for v in share):
-            data.append({"type": "scatter", "x": steps, "y": share, "mode": "lines", "name": f"T{t + 1}: {task_names[t]}",
-                         "line": {"width": 1.8, **task_style(t)},
+            data.append({"type": "scatter", "x": steps, "y": share, "mode": "lines",
+                         "name": f"T{t + 1}: {task_names[t]}", "line": {"width": 1.8, **task_style(t)},
                          "hovertemplate": f"T{t + 1} samples<br>step %{{x}}<br>%{{y:.0f}}% took the stable teacher"
                                           "<extra></extra>"})
     all_share = []
@@ -269,14 +274,15 @@ def teacher_choices(steps, plastic, stable, task_names,
     labels = task_labels(n)
     for key, counts in (("plastic", plastic), ("stable", stable)):
         totals = [sum(row[t] for row in counts) for t in range(n)]
-        data.append({"type": "bar", "x": labels, "y": totals, "name": f"{key} ({'fast' if key == 'plastic' else 'slow'}) "
-                     "teacher", "marker": {"color": TEACHER_COLOURS[key]}, "xaxis": "x2", "yaxis": "y2"})
+        speed = "fast" if key == "plastic" else "slow"
+        data.append({"type": "bar", "x": labels, "y": totals, "name": f"{key} ({speed}) teacher",
+                     "marker": {"color": TEACHER_COLOURS[key]}, "xaxis": "x2", "yaxis": "y2"})
     layout["xaxis"].update({"title": {"text": "training step"}})
     layout["yaxis"].update({"title": {"text": "% of the task's buffer samples"}, "range": [0, 102]})
     layout["yaxis2"].update({"title": {"text": "buffer samples"}})
     layout.update({"barmode": "stack", "annotations": annotations,
                    "shapes": _boundary_shapes(task_boundaries, "x", "y domain")})
-    return _figure(data, layout, title, height=400)
+    return _figure(data, layout, title, height=430)
 
 
 def model_accuracies(steps, curves: dict, final: dict, task_names,
@@ -309,4 +315,4 @@ def model_accuracies(steps, curves: dict, final: dict, task_names,
     layout["yaxis2"].update({"range": [0, 102]})
     layout.update({"barmode": "group", "annotations": annotations,
                    "shapes": _boundary_shapes(task_boundaries, "x", "y domain")})
-    return _figure(data, layout, title, height=400)
+    return _figure(data, layout, title, height=430)
