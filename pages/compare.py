@@ -749,7 +749,9 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
     if error:
         c3.error(error)
     else:
-        c3.caption(f"{len(cells)} run(s), one after another, each waiting for a free training slot.")
+        c3.caption(f"{len(cells)} run(s), one after another, each waiting for a free training slot "
+                   f"(this server trains at most {session.max_trainings()} run(s) at once; "
+                   f"{session.trainings_running()} training now).")
     if st.button("Run grid", key="cmp_grid_go", disabled=running or not cells, type="primary"):
         st.session_state["cmp_grid"] = GridJob(ws, session.run_store(), session.training_slots(), cells)
         st.rerun()  # the whole page, so that it redraws itself while the grid runs
