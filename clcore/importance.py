@@ -23,27 +23,67 @@ def quadratic_penalty(model: nn.Module, anchor: dict, importance: dict) -> torch
 
 def empirical_fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor, logit_fn=None,
                      chunk: int = 256) -> dict[str, torch.Tensor]:
-    """Diagonal empirical Fisher: the mean over samples of (d log p(y_i | x_i) / d theta)^2, with per-sample
-    gradients computed in vectorised chunks (torch.func), not one backward pass per sample."""
+    """Diagonal empirical Fisher: the mean over samples of (d log p(y_i | x_i) / d theta)^2.
+
+    Networks made only of linear layers (the MLPs) take an exact shortcut; others get per-sample
+    gradients in vectorised chunks (torch.func). Both evaluate in eval mode, so that one sample's
+    gradient never depends on the rest of its chunk (batch norm)."""
+    was_training = model.training
+    model.eval()
+    try:
+        linear_only = all(isinstance(m, nn.Linear) for m in model.modules() if next(m.parameters(False), None) is not None)
+        fisher = (_fisher_linear if linear_only else _fisher_vmap)(model, x, y, logit_fn, chunk)
+    finally:
+        model.train(was_training)
+    return {k: v / max(1, len(x)) for k, v in fisher.items()}
+
+
+def _log_likelihood(logits, y, logit_fn):
+    if logit_fn is not None:
+        logits = logit_fn(logits)
+    return torch.log_softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)
+
+
+def _fisher_linear(model, x, y, logit_fn, chunk):
+    """A linear layer's per-sample weight gradient is the outer product delta_i a_i^T (delta: gradient at
+    its output, a: its input), so sum_i (delta_i a_i^T)^2 = (delta^2)^T (a^2): one product per layer and
+    chunk instead of materialising every per-sample gradient (about 100x faster for the MLP)."""
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    seen = {}
+    hooks = [m.register_forward_hook(lambda _m, inputs, output, name=name: seen.__setitem__(name, (inputs[0], output)))
+             for name, m in layers.items()]
+    fisher = {k: torch.zeros_like(v) for k, v in named_params(model).items()}
+    try:
+        for start in range(0, len(x), max(chunk, 1024)):
+            with torch.enable_grad():
+                total = _log_likelihood(model(x[start:start + max(chunk, 1024)]), y[start:start + max(chunk, 1024)],
+                                        logit_fn).sum()  # a sum: each sample's delta keeps its own scale
+                deltas = torch.autograd.grad(total, [seen[name][1] for name in layers])
+            for (name, layer), delta in zip(layers.items(), deltas):
+                a = seen[name][0].detach()
+                fisher[f"{name}.weight"] += delta.pow(2).T @ a.pow(2)
+                if layer.bias is not None:
+                    fisher[f"{name}.bias"] += delta.pow(2).sum(0)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return fisher
+
+
+def _fisher_vmap(model, x, y, logit_fn, chunk):
     params = {k: v.detach() for k, v in named_params(model).items()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
     def log_likelihood(p, xi, yi):
         logits = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
-        if logit_fn is not None:
-            logits = logit_fn(logits)
-        return torch.log_softmax(logits, dim=1)[0].gather(0, yi.unsqueeze(0)).squeeze(0)
+        return _log_likelihood(logits, yi.unsqueeze(0), logit_fn).squeeze(0)
 
     per_sample_grad = vmap(grad(log_likelihood), in_dims=(None, 0, 0))
     fisher = {k: torch.zeros_like(v) for k, v in params.items()}
-    was_training = model.training
-    model.eval()  # a sample's gradient must not depend on the rest of its chunk (batch norm)
     for start in range(0, len(x), chunk):
-        grads = per_sample_grad(params, x[start:start + chunk], y[start:start + chunk])
-        for k, g in grads.items():
+        for k, g in per_sample_grad(params, x[start:start + chunk], y[start:start + chunk]).items():
             fisher[k] += g.pow(2).sum(0)
-    model.train(was_training)
-    return {k: v / max(1, len(x)) for k, v in fisher.items()}
+    return fisher
 
 
 def importance_summary(model: nn.Module, importance: dict[str, torch.Tensor], image_shape, bins: int = 30) -> dict:

@@ -83,6 +83,21 @@ def test_empirical_fisher_equals_per_sample_loop(chunk):
     assert model.training  # mode restored
 
 
+def test_empirical_fisher_of_a_cnn_equals_per_sample_loop():
+    """Models with convolutions take the per-sample (vmap) path, MLPs the linear-layer shortcut:
+    both must give the same exact Fisher as one backward pass per sample."""
+    torch.manual_seed(4)
+    model = SmallCNN((1, 8, 8), 5, width=3).double()
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(9, 1, 8, 8, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 5, (9,), generator=gen)
+    fast = empirical_fisher(model, x, y, chunk=4)
+    slow = _slow_fisher(model, x, y)
+    assert set(fast) == set(slow) and any(k.startswith("conv") for k in fast)
+    for k in slow:
+        torch.testing.assert_close(fast[k], slow[k], rtol=1e-9, atol=1e-12)
+
+
 def test_empirical_fisher_with_task_masking():
     model = tiny_mlp()
     gen = torch.Generator().manual_seed(3)
