@@ -29,7 +29,7 @@ CHROMIUM = os.environ.get("CLCORE_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PRESET_TITLE = "Catastrophic forgetting in 30 seconds"
-EXAMPLES_PER_TASK = 6000  # the preset's 2000 would finish before we can pause it on a fast machine
+EXAMPLES_PER_TASK = 4000  # the preset's 2000 could finish before we pause it on a fast machine
 WORKSPACE = "e2e0c0ffee000001"
 OTHER_WORKSPACE = "e2e0c0ffee000002"
 
@@ -186,12 +186,18 @@ def open_compare_elsewhere(page, server: str) -> None:
 
 
 def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
+    t0 = time.time()
+    marks = {}
+
+    def mark(name):
+        marks[name] = round(time.time() - t0, 1)
     # A classroom neighbour opens Compare straight from a bookmarked URL, as the server's first visitor.
     other = browser.new_context(viewport={"width": 1500, "height": 1000})
     other_page = other.new_page()
     try:
         open_compare_elsewhere(other_page, server)
         shot(other_page, "00-compare-direct-url-other-workspace")
+        mark("compare from a URL")
     except Exception:
         shot(other_page, "failure-00")
         other.close()
@@ -206,6 +212,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         page.goto(f"{server}/?ws={WORKSPACE}", wait_until="domcontentloaded")
         page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
         shot(page, "01-playground")
+        mark("playground loaded")
 
         # a lecture preset, then more examples per task so there is time to pause it
         choose_selectbox(page, "Preset", PRESET_TITLE)
@@ -216,6 +223,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         wait_until(lambda: subset.input_value() == str(EXAMPLES_PER_TASK), 20, "examples per task")
         page.wait_for_timeout(500)
 
+        mark("preset chosen")
         page.locator(".st-key-pg_play button").first.click()
         started = time.time()
         first_step = wait_until(lambda: read_step(page) > 0 and read_step(page), 60, "the first steps")
@@ -242,6 +250,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         z_paused = heatmap_z(page)
         assert filled_rows(z_paused) < 5, "the run finished before it could be paused"
         shot(page, "04-paused")
+        mark("paused")
 
         # Compare lists the run of this workspace, with its status
         page.get_by_role("link", name="Compare").click()
@@ -252,10 +261,13 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         wait_until(lambda: page.locator(".js-plotly-plot").count() >= 2, 30, "the run's charts on Compare")
         page.wait_for_timeout(1000)
         shot(page, "05-compare")
+        mark("compare lists the run")
 
         # the neighbour's Compare, reloaded now that this run exists, still shows nothing of it
         open_compare_elsewhere(other_page, server)
         shot(other_page, "06-compare-other-workspace")
+        mark("other workspace checked")
+        print("seconds since the test started:", marks)
     except Exception:
         shot(page, "failure")
         raise
