@@ -11,16 +11,6 @@ from clcore.ema import ema_alpha, ema_update
 from clcore.strategies.clser import CLSER
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from 2 threads, and thread spinning makes them crawl when the machine
-    is shared; restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # ---------------------------------------------------------------------------------------------------
 # EMA
 

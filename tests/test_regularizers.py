@@ -11,16 +11,6 @@ from clcore.strategies import Batch
 HIDDEN = 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from 2 threads, and thread spinning makes them crawl when the machine
-    is shared; restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_mlp(seed=0, n_classes=5):
     torch.manual_seed(seed)
     return MLP((1, 4, 4), n_classes, hidden=(6,)).double()

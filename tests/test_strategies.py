@@ -18,16 +18,6 @@ HIDDEN = (32,)
 SUBSET = 100  # training examples per task: 10 batches of 10
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models gain nothing from 2 threads, and thread spinning makes them crawl when the machine
-    is shared; restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny(strategy="finetune", **kw):
     cls = clcore.STRATEGIES[strategy]
     cfg = dict(strategy=strategy, buffer_size=50 if cls.uses_buffer else 0, train_subset=SUBSET, batch_size=10,
