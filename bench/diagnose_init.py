@@ -2,12 +2,16 @@
 
     python -m bench.diagnose_init [--presets clser-split-mnist-200,er-split-mnist-200] [--seeds 0,1,2,3,4]
 
-clcore's MLP keeps PyTorch's default nn.Linear initialisation (weights and biases uniform in
-±1/sqrt(fan_in)); mammoth's MNISTMLP (used by the DER and CLS-ER papers) applies `xavier` from
+Up to commit ab337c6, clcore's MLP kept PyTorch's default nn.Linear initialisation (weights and biases
+uniform in ±1/sqrt(fan_in)); mammoth's MNISTMLP (used by the DER and CLS-ER papers) applies `xavier` from
 backbone/__init__.py: weights uniform in ±sqrt(6 / (fan_in + fan_out)), biases 0. This script runs each
 preset with both initialisations on the same seeds (clcore itself is not modified: the Xavier variant
 re-initialises the run's model in place after Run() is built, from a generator seeded with the run's
 seed, and re-syncs CLS-ER's two EMA copies). Records go to bench/results/diagnose-init.json (resumable).
+
+The committed diagnose-init.json was produced on commit 218b68c, where "default" meant PyTorch's init.
+Since ab337c6 clcore's MLP itself uses Xavier-uniform weights and zero biases, so on the current engine
+both arms are Xavier (with different random draws) and the script no longer measures the init change.
 """
 from __future__ import annotations
 

@@ -196,9 +196,10 @@ def diagnose_section(diag: dict) -> list[str]:
     runs = diag["runs"]
     presets = list(dict.fromkeys(r["preset"] for r in runs))
     lines = ["## Diagnostic: MLP initialisation (PyTorch default vs mammoth's Xavier)", "",
-             "`python -m bench.diagnose_init`: the same presets and seeds, once with clcore's model as built "
-             "(PyTorch's default `nn.Linear` init) and once re-initialised in place as mammoth's `MNISTMLP` is "
-             "(Glorot-uniform weights, zero biases); clcore itself unchanged. Paired Δ = xavier − default, per seed.",
+             "`python -m bench.diagnose_init`, run on engine commit 218b68c (before ab337c6 made Xavier clcore's own "
+             "MLP init): the same presets and seeds, once with clcore's model as then built (PyTorch's default "
+             "`nn.Linear` init) and once re-initialised in place as mammoth's `MNISTMLP` is (Glorot-uniform weights, "
+             "zero biases); clcore itself unchanged. Paired Δ = xavier − default, per seed.",
              "", "| preset | seeds | default init | xavier init | paired Δ (mean ± std) | per-seed Δ | Task-IL default | Task-IL xavier | published |",
              "|---|---|---|---|---|---|---|---|---|"]
     for preset in presets:
@@ -213,6 +214,32 @@ def diagnose_section(diag: dict) -> list[str]:
             f"{_pm([by['xavier'][s]['avg_acc'] for s in seeds])} | {_pm(diffs)} | "
             f"{', '.join(f'{d:+.2f}' for d in diffs)} | {_pm([by['default'][s]['task_il_avg_acc'] for s in seeds])} | "
             f"{_pm([by['xavier'][s]['task_il_avg_acc'] for s in seeds])} | {_published(preset, 0)} |")
+    lines.append("")
+    return lines
+
+
+def init_change_section(before: dict, after: dict) -> list[str]:
+    """Split-MNIST before and after clcore's MLP switched to Xavier init (commit ab337c6)."""
+    def by_preset(data):
+        out = {}
+        for r in data["runs"]:
+            if r["status"] == "finished":
+                out.setdefault(r["preset"], []).append(r)
+        return out
+    b, a = by_preset(before), by_preset(after)
+    lines = ["## Split-MNIST before and after the MLP initialisation change", "",
+             "`bench/results/split-mnist-pytorch-init.json` is the first pass of this suite, run before clcore's MLP "
+             "adopted mammoth's Xavier-uniform weights and zero biases (commit ab337c6, prompted by the diagnostic "
+             "above); the main table is the re-run on the current engine. Class-IL accuracy, mean ± std over seeds.", "",
+             "| preset | PyTorch default init | Xavier init (current) | Δ means | published |", "|---|---|---|---|---|"]
+    for preset in before.get("presets") or list(b):
+        if preset not in b:
+            continue
+        before_acc = [r["avg_acc"] for r in b[preset]]
+        after_acc = [r["avg_acc"] for r in a.get(preset, [])]
+        delta = (f"{statistics.fmean(after_acc) - statistics.fmean(before_acc):+.2f}" if after_acc else "–")
+        lines.append(f"| {preset} | {_pm(before_acc)} (n={len(before_acc)}) | {_pm(after_acc)} (n={len(after_acc)}) | "
+                     f"{delta} | {_published(preset, 0)} |")
     lines.append("")
     return lines
 
@@ -242,7 +269,8 @@ figure found (CLS-ER's P-MNIST numbers are in its paper, which was not available
 Forgetting = mean over old tasks of (best accuracy ever reached) − (final accuracy); BWT = mean of
 (final accuracy) − (accuracy just after learning the task); FWT = accuracy on a task before training it minus a
 randomly initialised model's; in Class-IL a model never predicts classes it has not been trained on, so
-FWT there is just −(the initial model's accuracy on tasks 2..5), identical for every method of a seed: not informative. Joint trains once on all tasks, so its
+FWT there is just −(the initial model's accuracy on tasks 2..5), the same for every method of a seed (LwF differs
+a little: its cross-entropy leaves unseen classes' logits alone): not informative. Joint trains once on all tasks, so its
 forgetting/BWT/FWT are undefined. Wall time is the run's active time (training + full test-set evaluation at
 each task end + end-of-task work such as EWC's Fisher); train samples/s counts training steps only."""
 
@@ -270,6 +298,10 @@ def main(argv=None) -> int:
     diag = read_json(results / "diagnose-init.json", None)
     if diag and diag.get("runs"):
         lines += diagnose_section(diag)
+    before = read_json(results / "split-mnist-pytorch-init.json", None)
+    after = read_json(results / "split-mnist.json", None)
+    if before and after:
+        lines += init_change_section(before, after)
     analysis = BENCH_DIR / "ANALYSIS.md"
     if analysis.exists():
         lines += [analysis.read_text().rstrip(), ""]
