@@ -364,7 +364,7 @@ class GridJob:
         self.finished = False
         self.started = time.time()
         self.interrupted = False  # its browser session went away: the rest of the grid was dropped
-        self.session_id = _session_id()
+        self.session_id = session.browser_session_id()
         self._gone_since: float | None = None
         self._checked = 0.0
         self._thread = threading.Thread(target=self._loop, name="clcore-grid", daemon=True)
@@ -468,15 +468,6 @@ class GridJob:
         self.store.save(cell["store_id"], run.result(), status)
         cell["state"] = "cancelled" if self.cancelled.is_set() and status == "stopped" else status
         cell["message"] = cell["message"] or run.message
-
-
-def _session_id() -> str | None:
-    try:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-        ctx = get_script_run_ctx()
-        return ctx.session_id if ctx else None
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def grid_cells(base: dict, strategies: list[str], buffers: list[int], seeds: list[int], tag: str):

@@ -168,7 +168,8 @@ def describe(config: RunConfig) -> str:
     return f"{config.strategy}{buffer} on {config.benchmark}, seed {config.seed}"
 
 
-def _session_id() -> str | None:
+def browser_session_id() -> str | None:
+    """Streamlit's id of the current browser session (None outside a script run)."""
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
         ctx = get_script_run_ctx()
@@ -186,7 +187,7 @@ def start_run(config: RunConfig, label: str | None = None) -> LiveRun:
     label = label or describe(config)
     store_id = store.create(ws, config.to_dict(), label)
     bg = BackgroundRun(run, training_slots())
-    live = LiveRun(store_id, config, run, bg, label, "running", store=store, workspace=ws, session_id=_session_id())
+    live = LiveRun(store_id, config, run, bg, label, "running", store=store, workspace=ws, session_id=browser_session_id())
     run.subscribe(lambda event: _on_event(live, event))  # before any training: the thread waits for play
     runs = live_runs()
     runs.append(live)
