@@ -32,7 +32,7 @@ e2e-deps:
 	  echo "WARNING: could not install chromium; tests/test_e2e_browser.py will fail"; }
 
 test: $(STAMP) e2e-deps
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 # Only the browser end-to-end test (screenshots land in artifacts/e2e/).
 test-e2e: $(STAMP) e2e-deps
