@@ -9,7 +9,9 @@ def evaluate(models: dict, benchmark, limit: int | None = None, batch_size: int 
     """Returns ({model: [acc % per task]}, {model: [Task-IL acc % per task]} or None).
 
     The first dict scores the benchmark's scenario (argmax over all classes, or over the task's classes
-    in the Task-IL scenario); the second masks to each task's classes and exists for split benchmarks."""
+    in the Task-IL scenario); the second masks to each task's classes and exists for split benchmarks.
+    A model with `forward_task(x, task_index)` (task-aware: one head or mask per task) is scored with it
+    wherever the task is known, i.e. for Task-IL, and with its task-agnostic forward otherwise."""
     task_il_scenario = benchmark.scenario == "task-il"
     modes = {name: model.training for name, model in models.items()}
     for model in models.values():
@@ -25,7 +27,9 @@ def evaluate(models: dict, benchmark, limit: int | None = None, batch_size: int 
             x, y = benchmark.inputs(task, benchmark.data.x_test[chunk]), benchmark.data.y_test[chunk]
             for m, model in enumerate(models.values()):
                 logits = model(x)
-                masked = logits.masked_fill(~mask, float("-inf"))
+                forward_task = getattr(model, "forward_task", None)
+                known_task = logits if forward_task is None else forward_task(x, task.index)
+                masked = known_task.masked_fill(~mask, float("-inf"))
                 correct[m, 0, task.index] += ((masked if task_il_scenario else logits).argmax(1) == y).sum()
                 correct[m, 1, task.index] += (masked.argmax(1) == y).sum()
     for name, model in models.items():

@@ -87,6 +87,9 @@ class Run:
         self.strategy = cls(model, make_optimizer(config, model.parameters()), bench, buffer, self.generator,
                             config.replay_batch_size, config.params)
 
+        self.phases = cls.training_phases(bench.tasks)
+        self.total_steps = sum(math.ceil(sum(len(t.train_idx) for t in tasks) / config.batch_size)
+                               for tasks in self.phases) * config.epochs
         steps_per_task = math.ceil(max(len(t.train_idx) for t in bench.tasks) / config.batch_size) * config.epochs
         eval_subset = config.eval_subset or max(100, min(1000, LIVE_EVAL_BUDGET // len(bench.tasks)))
         # About LIVE_EVALS_PER_TASK curve points per task, but never so often that live evaluation
@@ -182,7 +185,7 @@ class Run:
 
     def _phase_batches(self, tasks):
         """A function that turns positions in the phase's combined stream into a Batch, and its length.
-        One task per phase except for offline strategies (joint), which see every task mixed."""
+        Usually one task per phase (see Strategy.training_phases)."""
         bench = self.benchmark
         sizes = torch.tensor([len(t.train_idx) for t in tasks])
         if len(tasks) == 1:
@@ -208,8 +211,7 @@ class Run:
     def _training(self):
         cfg, bench, strategy = self.config, self.benchmark, self.strategy
         self._evaluate(full=True, initial=True)
-        phases = [bench.tasks] if strategy.trains_offline else [[t] for t in bench.tasks]
-        for phase_index, tasks in enumerate(phases):
+        for phase_index, tasks in enumerate(self.phases):
             self.task = phase_index
             strategy.begin_task(phase_index)
             make_batch, n = self._phase_batches(tasks)

@@ -12,14 +12,10 @@ if str(ROOT) not in sys.path:  # run directly (AppTest.from_file("pages/about.py
     sys.path.insert(0, str(ROOT))
 
 from clcore import STRATEGIES  # noqa: E402
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+from pages.shared import session  # noqa: E402
 
-if PagesManager.uses_pages_directory:
-    # A server's first visitor came straight to this page's URL: Streamlit then treats pages/ as a v1
-    # "pages directory" and never runs app.py (its st.navigation, layout, workspace). Switch to v2 and rerun:
-    # the rerun runs app.py, whose st.navigation opens this same page.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+session.run_through_app()
+
 
 def lecture_preset_table() -> pd.DataFrame | None:
     """The Playground's lecture presets (pages/shared/presets.py) with the times measured for them."""

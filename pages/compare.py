@@ -31,14 +31,8 @@ from clcore.metrics import accuracy_after_each_task  # noqa: E402
 from clcore.models import MODEL_NAMES  # noqa: E402
 from clcore.store import STATUSES  # noqa: E402
 from pages.shared import charts, session  # noqa: E402
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 
-if PagesManager.uses_pages_directory:
-    # A server's first visitor came straight to this page's URL: Streamlit then treats pages/ as a v1
-    # "pages directory" and never runs app.py (its st.navigation, layout, workspace). Switch to v2 and rerun:
-    # the rerun runs app.py, whose st.navigation opens this same page.
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+session.run_through_app()
 
 # Okabe & Ito's colour-blind-safe palette; beyond 8 runs the dash pattern changes too.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -430,10 +424,7 @@ class GridJob:
                 self.store.save(cell["store_id"], {"status": "failed", "message": cell["message"],
                                                    "config": config.to_dict()}, "failed")
             return
-        sizes, batch = [len(t.train_idx) for t in run.benchmark.tasks], run.config.batch_size
-        per_epoch = math.ceil(sum(sizes) / batch) if run.strategy.trains_offline else \
-            sum(math.ceil(n / batch) for n in sizes)
-        self.total_steps = per_epoch * run.config.epochs
+        self.total_steps = run.total_steps
         acquired = False
         try:
             if self.slots is not None:

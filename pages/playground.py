@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,20 +24,20 @@ import torch  # noqa: E402
 
 from clcore import STRATEGIES, ConfigError, DataUnavailable  # noqa: E402
 from clcore.benchmarks import BENCHMARKS  # noqa: E402
-from pages.shared import charts, controls, session  # noqa: E402
+from pages.shared import charts, controls, session, strategy_views  # noqa: E402
 from pages.shared.presets import LECTURE_PRESETS  # noqa: E402,F401  (re-exported for the About page)
+
+session.run_through_app()
 
 # While training: the status line (step counter) redraws every STATUS_REFRESH_S, the charts every
 # CHART_REFRESH_S; charts cost the browser far more to redraw than the server to build.
 STATUS_REFRESH_S = 0.5
 CHART_REFRESH_S = 0.8
 CURRENT_KEY = "pg_current"  # store id of the run this page shows
+SEEN_KEY = "pg_seen"  # the newest run this page has shown (newer ones were started on another page)
 HISTORY_KEY = "pg_history"  # metrics of this session's finished runs, for the deltas
 MAX_HISTORY = 50
-MAX_POINTS = 600  # points per curve sent to the browser
-TOP_UNITS = 16
 ACTIVE = ("playing", "queued")
-IMPORTANCE_STRATEGIES = ("ewc", "si")  # strategies whose task-end reports carry importance summaries
 BADGES = {"ready": ":gray-badge[ready]", "queued": ":orange-badge[queued]", "playing": ":blue-badge[training]",
           "paused": ":violet-badge[paused]", "finished": ":green-badge[finished]",
           "stopped": ":gray-badge[stopped]", "failed": ":red-badge[failed]"}
@@ -102,14 +101,6 @@ def _buffer_examples(buffer, per_task: int = 2, limit: int = 12):
     return buffer.x[picks].detach().float().cpu().clone(), buffer.y[picks].tolist(), buffer.task[picks].tolist()
 
 
-def _total_steps(run) -> int:
-    sizes = [len(t.train_idx) for t in run.benchmark.tasks]
-    bs, epochs = run.config.batch_size, run.config.epochs
-    if run.strategy.trains_offline:
-        return math.ceil(sum(sizes) / bs) * epochs
-    return sum(math.ceil(s / bs) for s in sizes) * epochs
-
-
 def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
     """Copy what the views need, under the run's lock. `full=False`: only the status (no curves),
     for the fast status refresh."""
@@ -120,7 +111,7 @@ def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
         snap = Snap(
             store_id=live.store_id, state=live.bg.state, status=run.status, message=run.message, step=run.step,
             task=run.task, epoch=run.epoch, epochs=run.config.epochs, n_tasks=run.n_tasks,
-            total_steps=_total_steps(run), elapsed=run.active_s,
+            total_steps=run.total_steps, elapsed=run.active_s,
             speed=rec.samples_per_s[-1] if rec.samples_per_s else None, strategy=run.config.strategy,
             benchmark=run.config.benchmark, scenario=bench.scenario, task_names=[t.name for t in bench.tasks],
             class_names=list(bench.data.class_names), primary=run.primary_model,
@@ -160,8 +151,8 @@ def adopt_newer_run() -> None:
     if not runs:
         return
     latest = runs[-1]
-    shown = st.session_state.get(CURRENT_KEY)
-    if shown is None or latest.store_id > shown:
+    if latest.store_id > st.session_state.get(SEEN_KEY, 0):
+        st.session_state[SEEN_KEY] = latest.store_id
         st.session_state[CURRENT_KEY] = latest.store_id
         controls.apply_state(controls.state_from_settings(latest.config.to_dict()))
 
@@ -187,7 +178,7 @@ def _start(config):
     except Exception as error:  # noqa: BLE001 - report it beside the transport, never crash the page
         st.session_state["pg_start_error"] = f"Could not start the run: {type(error).__name__}: {error}"
         return None
-    st.session_state[CURRENT_KEY] = live.store_id
+    st.session_state[CURRENT_KEY] = st.session_state[SEEN_KEY] = live.store_id
     return live
 
 
@@ -225,8 +216,10 @@ def finish_if_trained(live: session.LiveRun, snap: Snap) -> bool:
     training happens) so that its summary shows without another press of Play."""
     expected = 1 if snap.offline else snap.n_tasks
     if snap.state == "paused" and not snap.done and snap.tasks_done >= expected:
-        live.bg.play()
-        live.bg.join(timeout=2.0)
+        with live.bg.lock:  # the trainer thread is idle; nothing is left to train, only the run's end
+            live.run.advance(batches=1)
+        live.bg.stop()  # lets the idle trainer thread exit
+        session.sync_store(live)
         return True
     return False
 
@@ -248,14 +241,6 @@ def on_reset() -> None:
 # ------------------------------------------------------------------------------------------------
 # Views
 # ------------------------------------------------------------------------------------------------
-def _thin(n: int, keep=()) -> list[int]:
-    """Indices of at most MAX_POINTS evenly spread items of n (plus `keep`)."""
-    if n <= MAX_POINTS:
-        return list(range(n))
-    stride = math.ceil(n / MAX_POINTS)
-    return sorted(set(range(0, n, stride)) | {n - 1} | set(keep))
-
-
 def status_line(snap: Snap) -> None:
     with st.container(key="pg_status"):
         task = min(snap.task + 1, snap.n_tasks)
@@ -302,7 +287,7 @@ def accuracy_views(snap: Snap) -> None:
                         key="pg_heatmap", config={"displayModeBar": False})
     with right:
         evals = snap.evals
-        idx = _thin(len(evals), keep=[i for i, e in enumerate(evals) if e.full])
+        idx = charts.thin_indices(len(evals), keep=[i for i, e in enumerate(evals) if e.full])
         steps = [evals[i].step for i in idx]
         accs = []
         for j in range(snap.n_tasks):
@@ -319,7 +304,7 @@ def accuracy_views(snap: Snap) -> None:
 def training_views(snap: Snap) -> None:
     left, right = st.columns(2)
     with left:
-        idx = _thin(len(snap.loss_steps))
+        idx = charts.thin_indices(len(snap.loss_steps))
         st.plotly_chart(charts.loss_curve([snap.loss_steps[i] for i in idx], [snap.loss[i] for i in idx],
                                           snap.boundaries), key="pg_loss", config={"displayModeBar": False})
     with right:
@@ -330,7 +315,7 @@ def training_views(snap: Snap) -> None:
                 st.caption(f"{STRATEGIES[snap.strategy].title} keeps no replay buffer.")
             return
         by = st.radio("Buffer composition by", ["task", "class"], key="pg_buffer_by", horizontal=True)
-        idx = _thin(len(snap.buffer_history))
+        idx = charts.thin_indices(len(snap.buffer_history))
         steps = [snap.buffer_history[i][0] for i in idx]
         if by == "task":
             counts = [snap.buffer_history[i][1]["tasks"] for i in idx]
@@ -346,50 +331,18 @@ def training_views(snap: Snap) -> None:
             st.caption("A few samples from the buffer (two per task).")
 
 
-def clser_views(snap: Snap) -> None:
-    st.subheader("CLS-ER: fast and slow teachers")
-    stats = [(s, v) for s, v in snap.step_stats if isinstance(v, dict) and "plastic" in v]
-    if stats:
-        idx = _thin(len(stats))
-        st.plotly_chart(charts.teacher_choices([stats[i][0] for i in idx], [stats[i][1]["plastic"] for i in idx],
-                                               [stats[i][1]["stable"] for i in idx], snap.task_names,
-                                               task_boundaries=snap.boundaries),
-                        key="pg_teachers", config={"displayModeBar": False})
-    else:
-        st.info("Teacher choices appear once the buffer has samples to replay.")
-    evals = snap.evals
-    idx = _thin(len(evals))
-    curves = {}
-    for m in snap.models:
-        values = []
-        for i in idx:
-            e = evals[i]
-            seen = e.acc[m][:min(e.task + 1, snap.n_tasks)]
-            values.append(sum(seen) / len(seen) if seen else None)
-        curves[m] = values
-    final = {m: (snap.matrix.get(m) or [[]])[-1] for m in snap.models}
-    if not any(final.values()) and evals:
-        final = {m: evals[-1].acc[m] for m in snap.models}
-    st.plotly_chart(charts.model_accuracies([evals[i].step for i in idx], curves, final, snap.task_names,
-                                            task_boundaries=snap.boundaries),
-                    key="pg_models", config={"displayModeBar": False})
-    st.caption("The stable (slow) model is the one CLS-ER reports; the plastic (fast) one adapts quickly "
-               "to the current task; the working model is the one trained by gradient descent.")
-
-
 def _transition_key(snap: Snap | None):
     """What the non-live part of the page depends on: when it changes during a tick, the whole page is
-    redrawn (transport buttons, summary; the importance maps at each task end for EWC / SI)."""
+    redrawn (transport buttons, summary; task-end strategy views such as EWC / SI maps)."""
     if snap is None:
         return None
-    has_maps = snap.strategy in IMPORTANCE_STRATEGIES or any("importance" in r for r in snap.reports)
-    maps_change = snap.tasks_done if has_maps else None
+    maps_change = snap.tasks_done if strategy_views.has_task_end_view(snap.strategy) else None
     return (snap.store_id, snap.state in ACTIVE, snap.status, maps_change)
 
 
 def status_view() -> None:
     """The status line, redrawn every STATUS_REFRESH_S while training; redraws the whole page when the
-    run pauses, finishes or (EWC / SI) finishes a task."""
+    run pauses, finishes, or finishes a task of a strategy with a task-end view."""
     live = current_live()
     if live is None:
         return
@@ -402,7 +355,7 @@ def status_view() -> None:
 
 
 def live_views() -> None:
-    """Heatmap, curves, loss, buffer (and CLS-ER): redrawn every CHART_REFRESH_S while training."""
+    """Heatmap, curves, loss, buffer and the strategy's live view: redrawn every CHART_REFRESH_S while training."""
     live = current_live()
     if live is None:
         placeholder_views()
@@ -410,8 +363,7 @@ def live_views() -> None:
     snap = snapshot(live)
     accuracy_views(snap)
     training_views(snap)
-    if snap.strategy == "clser":
-        clser_views(snap)
+    strategy_views.draw(snap, live, at_task_end=False)
 
 
 def placeholder_views() -> None:
@@ -429,66 +381,6 @@ def placeholder_views() -> None:
                       config={"displayModeBar": False})
     right.plotly_chart(charts.forgetting_curves([], [], [], names, "Test accuracy of each task over training"),
                        key="pg_curves", config={"displayModeBar": False})
-
-
-# ------------------------------------------------------------------------------------------------
-# EWC / SI importance (redrawn at task ends)
-# ------------------------------------------------------------------------------------------------
-def _unpermute(live, task_index: int, grid):
-    """Map a 28x28 importance map from a permuted task's input space back to the digit's pixels."""
-    task = live.run.benchmark.tasks[task_index]
-    if live.run.benchmark.info.kind != "permuted" or task.transform is None:
-        return grid
-    h, w = grid.shape[-2:]
-    probe = torch.arange(h * w, dtype=torch.float64).view(1, 1, h, w)
-    source = task.transform(probe).flatten().long()  # input position k shows original pixel source[k]
-    out = torch.zeros(h * w, dtype=grid.dtype)
-    out[source] = grid.flatten()
-    return out.view(h, w)
-
-
-def importance_views(live: session.LiveRun, snap: Snap) -> None:
-    reports = [r for r in snap.reports if isinstance(r, dict) and "importance" in r]
-    if not reports:
-        return
-    title = STRATEGIES[snap.strategy].title
-    st.subheader(f"{title}: what the regulariser protects")
-    permuted = live.run.benchmark.info.kind == "permuted"
-    if st.session_state.get("pg_imp_which") not in ("importance", "task_importance"):
-        # permuted tasks scramble the pixels: only a single task's own maps map back onto the digits
-        st.session_state["pg_imp_which"] = "task_importance" if permuted else "importance"
-    which = st.radio("Importance", ["importance", "task_importance"], key="pg_imp_which", horizontal=True,
-                     format_func=lambda w: {"importance": "accumulated over the tasks so far",
-                                            "task_importance": "the last finished task's own"}[w])
-    summary = reports[-1][which]
-    last = len(reports) - 1
-    if "unit_maps" in summary:
-        maps = summary["unit_maps"]
-        totals = maps.flatten(1).sum(1)
-        top = torch.argsort(totals, descending=True)[:TOP_UNITS].tolist()
-        shown = [maps[u] for u in top]
-        if permuted and which == "task_importance":
-            shown = [_unpermute(live, last, m) for m in shown]
-        st.plotly_chart(charts.importance_maps(shown, [f"unit {u}" for u in top],
-                                               f"First-layer importance of the {len(top)} most important hidden "
-                                               f"units (after T{last + 1}), as 28x28 images"),
-                        key="pg_unit_maps", config={"displayModeBar": False})
-        if permuted and which == "importance":
-            st.caption("Accumulated maps are in the network's input space: every permuted task scrambles the "
-                       "pixels differently, so they look like noise. Choose 'the last finished task's own' to see "
-                       "them mapped back onto the digit's pixels.")
-        pixel = [_unpermute(live, i, r["task_importance"]["pixel_map"]) if permuted else
-                 r["task_importance"]["pixel_map"] for i, r in enumerate(reports)
-                 if "pixel_map" in r["task_importance"]]
-        st.plotly_chart(charts.importance_maps(pixel, [f"T{i + 1}" for i in range(len(pixel))],
-                                               "Per-input-pixel importance each task created (its own Fisher / "
-                                               "path integral)", cols=min(5, max(1, len(pixel)))),
-                        key="pg_pixel_maps", config={"displayModeBar": False})
-    else:
-        st.info("Per-unit and per-pixel maps need the MLP (its first layer sees the pixels directly); "
-                "the histograms below work for every model.")
-    st.plotly_chart(charts.importance_histograms(summary["layers"]), key="pg_imp_hist",
-                    config={"displayModeBar": False})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -643,7 +535,7 @@ def page() -> None:
     st.fragment(run_every=CHART_REFRESH_S if playing else None)(live_views)()
 
     if live is not None and snap is not None:
-        importance_views(live, snap)
+        strategy_views.draw(snap, live, at_task_end=True)
         summary_views(live, snap)
 
 

@@ -3,6 +3,13 @@
 A strategy is one small class: `observe(batch)` does one training step (mammoth's name for it) and
 returns the loss; `begin_task` / `end_task` are optional hooks. What the app visualises is returned as
 data by `task_end_report()` and `drain_step_stats()`, never drawn here.
+
+Hooks a strategy may override besides those:
+- `training_phases(tasks)`: which tasks' data each phase trains on (one task each by default; joint:
+  all at once; cumulative: everything seen so far).
+- `evaluation_models()`: the models evaluated (the first is reported). A model with a
+  `forward_task(x, task_index)` method is scored with it wherever the task is known (Task-IL), and with
+  its plain forward (task-agnostic inference) otherwise.
 """
 from __future__ import annotations
 
@@ -68,6 +75,28 @@ class Param:
                 "type": self.kind.__name__, "help": self.help}
 
 
+class StatWindow:
+    """Per-step scalars averaged over each logging window, for the live views (e.g. how often A-GEM
+    projected). Values may be device tensors: they are summed there and synced once per window."""
+
+    def __init__(self):
+        self._sums: dict = {}
+        self._counts: dict[str, int] = {}
+
+    def add(self, name: str, value) -> None:
+        value = value.detach() if isinstance(value, torch.Tensor) else value
+        self._sums[name] = value if name not in self._sums else self._sums[name] + value
+        self._counts[name] = self._counts.get(name, 0) + 1
+
+    def drain(self) -> dict | None:
+        """{name: mean over the window} (None when nothing was added), and start a new window."""
+        if not self._sums:
+            return None
+        means = {name: float(total) / self._counts[name] for name, total in self._sums.items()}
+        self._sums, self._counts = {}, {}
+        return means
+
+
 @dataclass
 class Batch:
     x: torch.Tensor  # inputs as trained on (augmented for CIFAR)
@@ -93,6 +122,7 @@ class Strategy:
         self.hp = SimpleNamespace(**hp)
         self.current_task = 0
         self.global_step = 0  # optimizer steps over the whole run
+        self.stats = StatWindow()  # what drain_step_stats() reports by default
 
     @classmethod
     def resolve_params(cls, given: dict) -> dict:
@@ -110,6 +140,12 @@ class Strategy:
                 "params": [p.describe() for p in cls.params]}
 
     # hooks -------------------------------------------------------------------------------------
+    @classmethod
+    def training_phases(cls, tasks: list) -> list[list]:
+        """The tasks whose training data each phase streams (mixed); each phase ends with an evaluation
+        (one row of the accuracy matrix). Offline strategies have a single phase over every task."""
+        return [list(tasks)] if cls.trains_offline else [[task] for task in tasks]
+
     def begin_task(self, task_index: int) -> None:
         self.current_task = task_index
 
@@ -128,8 +164,8 @@ class Strategy:
         return {}
 
     def drain_step_stats(self) -> dict | None:
-        """Per-step statistics gathered since the last call (e.g. CLS-ER teacher choices)."""
-        return None
+        """Per-step statistics gathered since the last call (by default the means of `self.stats`)."""
+        return self.stats.drain()
 
     # shared helpers -----------------------------------------------------------------------------
     def task_logits(self, logits: torch.Tensor, task: torch.Tensor) -> torch.Tensor:

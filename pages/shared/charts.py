@@ -51,6 +51,15 @@ def task_labels(n: int) -> list[str]:
     return [f"T{j + 1}" for j in range(n)]
 
 
+def thin_indices(n: int, keep=(), limit: int = 600) -> list[int]:
+    """Indices of at most `limit` evenly spread items of n (plus the last one and `keep`): what a curve
+    sends to the browser."""
+    if n <= limit:
+        return list(range(n))
+    stride = math.ceil(n / limit)
+    return sorted(set(range(0, n, stride)) | {n - 1} | set(keep))
+
+
 def _figure(data: list, layout: dict, title: str, height: int, legend: bool = True) -> go.Figure:
     base = {"title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}}, "height": height,
             "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "showlegend": legend,
@@ -153,6 +162,36 @@ def loss_curve(steps, loss, task_boundaries=None, title: str = "Training loss") 
               "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
               "shapes": _boundary_shapes(task_boundaries)}
     return _figure(data, layout, title, height=320, legend=False)
+
+
+def stat_curves(steps, series: dict, title: str, y_title: str, task_boundaries=None, y_range=None,
+                height: int = 340) -> go.Figure:
+    """Lines of per-step statistics a strategy reports (e.g. how often A-GEM projected), one per entry of
+    `series` (label -> values aligned with `steps`; None leaves a gap)."""
+    steps = list(_plain(steps) or [])
+    data = [{"type": "scatter", "x": steps, "y": [_num(v) for v in _plain(values)], "mode": "lines",
+             "name": str(label), "line": {"width": 2, **task_style(k)},
+             "hovertemplate": f"{label}<br>step %{{x}}<br>%{{y:.3g}}<extra></extra>"}
+            for k, (label, values) in enumerate(series.items())]
+    layout = {"yaxis": {"title": {"text": y_title}, **({"range": list(y_range)} if y_range else {"rangemode": "tozero"})},
+              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+              "shapes": _boundary_shapes(task_boundaries)}
+    return _figure(data, layout, title, height=height, legend=len(data) > 1)
+
+
+def grouped_bars(categories, series: dict, title: str, y_title: str, stacked: bool = False, y_range=None,
+                 height: int = 340) -> go.Figure:
+    """Bars per category, one colour per entry of `series` (label -> one value per category), grouped
+    side by side or stacked."""
+    categories = [str(c) for c in _plain(categories)]
+    data = [{"type": "bar", "x": categories, "y": [_num(v) for v in _plain(values)], "name": str(label),
+             "marker": {"color": PALETTE[k % len(PALETTE)]},
+             "hovertemplate": f"{label}<br>%{{x}}: %{{y:.3g}}<extra></extra>"}
+            for k, (label, values) in enumerate(series.items())]
+    layout = {"barmode": "stack" if stacked else "group",
+              "yaxis": {"title": {"text": y_title}, **({"range": list(y_range)} if y_range else {"rangemode": "tozero"})},
+              "xaxis": {"type": "category"}}
+    return _figure(data, layout, title, height=height, legend=len(data) > 1)
 
 
 def buffer_composition(steps, counts, group_names, title: str = "Replay buffer composition",

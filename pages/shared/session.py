@@ -23,6 +23,7 @@ import time
 import uuid
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from clcore import Run, RunConfig
 from clcore.events import RunEnd, TaskEnd
@@ -39,6 +40,15 @@ LIVE_KEY = "_live_runs"
 WS_PATTERN = re.compile(r"^[0-9a-fA-F]{8,32}$")
 CLOSED_TAB_GRACE_S = 120.0  # a session gone this long (tab closed, not a network blip) loses its runs
 WATCH_EVERY_S = 15.0
+
+
+def run_through_app() -> None:
+    """Called first by every page. A server's first visitor who comes straight to a page's URL makes
+    Streamlit treat pages/ as a v1 "pages directory", and app.py (st.navigation, layout, workspace) never
+    runs. Switch to v2 and rerun: the rerun runs app.py, whose st.navigation opens this same page."""
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -117,15 +127,19 @@ def trainings_running() -> int:
 
 @st.cache_resource(show_spinner=False)
 def prewarm_data() -> threading.Thread:
-    """Load the bundled MNIST onto the default device in the background, once per process, so the
-    first Play does not wait for it (data sets are cached per process by clcore.datasets)."""
+    """Load the bundled MNIST onto the default device and import torch's optimizer machinery in the
+    background, once per process, so the first Play does not wait for them (seconds on a small CPU;
+    data sets are cached per process by clcore.datasets)."""
     def load():
         try:
+            import torch
+
             from clcore.config import resolve_device
             from clcore.datasets import load_dataset
             load_dataset("mnist", resolve_device("auto"))
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # imports torch's compiler stack
         except Exception:  # noqa: BLE001 - Play reports any real problem
-            LOG.exception("preloading MNIST failed")
+            LOG.exception("preloading failed")
     thread = threading.Thread(target=load, name="clcore-prewarm", daemon=True)
     thread.start()
     return thread

@@ -1,0 +1,44 @@
+"""Every strategy the engine offers has its own view in the Playground (or is fully shown by the common
+views), and each view draws the strategy's real data after a tiny run through the app (AppTest)."""
+from __future__ import annotations
+
+import pytest
+
+import clcore
+from pages.shared import strategy_views
+from tests.test_app_playground import figures, finished, live, open_app, store_path, wait_until  # noqa: F401
+
+COMMON_FIGURES = {"pg_heatmap", "pg_curves", "pg_loss", "pg_buffer_chart"}
+VIEWED = sorted(strategy_views.VIEWS)
+
+
+def test_every_strategy_has_a_view_or_is_shown_by_the_common_views():
+    missing = sorted(set(clcore.STRATEGIES) - set(strategy_views.VIEWS) - strategy_views.COMMON_VIEWS_ONLY)
+    assert not missing, f"strategies without a Playground view: {missing} (add one in pages/shared/strategy_views)"
+    assert set(strategy_views.VIEWS) <= set(clcore.STRATEGIES), "a view for a strategy the engine does not offer"
+
+
+def _has_data(trace: dict) -> bool:
+    for axis in ("y", "z"):
+        values = trace.get(axis)
+        if isinstance(values, list) and any(v is not None for v in (sum(values, []) if values and
+                                                                     isinstance(values[0], list) else values)):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("name", VIEWED)
+def test_strategy_view_draws_the_runs_data(name):
+    cls = clcore.STRATEGIES[name]
+    query = {"strategy": name, "tasks": "2", "subset": "100", "eval_every": "5", "eval_subset": "100"}
+    if cls.uses_buffer:
+        query["buffer"] = "50"
+    at = open_app(query)
+    at.button(key="pg_play").click().run()
+    wait_until(at, finished, timeout=90)
+    at.run()
+    assert live(at).run.status == "finished", live(at).run.message
+    own = {key: fig for key, fig in figures(at).items() if key not in COMMON_FIGURES}
+    assert own, f"{name}: its view drew no chart"
+    for key, fig in own.items():
+        assert any(_has_data(trace) for trace in fig["data"]), f"{name}: chart {key} has no data"
