@@ -25,12 +25,16 @@ from torch import nn
 from ..errors import ConfigError
 
 REGISTRY: dict[str, type["Strategy"]] = {}
+# The survey's method families (seeds/001), in listing order.
+FAMILIES = ("baseline", "replay", "regularisation", "hybrid", "architecture")
 
 
 def register(cls):
     """Class decorator: make a strategy selectable by its `name`."""
     if cls.name in REGISTRY:
         raise ValueError(f"strategy {cls.name} registered twice")
+    if cls.family not in FAMILIES:
+        raise ValueError(f"strategy {cls.name}: family {cls.family!r} is not one of {FAMILIES}")
     REGISTRY[cls.name] = cls
     return cls
 
@@ -109,6 +113,7 @@ class Strategy:
     name: ClassVar[str]
     title: ClassVar[str]
     summary: ClassVar[str]  # one line for listings and tooltips
+    family: ClassVar[str]  # one of FAMILIES
     params: ClassVar[tuple[Param, ...]] = ()
     uses_buffer: ClassVar[bool] = False
     stores_logits: ClassVar[bool] = False  # buffer keeps the logits seen at insertion (DER)
@@ -136,7 +141,8 @@ class Strategy:
 
     @classmethod
     def describe(cls) -> dict:
-        return {"name": cls.name, "title": cls.title, "summary": cls.summary, "uses_buffer": cls.uses_buffer,
+        return {"name": cls.name, "title": cls.title, "summary": cls.summary, "family": cls.family,
+                "uses_buffer": cls.uses_buffer,
                 "params": [p.describe() for p in cls.params]}
 
     # hooks -------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .base import Param, Strategy, register
 @register
 class CLSER(Strategy):
     name = "clser"
+    family = "replay"
     title = "CLS-ER (fast and slow teachers)"
     summary = "Replay with two EMA teachers, plastic and stable; each buffer sample is matched to the more confident one."
     uses_buffer = True

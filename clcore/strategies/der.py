@@ -6,6 +6,7 @@ from .base import Param, Strategy, register
 @register
 class DarkExperienceReplay(Strategy):
     name = "der"
+    family = "replay"
     title = "Dark Experience Replay (DER)"
     summary = "Replays past examples with the logits the model gave them, matched by an MSE penalty."
     uses_buffer = True

@@ -5,6 +5,7 @@ from .der import DarkExperienceReplay
 @register
 class DarkExperienceReplayPlusPlus(DarkExperienceReplay):
     name = "derpp"
+    family = "replay"
     title = "DER++"
     summary = "DER plus a cross-entropy term on the labels of a second, independent buffer batch."
     params = DarkExperienceReplay.params + (

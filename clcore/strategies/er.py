@@ -6,6 +6,7 @@ from .base import Strategy, register
 @register
 class ExperienceReplay(Strategy):
     name = "er"
+    family = "replay"
     title = "Experience Replay"
     summary = "Each batch is trained together with a random batch from a reservoir buffer of past examples."
     uses_buffer = True

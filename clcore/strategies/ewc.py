@@ -9,6 +9,7 @@ from .base import Param, Strategy, register
 @register
 class OnlineEWC(Strategy):
     name = "ewc"
+    family = "regularisation"
     title = "Online EWC"
     summary = "Penalises moving weights that the Fisher information marks as important for earlier tasks."
     params = (

@@ -4,6 +4,7 @@ from .base import Strategy, register
 @register
 class Finetune(Strategy):
     name = "finetune"
+    family = "baseline"
     title = "Fine-tune (naive)"
     summary = "Plain SGD on each task in turn: the lower bound that shows catastrophic forgetting."
 

@@ -11,6 +11,7 @@ from .base import Param, Strategy, register
 @register
 class LearningWithoutForgetting(Strategy):
     name = "lwf"
+    family = "regularisation"
     title = "Learning without Forgetting (LwF)"
     summary = "Distils the previous model's outputs on the new data into the old classes' logits."
     params = (

@@ -10,6 +10,7 @@ from .base import Param, Strategy, register
 @register
 class SynapticIntelligence(Strategy):
     name = "si"
+    family = "regularisation"
     title = "Synaptic Intelligence (SI)"
     summary = "Estimates each weight's importance online from its path integral and anchors important weights."
     params = (
