@@ -118,6 +118,7 @@ class Strategy:
     uses_buffer: ClassVar[bool] = False
     stores_logits: ClassVar[bool] = False  # buffer keeps the logits seen at insertion (DER)
     trains_offline: ClassVar[bool] = False  # sees all tasks at once (the joint upper bound)
+    needs_task_id: ClassVar[bool] = False  # its inference needs the task id (heads, masks): the app says so
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, benchmark, buffer,
                  generator: torch.Generator, replay_batch_size: int, hp: dict):
@@ -142,7 +143,7 @@ class Strategy:
     @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "title": cls.title, "summary": cls.summary, "family": cls.family,
-                "uses_buffer": cls.uses_buffer,
+                "uses_buffer": cls.uses_buffer, "needs_task_id": cls.needs_task_id,
                 "params": [p.describe() for p in cls.params]}
 
     # hooks -------------------------------------------------------------------------------------
