@@ -1,0 +1,30 @@
+"""Baselines and exemplar methods: what cumulative training streams per phase, which ensemble member
+answers, GDumb's balanced buffer and its retraining from scratch, iCaRL's nearest-mean classifier and
+the exemplars herding chose. All drawn at task ends from the strategies' task_end_report()."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.shared import charts
+from pages.shared.strategy_views import view
+from pages.shared.strategy_views.common import NO_BAR
+
+
+def _reports_with(snap, key: str) -> list[dict]:
+    return [r for r in snap.reports if isinstance(r, dict) and key in r]
+
+
+@view("cumulative", at_task_end=True)
+def cumulative_views(snap, live) -> None:
+    reports = _reports_with(snap, "samples_per_task")
+    if not reports:
+        return
+    st.subheader("Cumulative: everything seen so far, every phase")
+    phases = [f"phase {i + 1}" for i in range(len(reports))]
+    series = {f"T{t + 1}: {name}": [r["samples_per_task"][t] for r in reports]
+              for t, name in enumerate(snap.task_names) if any(r["samples_per_task"][t] for r in reports)}
+    st.plotly_chart(charts.grouped_bars(phases, series, "Training samples streamed per phase, by task",
+                                        "samples trained on", stacked=True),
+                    key="pg_cumulative_samples", config=NO_BAR)
+    st.caption("Phase i retrains on the data of tasks 1..i shuffled together, so its cost grows with "
+               "every task: the memory is unbounded.")
