@@ -16,6 +16,7 @@ _TABLE = {
         "finetune": {None: dict(lr=0.03, batch_size=10)},
         "joint": {None: dict(lr=0.03, batch_size=10)},
         "cumulative": {None: dict(lr=0.03, batch_size=10)},  # no published best args: fine-tune's (mammoth sgd)
+        "ensemble": {None: dict(lr=0.03, batch_size=10)},  # no published best args: fine-tune's (mammoth sgd)
         "ewc": {None: dict(lr=0.03, batch_size=10, params=dict(ewc_lambda=90.0, gamma=1.0))},
         "si": {None: dict(lr=0.1, batch_size=10, params=dict(c=1.0, xi=0.9))},
         "lwf": {None: dict(lr=0.03, batch_size=10, weight_decay=0.0005, params=dict(alpha=1.0, temperature=2.0))},
@@ -42,6 +43,7 @@ _TABLE = {
         "finetune": {None: dict(lr=0.2, batch_size=128)},
         "joint": {None: dict(lr=0.2, batch_size=128)},
         "cumulative": {None: dict(lr=0.2, batch_size=128)},  # no published best args: fine-tune's (mammoth sgd)
+        "ensemble": {None: dict(lr=0.2, batch_size=128)},  # no published best args: fine-tune's (mammoth sgd)
         "ewc": {None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0))},
         "si": {None: dict(lr=0.1, batch_size=128, params=dict(c=0.5, xi=1.0))},
         "er": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128) for b in BUFFERS},

@@ -11,11 +11,13 @@ import torch
 
 import clcore
 from clcore import Run, make_config
+from clcore.strategies.ensemble import Ensemble
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSET = 100  # training examples per task: 10 batches of 10
 CLI_RUNS = {  # strategy -> extra CLI arguments; the runs start together (their torch imports overlap)
     "cumulative": [],
+    "ensemble": [],
 }
 
 
@@ -89,3 +91,65 @@ def test_cumulative_phase_i_streams_every_sample_of_tasks_up_to_i():
             assert match.any(1).all() and match.any(0).all()  # ... and all of them
         counts = run.record.strategy_reports[phase]["samples_per_task"]
         assert counts == [SUBSET] * (phase + 1) + [0] * (4 - phase)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ensemble
+
+def linear_member(logits_per_input):
+    """A member whose logits for the one-hot input e_i are the row logits_per_input[i]."""
+    rows = torch.tensor(logits_per_input, dtype=torch.float32)
+    member = torch.nn.Linear(rows.shape[0], rows.shape[1], bias=False)
+    with torch.no_grad():
+        member.weight.copy_(rows.T)
+    return member
+
+
+def test_ensemble_forward_task_uses_the_tasks_member_and_forward_the_most_confident():
+    untrained = linear_member([[0.0, 0.0, 0.0, 0.0]] * 3)
+    ensemble = Ensemble(untrained)
+    x = torch.eye(3)
+    assert torch.equal(ensemble(x), untrained(x))  # no member yet: the untrained network answers
+    a = linear_member([[3.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    b = linear_member([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 4.0], [0.0, 2.0, 0.0, 0.0]])
+    ensemble.members.extend([a, b])
+    assert torch.equal(ensemble.forward_task(x, 0), a(x))
+    assert torch.equal(ensemble.forward_task(x, 1), b(x))
+    assert torch.equal(ensemble.forward_task(x, 2), untrained(x))  # a task with no member yet
+    # top softmax probability: input 0: a 0.87 vs b 0.48; input 1: a 0.48 vs b 0.95; input 2: a 0.25 vs b 0.71
+    logits, chosen = ensemble.answering_member(x)
+    assert chosen.tolist() == [0, 1, 1]
+    assert torch.equal(logits, torch.stack([a(x)[0], b(x)[1], b(x)[2]]))
+    assert ensemble(x).argmax(1).tolist() == [0, 3, 1]
+
+
+def test_ensemble_members_start_from_the_same_init_and_earlier_members_never_change():
+    run = tiny("ensemble")
+    strategy = run.strategy
+    init = [p.detach().clone() for p in strategy.ensemble.untrained.parameters()]
+    frozen = []  # each member's parameters at the end of its task
+    real_end = strategy.end_task
+
+    def end_task(i):
+        real_end(i)
+        frozen.append([p.detach().clone() for p in strategy.ensemble.members[i].parameters()])
+
+    def begin_task_check(i, real_begin=strategy.begin_task):
+        real_begin(i)
+        member = strategy.ensemble.members[i]
+        assert member is strategy.model and len(strategy.ensemble.members) == i + 1
+        assert all(torch.equal(p, q) for p, q in zip(member.parameters(), init))  # a fresh copy of the init
+        optimised = {id(p) for group in strategy.optimizer.param_groups for p in group["params"]}
+        assert optimised == {id(p) for p in member.parameters()}  # the optimizer trains this member only
+
+    strategy.end_task, strategy.begin_task = end_task, begin_task_check
+    result = run.run_to_end()
+    assert result["status"] == "finished" and len(frozen) == 5
+    for member, params in zip(strategy.ensemble.members, frozen):
+        assert all(torch.equal(p, q) for p, q in zip(member.parameters(), params))
+        assert not all(torch.equal(p, q) for p, q in zip(member.parameters(), init))  # it did learn
+    report = run.record.strategy_reports[-1]
+    assert len(report["members_acc"]) == 5 and all(abs(sum(row) - 100) < 1e-3 for row in report["answered"])
+    # Task-IL: member t answers for task t, so nothing is forgotten once its task is over
+    til = result["acc_matrix_task_il"]
+    assert all(til[-1][t] == til[t][t] for t in range(5))

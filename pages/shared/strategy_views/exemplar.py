@@ -28,3 +28,27 @@ def cumulative_views(snap, live) -> None:
                     key="pg_cumulative_samples", config=NO_BAR)
     st.caption("Phase i retrains on the data of tasks 1..i shuffled together, so its cost grows with "
                "every task: the memory is unbounded.")
+
+
+@view("ensemble", at_task_end=True)
+def ensemble_views(snap, live) -> None:
+    reports = _reports_with(snap, "members_acc")
+    if not reports:
+        return
+    last = reports[-1]
+    st.subheader("Ensemble: one member per task")
+    tasks = charts.task_labels(snap.n_tasks)
+    members = {f"member {m + 1} (learnt T{m + 1})": accs for m, accs in enumerate(last["members_acc"])}
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.grouped_bars(tasks, members, "Each member's accuracy per task, given the task",
+                                            "test accuracy (%)", y_range=(0, 102)),
+                        key="pg_ensemble_members", config=NO_BAR)
+    with right:
+        answered = {name: [row[m] for row in last["answered"]] for m, name in enumerate(members)}
+        st.plotly_chart(charts.grouped_bars(tasks, answered, "Which member answers without the task id",
+                                            "% of the task's test samples", stacked=True, y_range=(0, 102)),
+                        key="pg_ensemble_answers", config=NO_BAR)
+    st.caption("Given the task, its own member answers (Task-IL): nothing is forgotten. Without it, the member "
+               "with the most confident softmax answers; a member that never saw a digit can still be the most "
+               "confident about it, which is where the ensemble loses accuracy.")
