@@ -355,3 +355,18 @@ def model_accuracies(steps, curves: dict, final: dict, task_names,
     layout.update({"barmode": "group", "annotations": annotations,
                    "shapes": _boundary_shapes(task_boundaries, "x", "y domain")})
     return _figure(data, layout, title, height=430)
+
+
+def curves_over(x, series: dict, title: str, x_title: str, y_title: str, mark_x=None, height: int = 340) -> go.Figure:
+    """Lines of `series` (label -> values aligned with `x`) over any x quantity (not training steps),
+    with an optional dashed vertical line at `mark_x` (e.g. the chosen value)."""
+    x = list(_plain(x) or [])
+    data = [{"type": "scatter", "x": x, "y": [_num(v) for v in _plain(values)], "mode": "lines+markers",
+             "name": str(label), "line": {"width": 2, **task_style(k)}, "marker": {"size": 5},
+             "hovertemplate": f"{label}<br>{x_title} %{{x:.3g}}<br>%{{y:.3g}}<extra></extra>"}
+            for k, (label, values) in enumerate(series.items())]
+    shapes = [] if mark_x is None else [{"type": "line", "xref": "x", "yref": "y domain", "x0": mark_x, "x1": mark_x,
+                                         "y0": 0, "y1": 1, "line": BOUNDARY_LINE}]
+    layout = {"yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
+              "xaxis": {"title": {"text": x_title}}, "shapes": shapes}
+    return _figure(data, layout, title, height=height, legend=len(data) > 1)
