@@ -38,6 +38,15 @@ _TABLE = {
                   5120: dict(lr=0.1, batch_size=10, replay_batch_size=32,
                              params=dict(reg_weight=2.0, stable_freq=0.8, stable_alpha=0.99,
                                          plastic_freq=1.0, plastic_alpha=0.99))},
+        # Architectural family, Task-IL (the task id given at test time), mammoth's S-MNIST protocol (SGD, batch
+        # 10, one epoch). multihead: mammoth seq-mnist 'sgd' (fine-tune, which it is with one head per task);
+        # pnn: mammoth best_args seq-mnist 'pnn'; hat: the paper's s_max 400, c 0.75 and SGD lr 0.05 (Serra et
+        # al. 2018, Sec. 4); packnet: the paper's 75% pruning per task, retrained one epoch (no MNIST settings
+        # published), fine-tune's lr.
+        "multihead": {None: dict(lr=0.03, batch_size=10, scenario="task-il")},
+        "pnn": {None: dict(lr=0.1, batch_size=10, scenario="task-il")},
+        "packnet": {None: dict(lr=0.03, batch_size=10, scenario="task-il", params=dict(prune=0.75, retrain_epochs=1))},
+        "hat": {None: dict(lr=0.05, batch_size=10, scenario="task-il", params=dict(s_max=400.0, c=0.75))},
     },
     "permuted-mnist": {
         "finetune": {None: dict(lr=0.2, batch_size=128)},
@@ -56,6 +65,12 @@ _TABLE = {
         "clser": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128,
                           params=dict(reg_weight=1.0, stable_freq=0.9 if b == 5120 else 0.8, stable_alpha=0.99,
                                       plastic_freq=1.0, plastic_alpha=0.99)) for b in BUFFERS},
+        # Architectural family: mammoth's P-MNIST protocol (batch 128, one epoch; lr 0.2 of its 'sgd' except
+        # HAT's own lr 0.05). Domain-IL gives no task id, so these score their task inference (most confident head).
+        "multihead": {None: dict(lr=0.2, batch_size=128)},
+        "pnn": {None: dict(lr=0.2, batch_size=128)},
+        "packnet": {None: dict(lr=0.2, batch_size=128, params=dict(prune=0.75, retrain_epochs=1))},
+        "hat": {None: dict(lr=0.05, batch_size=128, params=dict(s_max=400.0, c=0.75))},
     },
     "rotated-mnist": {
         "finetune": {None: dict(lr=0.2, batch_size=128)},
