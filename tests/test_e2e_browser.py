@@ -10,26 +10,16 @@ is missing; if it cannot be installed the test fails loudly instead of skipping.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.e2e_support import ROOT, BrowserUnavailable, app_server, chromium
+
 ARTIFACTS = ROOT / "artifacts" / "e2e"
-CHROMIUM = os.environ.get("CLCORE_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PRESET_TITLE = "Catastrophic forgetting in 30 seconds"
-EXAMPLES_PER_TASK = 4000  # the preset's 2000 could finish before we pause it on a fast machine
+EXAMPLES_PER_TASK = 12000  # nearly all of each task: the preset's 2000 finishes before we can pause it
 WORKSPACE = "e2e0c0ffee000001"
 OTHER_WORKSPACE = "e2e0c0ffee000002"
 
@@ -37,84 +27,26 @@ pytestmark = pytest.mark.timeout(240)
 
 
 # --------------------------------------------------------------------------------------------------
-# set-up: Chromium from apt, the app in a subprocess
+# set-up: Chromium from apt, the app in a subprocess (tests/e2e_support.py)
 # --------------------------------------------------------------------------------------------------
-def _apt(*args: str) -> subprocess.CompletedProcess:
-    prefix = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else [])
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run([*prefix, "apt-get", *args], capture_output=True, text=True, env=env, timeout=600)
-
-
-def ensure_chromium() -> str:
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    log = []
-    for attempt in (("install", "-y", "-q", "chromium", "chromium-driver"), ("update", "-q"),
-                    ("install", "-y", "-q", "chromium", "chromium-driver")):
-        done = _apt(*attempt)
-        log.append(f"$ apt-get {' '.join(attempt)} -> {done.returncode}\n{done.stderr[-2000:]}")
-        if attempt[0] == "install" and done.returncode == 0 and os.access(CHROMIUM, os.X_OK):
-            return CHROMIUM
-    pytest.fail(f"Chromium is required for the browser end-to-end test and could not be installed from apt "
-                f"(run `apt-get install -y chromium chromium-driver` as root):\n" + "\n".join(log), pytrace=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`streamlit run app.py` on a free port with a throw-away run store; always killed at the end."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    env = {**os.environ, "CLCORE_STORE": str(tmp_path_factory.mktemp("e2e-store") / "runs.sqlite"),
-           "PYTHONUNBUFFERED": "1"}
-    log = open(ARTIFACTS / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}; see {ARTIFACTS / 'server.log'}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("streamlit did not answer /_stcore/health within 60 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # its own process group: the server and nothing else
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
+        with app_server(tmp_path_factory.mktemp("e2e-store") / "runs.sqlite", ARTIFACTS / "server.log") as url:
+            yield url
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = ensure_chromium()
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
+    try:
+        with chromium() as b:
             yield b
-        finally:
-            b.close()
+    except BrowserUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 # --------------------------------------------------------------------------------------------------
