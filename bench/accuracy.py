@@ -18,19 +18,24 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from clcore import PRESETS, STRATEGIES
+
 from ._common import RESULTS_DIR, environment, read_json, set_threads, write_json
 
-SUITES = {
-    "split-mnist": [
-        "finetune-split-mnist", "joint-split-mnist", "ewc-split-mnist", "si-split-mnist", "lwf-split-mnist",
-        "er-split-mnist-200", "der-split-mnist-200", "derpp-split-mnist-200", "clser-split-mnist-200",
-        "er-split-mnist-500", "der-split-mnist-500", "derpp-split-mnist-500", "clser-split-mnist-500",
-    ],
-    "permuted-mnist": [
-        "finetune-permuted-mnist", "joint-permuted-mnist", "ewc-permuted-mnist", "si-permuted-mnist",
-        "er-permuted-mnist-200", "der-permuted-mnist-200", "derpp-permuted-mnist-200", "clser-permuted-mnist-200",
-    ],
-}
+# Every strategy's paper preset: Split-MNIST without a buffer or with 200 / 500 examples, Permuted-MNIST
+# without a buffer or with 200 (the DER paper's settings), listed in the engine's strategy order.
+SUITE_BUFFERS = {"split-mnist": (0, 200, 500), "permuted-mnist": (0, 200)}
+
+
+def _suite(benchmark: str) -> list[str]:
+    order = list(STRATEGIES)
+    chosen = [(name, p) for name, p in PRESETS.items()
+              if p["benchmark"] == benchmark and p["buffer_size"] in SUITE_BUFFERS[benchmark]]
+    chosen.sort(key=lambda item: (item[1]["buffer_size"], order.index(item[1]["strategy"])))
+    return [name for name, _ in chosen]
+
+
+SUITES = {benchmark: _suite(benchmark) for benchmark in SUITE_BUFFERS}
 SCHEMA = 1
 
 
@@ -76,7 +81,7 @@ def record_from_result(preset: str, seed: int, result: dict, elapsed_s: float) -
 
 
 def run_one(preset: str, seed: int) -> dict:
-    from clcore import Run, make_config  # imported late so --help stays fast
+    from clcore import Run, make_config
 
     started = time.perf_counter()
     run = Run(make_config(preset=preset, seed=seed, eval_every=0, device="cpu"))
