@@ -169,14 +169,13 @@ class ProgressiveNet(TaskAwareNet):
     def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator):
         super().__init__(classes_per_task, n_classes)
         self.widths = [backbone.hidden[0].in_features] + [layer.out_features for layer in backbone.hidden]
-        self.generator = generator
-        self.device = backbone.classifier.weight.device
         first = list(backbone.hidden) + [seeded_linear(self.widths[-1], len(classes_per_task[0]), generator,
-                                                       self.device)]
+                                                       backbone.classifier.weight.device)]
         self.columns = nn.ModuleList([Column(first, [])])
 
-    def add_column(self, task: int) -> Column:
-        g, dev, widths = self.generator, self.device, self.widths + [len(self.classes_per_task[task])]
+    def add_column(self, task: int, generator: torch.Generator) -> Column:
+        g, dev = generator, self.columns[0].layers[0].weight.device
+        widths = self.widths + [len(self.classes_per_task[task])]
         k = len(self.columns)
         layers = [seeded_linear(a, b, g, dev) for a, b in zip(widths, widths[1:])]
         adapters = [LateralAdapter(k, widths[i], widths[i + 1], g, dev) for i in range(1, len(widths) - 1)]

@@ -27,7 +27,7 @@ class Progressive(Strategy):
     def begin_task(self, task_index):
         super().begin_task(task_index)
         while len(self.model.columns) <= task_index:
-            self.model.add_column(len(self.model.columns))
+            self.model.add_column(len(self.model.columns), self.generator)
         for k, column in enumerate(self.model.columns):
             column.requires_grad_(k == task_index)  # earlier columns are frozen: only the new one trains
         self.model.tasks_seen = task_index + 1
