@@ -216,6 +216,22 @@ def test_ctrl_c_stops_the_run_and_writes_results_so_far(tmp_path, monkeypatch, c
     assert stderr.splitlines() == [f"clcore: run stopped: interrupted (Ctrl-C); results so far written to {out}"]
 
 
+@pytest.mark.parametrize("strategy", list(clcore.STRATEGIES))
+def test_every_strategy_runs_through_the_cli(strategy, tmp_path, capfd):
+    """In-process (the subprocess start-up is tested above): each strategy trains 2 tiny tasks from the
+    command line, with its declared defaults, and writes a finished result."""
+    out = tmp_path / "r.json"
+    buffer = ["--buffer", "40"] if clcore.STRATEGIES[strategy].uses_buffer else []
+    rc = main(["run", "--strategy", strategy, *buffer, "--tasks", "2", "--train-subset", "60", "--hidden", "16",
+               "--eval-every", "0", "--quiet", "--out", str(out)])
+    stdout, stderr = capfd.readouterr()
+    assert rc == 0, stderr
+    result = json.loads(out.read_text())
+    assert result["status"] == "finished" and result["config"]["strategy"] == strategy
+    assert len(result["acc_matrix"]) == (1 if result["offline"] else 2)
+    assert all(0 <= v <= 100 for row in result["acc_matrix"] for v in row)
+
+
 # ---------------------------------------------------------------------------------------------------
 # bad input: one line on stderr, no traceback, non-zero exit
 
