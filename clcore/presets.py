@@ -17,6 +17,11 @@ _TABLE = {
         "joint": {None: dict(lr=0.03, batch_size=10)},
         "cumulative": {None: dict(lr=0.03, batch_size=10)},  # no published best args: fine-tune's (mammoth sgd)
         "ensemble": {None: dict(lr=0.03, batch_size=10)},  # no published best args: fine-tune's (mammoth sgd)
+        # gdumb: the GDumb paper's code for MNIST (SGD 0.05 -> 0.0005 SGDR, batch 16, 128 epochs on the memory,
+        # balanced sampler); lr = max_lr for listings: the stream only feeds the sampler. Not in mammoth best_args.
+        "gdumb": {b: dict(lr=0.05, batch_size=10, buffer_policy="balanced",
+                          params=dict(epochs_on_buffer=128, max_lr=0.05, min_lr=0.0005, fit_batch_size=16))
+                  for b in (200, 500)},
         "ewc": {None: dict(lr=0.03, batch_size=10, params=dict(ewc_lambda=90.0, gamma=1.0))},
         "si": {None: dict(lr=0.1, batch_size=10, params=dict(c=1.0, xi=0.9))},
         "lwf": {None: dict(lr=0.03, batch_size=10, weight_decay=0.0005, params=dict(alpha=1.0, temperature=2.0))},
@@ -53,6 +58,9 @@ _TABLE = {
         "joint": {None: dict(lr=0.2, batch_size=128)},
         "cumulative": {None: dict(lr=0.2, batch_size=128)},  # no published best args: fine-tune's (mammoth sgd)
         "ensemble": {None: dict(lr=0.2, batch_size=128)},  # no published best args: fine-tune's (mammoth sgd)
+        "gdumb": {b: dict(lr=0.05, batch_size=128, buffer_policy="balanced",  # as for split-mnist
+                          params=dict(epochs_on_buffer=128, max_lr=0.05, min_lr=0.0005, fit_batch_size=16))
+                  for b in (200, 500)},
         "ewc": {None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0))},
         "si": {None: dict(lr=0.1, batch_size=128, params=dict(c=0.5, xi=1.0))},
         "er": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128) for b in BUFFERS},

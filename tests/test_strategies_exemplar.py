@@ -11,6 +11,7 @@ import torch
 
 import clcore
 from clcore import Run, make_config
+from clcore.strategies import Batch
 from clcore.strategies.ensemble import Ensemble
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,7 @@ SUBSET = 100  # training examples per task: 10 batches of 10
 CLI_RUNS = {  # strategy -> extra CLI arguments; the runs start together (their torch imports overlap)
     "cumulative": [],
     "ensemble": [],
+    "gdumb": ["--buffer", "50", "--param", "epochs_on_buffer=4"],
 }
 
 
@@ -153,3 +155,63 @@ def test_ensemble_members_start_from_the_same_init_and_earlier_members_never_cha
     # Task-IL: member t answers for task t, so nothing is forgotten once its task is over
     til = result["acc_matrix_task_il"]
     assert all(til[-1][t] == til[t][t] for t in range(5))
+
+
+# ---------------------------------------------------------------------------------------------------
+# GDumb
+
+def feed(strategy, labels):
+    y = torch.tensor(labels)
+    x = torch.rand(len(y), 1, 28, 28, generator=torch.Generator().manual_seed(len(labels)))
+    strategy.observe(Batch(x, y, torch.zeros_like(y), x))
+
+
+def test_gdumb_memory_stays_class_balanced_whatever_the_buffer_policy_setting():
+    strategy = tiny("gdumb", buffer_size=10, buffer_policy="reservoir").strategy
+    assert strategy.buffer.policy == "balanced"
+
+    def counts():
+        return torch.bincount(strategy.buffer.y[:len(strategy.buffer)], minlength=10).tolist()[:4]
+
+    feed(strategy, [0] * 14)  # more than fits: the first 10 are kept, then class 0 is at its share
+    assert counts() == [10, 0, 0, 0]
+    for _ in range(8):
+        feed(strategy, [1])  # each takes a slot from the largest class
+    assert counts() == [5, 5, 0, 0]
+    stored = strategy.buffer.x.clone()
+    feed(strategy, [0, 1, 1, 0])  # both classes hold their share (10 / 2): dropped
+    assert counts() == [5, 5, 0, 0] and torch.equal(strategy.buffer.x, stored)
+    for k in range(12):
+        feed(strategy, [2, 3] if k % 3 else [3])  # an imbalanced stream of two new classes
+        assert sum(counts()) == 10
+    assert sorted(counts()) == [2, 2, 3, 3]  # 10 slots over 4 classes: max - min <= 1 once full
+    assert len(strategy.buffer) == 10
+
+
+def test_gdumb_retrains_from_the_same_init_at_every_task_end_and_never_learns_from_the_stream():
+    def run_with_starts():
+        run = tiny("gdumb", params={"epochs_on_buffer": 3})
+        strategy, starts = run.strategy, []
+        real_fit = strategy.fit_memory
+
+        def fit_memory():
+            starts.append([p.detach().clone() for p in strategy.model.parameters()])
+            return real_fit()
+
+        strategy.fit_memory = fit_memory
+        init = [p.detach().clone() for p in strategy.model.parameters()]
+        run.advance(batches=5)  # streaming alone changes nothing
+        assert all(torch.equal(p, q) for p, q in zip(strategy.model.parameters(), init))
+        result = run.run_to_end()
+        return run, init, starts, result
+
+    run, init, starts, result = run_with_starts()
+    assert len(starts) == 5
+    for start in starts:
+        assert all(torch.equal(p, q) for p, q in zip(start, init))  # reset to the very same weights
+    reports = run.record.strategy_reports
+    assert all(len(r["retrain_loss"]) == 3 for r in reports)
+    assert reports[-1]["retrain_loss"][-1] < reports[-1]["retrain_loss"][0]  # the retraining learns
+    assert [r["retrain_lr"] for r in reports][0] == pytest.approx([0.005, 0.05, 0.05])  # warm-up, then SGDR
+    again = run_with_starts()[3]
+    assert again["acc_matrix"] == result["acc_matrix"]  # deterministic retraining

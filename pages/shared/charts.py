@@ -370,3 +370,15 @@ def curves_over(x, series: dict, title: str, x_title: str, y_title: str, mark_x=
     layout = {"yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
               "xaxis": {"title": {"text": x_title}}, "shapes": shapes}
     return _figure(data, layout, title, height=height, legend=len(data) > 1)
+
+
+def epoch_curves(series: dict, title: str, y_title: str, log_y: bool = False, height: int = 340) -> go.Figure:
+    """Lines over epochs 1..n, one per entry of `series` (label -> one value per epoch), e.g. the loss of
+    each retraining from scratch (GDumb)."""
+    data = [{"type": "scatter", "x": list(range(1, len(values) + 1)), "y": [_num(v) for v in _plain(values)],
+             "mode": "lines", "name": str(label), "line": {"width": 2, **task_style(k)},
+             "hovertemplate": f"{label}<br>epoch %{{x}}<br>%{{y:.3g}}<extra></extra>"}
+            for k, (label, values) in enumerate(series.items())]
+    layout = {"yaxis": {"title": {"text": y_title}, **({"type": "log"} if log_y else {"rangemode": "tozero"})},
+              "xaxis": {"title": {"text": "epoch"}, "rangemode": "tozero"}}
+    return _figure(data, layout, title, height=height, legend=len(data) > 1)

@@ -52,3 +52,25 @@ def ensemble_views(snap, live) -> None:
     st.caption("Given the task, its own member answers (Task-IL): nothing is forgotten. Without it, the member "
                "with the most confident softmax answers; a member that never saw a digit can still be the most "
                "confident about it, which is where the ensemble loses accuracy.")
+
+
+@view("gdumb", at_task_end=True)
+def gdumb_views(snap, live) -> None:
+    reports = _reports_with(snap, "retrain_loss")
+    if not reports:
+        return
+    st.subheader("GDumb: a balanced memory, and a network retrained from scratch on it")
+    left, right = st.columns(2)
+    with left:
+        counts = {f"after T{i + 1}": r["buffer_classes"] for i, r in enumerate(reports)}
+        st.plotly_chart(charts.grouped_bars(snap.class_names, counts, "Memory per class at each task end",
+                                            "samples in the memory"),
+                        key="pg_gdumb_classes", config=NO_BAR)
+    with right:
+        losses = {f"after T{i + 1}": r["retrain_loss"] for i, r in enumerate(reports)}
+        st.plotly_chart(charts.epoch_curves(losses, "Loss of each retraining from scratch", "mean training loss",
+                                            log_y=True),
+                        key="pg_gdumb_retrain", config=NO_BAR)
+    st.caption("Nothing is learnt from the stream: at each task end the network is reset to its initial weights "
+               "and trained only on the memory, whose classes the greedy sampler keeps balanced (a new class takes "
+               "slots from the largest class).")
