@@ -1,0 +1,303 @@
+"""Generative replay (DGR), generative negative replay (GNR) and DualNet: their core mechanisms on
+hand-made cases, and each strategy through the CLI."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clcore import Run, make_config
+from clcore.strategies.dualnet import barlow_twins_loss
+from clcore.strategies.generative_negative_replay import negative_replay_loss
+from clcore.vae import VAE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny(strategy, **kw):
+    cfg = dict(strategy=strategy, train_subset=60, batch_size=10, hidden=(32,), eval_every=0, eval_subset=20,
+               seed=0, classes="0,1|2,3|4,5")
+    cfg.update(kw)
+    return Run(make_config(**cfg))
+
+
+def state(module: nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the VAE
+
+def test_vae_reconstruction_loss_falls_on_a_tiny_data_set():
+    torch.manual_seed(0)
+    # four 6x6 binary patterns (bars and a cross), repeated: an easy set to memorise
+    patterns = torch.zeros(4, 1, 6, 6)
+    patterns[0, 0, 2, :] = 1
+    patterns[1, 0, :, 3] = 1
+    patterns[2, 0].fill_diagonal_(1)
+    patterns[3, 0, 2, :] = patterns[3, 0, :, 3] = 1
+    data = patterns.repeat(4, 1, 1, 1)
+    vae = VAE((1, 6, 6), (0.0,), (1.0,), hidden=32, latent=4)
+    noise = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=0.01)
+
+    def reconstruction():
+        return vae.negative_elbo(data, noise)[0].mean().item()
+
+    first = reconstruction()
+    for _ in range(150):
+        rec, kl = vae.negative_elbo(data, noise)
+        optimizer.zero_grad()
+        (rec + kl).mean().backward()
+        optimizer.step()
+    assert reconstruction() < 0.3 * first
+
+
+def test_vae_models_the_classifiers_normalised_input_space():
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    vae = VAE((3, 4, 4), mean, std, hidden=8, latent=2)
+    pixels = torch.rand(5, 3, 4, 4)
+    x = vae.from_pixels(pixels)
+    assert torch.allclose(x[:, 1], (pixels[:, 1] - 0.4) / 0.25)
+    assert torch.allclose(vae.to_pixels(x), pixels, atol=1e-6)
+    # samples come out normalised: within the images of pixel values 0 and 1 per channel
+    samples = vae.sample(50, torch.Generator().manual_seed(0))
+    low = vae.from_pixels(torch.zeros(1, 3, 1, 1))
+    high = vae.from_pixels(torch.ones(1, 3, 1, 1))
+    assert samples.shape == (50, 3, 4, 4)
+    assert (samples >= low - 1e-6).all() and (samples <= high + 1e-6).all()
+
+
+def test_on_permuted_mnist_the_vae_learns_the_permuted_inputs_the_solver_sees():
+    run = tiny("generative_replay", benchmark="permuted-mnist", classes=None, n_tasks=2)
+    vae_inputs, solver_inputs = [], []
+    real = run.strategy.vae.negative_elbo
+    run.strategy.vae.negative_elbo = lambda x, g: vae_inputs.append(x.clone()) or real(x, g)
+    run.strategy.model.register_forward_pre_hook(lambda module, args: solver_inputs.append(args[0].clone()))
+    run.advance(batches=1)
+    assert torch.equal(vae_inputs[0], solver_inputs[-1])  # the training batch (the first forward was evaluation)
+    task = run.benchmark.tasks[0]
+    permuted = run.benchmark.inputs(task, run.benchmark.data.x_train[task.train_idx])
+    rows = (permuted.flatten(1)[:, None, :] == vae_inputs[0].flatten(1)[None]).all(2).any(0)
+    assert rows.all()  # every training input is a permuted image of the task
+
+
+# ---------------------------------------------------------------------------------------------------
+# generative replay
+
+class _ThresholdSolver(nn.Module):
+    """Class 1 for bright inputs, class 0 for dark ones; class 2 (not an old class) always scores highest."""
+
+    def forward(self, x):
+        brightness = x.flatten(1).mean(1)
+        threshold = brightness.median()
+        logits = torch.full((len(x), 10), -5.0)
+        logits[:, 0] = threshold - brightness
+        logits[:, 1] = brightness - threshold
+        logits[:, 2] = 100.0
+        return logits
+
+
+def test_replay_labels_are_the_previous_solvers_argmax_over_old_classes():
+    run = tiny("generative_replay")
+    run.advance(until="task")
+    run.advance(batches=1)  # task 2 (classes 2, 3) has begun: the frozen copies exist
+    strategy = run.strategy
+    assert strategy.current_task == 1 and strategy.old_classes.tolist() == [True, True] + [False] * 8
+    strategy.previous_solver = _ThresholdSolver()
+    state_before = strategy.generator.get_state()
+    x, labels, tasks = strategy.generate_replay(40)
+    brightness = x.flatten(1).mean(1)
+    expected = (brightness > brightness.median()).long()
+    assert torch.equal(labels, expected)  # class 2 scores highest but is not an old class
+    assert set(labels.tolist()) == {0, 1} and tasks.tolist() == [0] * 40
+    # the inputs are the frozen generator's samples, drawn from the run's generator
+    strategy.generator.set_state(state_before)
+    assert torch.equal(x, strategy.previous_vae.sample(40, strategy.generator))
+
+
+def test_frozen_generator_and_solver_do_not_change_during_a_task():
+    run = tiny("generative_replay")
+    run.advance(until="task")
+    run.advance(batches=1)
+    strategy = run.strategy
+    assert strategy.previous_vae is not strategy.vae and strategy.previous_solver is not strategy.model
+    frozen_vae, frozen_solver = state(strategy.previous_vae), state(strategy.previous_solver)
+    live_vae, live_solver = state(strategy.vae), state(strategy.model)
+    run.advance(batches=4)
+    assert same(frozen_vae, state(strategy.previous_vae)) and same(frozen_solver, state(strategy.previous_solver))
+    assert not same(live_vae, state(strategy.vae)) and not same(live_solver, state(strategy.model))
+    # the next task's copies are the models as they were at the end of this one
+    run.advance(until="task")
+    end_of_task = state(strategy.vae)
+    run.advance(batches=1)
+    assert same(end_of_task, state(strategy.previous_vae))
+
+
+def test_mixing_ratio_defaults_to_one_over_tasks_seen():
+    run = tiny("generative_replay")
+    assert run.strategy.new_data_ratio() == 1.0
+    run.advance(until="task")
+    run.advance(batches=1)
+    assert run.strategy.new_data_ratio() == 0.5
+    fixed = tiny("generative_replay", params={"new_data_ratio": 0.3})
+    fixed.advance(batches=1)
+    assert fixed.strategy.new_data_ratio() == 0.3
+
+
+def test_gallery_holds_generated_images_per_seen_class():
+    run = tiny("generative_replay")
+    run.advance(until="task")
+    gallery = run.record.strategy_reports[0]["gallery"]
+    assert gallery["step"] == run.step
+    assert set(gallery["classes"]) <= {0, 1} and len(gallery["images"]) == len(gallery["classes"]) <= 4
+    image = torch.tensor(gallery["images"][0])
+    assert image.shape == (28, 28) and 0 <= image.min() and image.max() <= 255
+
+
+# ---------------------------------------------------------------------------------------------------
+# generative negative replay
+
+def test_negative_replay_gradient_only_pushes_current_classes_down():
+    logits = torch.tensor([[2.0, 0.5, -1.0, 0.3, 1.5, 0.2],
+                           [0.1, 3.0, 0.0, -0.5, 0.4, 2.2],
+                           [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]], requires_grad=True)
+    labels = torch.tensor([0, 1, 3])  # generated samples labelled with old classes
+    current = torch.tensor([False, False, False, False, True, True])
+    negative_replay_loss(logits, labels, current).backward()
+    grad = logits.grad
+    assert torch.all(grad[:, :4] == 0)  # old classes, the labels included: exactly untouched
+    expected = F.softmax(logits.detach(), 1)[:, 4:] / len(labels)  # plain cross-entropy's gradient there
+    assert torch.allclose(grad[:, 4:], expected) and torch.all(grad[:, 4:] > 0)
+    # the loss value is ordinary cross-entropy
+    assert torch.isclose(negative_replay_loss(logits, labels, current), F.cross_entropy(logits, labels))
+
+
+def test_negative_replay_in_domain_il_never_raises_the_label():
+    logits = torch.randn(4, 10, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    labels = torch.tensor([3, 3, 7, 0])
+    negative_replay_loss(logits, labels, torch.ones(10, dtype=torch.bool)).backward()
+    label_grad = logits.grad.gather(1, labels[:, None])
+    assert torch.all(label_grad == 0)
+    others = logits.grad.clone().scatter_(1, labels[:, None], 1.0)
+    assert torch.all(others > 0)
+
+
+def test_gnr_strategy_replay_loss_leaves_old_class_logits_alone():
+    run = tiny("generative_negative_replay")
+    run.advance(until="task")
+    run.advance(batches=1)
+    strategy = run.strategy
+    x, labels, tasks = strategy.generate_replay(16)
+    logits = strategy.model(x)
+    logits.retain_grad()
+    strategy.replay_loss(logits, labels, tasks).backward()
+    assert torch.all(logits.grad[:, [0, 1, 4, 5]] == 0)  # old task 1 and unseen task 3
+    assert torch.all(logits.grad[:, [2, 3]] > 0)  # the current task's classes are pushed down
+    # plain generative replay raises the label's logit instead
+    plain = tiny("generative_replay")
+    plain.advance(until="task")
+    plain.advance(batches=1)
+    logits = plain.strategy.model(x).detach().requires_grad_(True)
+    plain.strategy.replay_loss(logits, labels, tasks).backward()
+    assert torch.all(logits.grad.gather(1, labels[:, None]) < 0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DualNet
+
+def test_barlow_twins_loss_is_zero_only_for_agreeing_decorrelated_embeddings():
+    # two standardised, uncorrelated dimensions (any offset and scale: the loss standardises)
+    z = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]]) * 3.0 + 5.0
+    assert barlow_twins_loss(z, z, 2e-3).item() == 0.0
+    # views that disagree: dimension 0 of one view is dimension 1 of the other (C = [[0, 1], [1, 0]])
+    assert barlow_twins_loss(z, z.flip(1), 2e-3).item() == pytest.approx(2.0 + 2e-3 * 2)
+    # agreeing but redundant dimensions: only the off-diagonal term is left
+    redundant = torch.tensor([[1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]])
+    assert barlow_twins_loss(redundant, redundant, 0.5).item() == pytest.approx(0.5 * 2)
+
+
+def test_fast_learner_modulates_the_slow_features():
+    run = tiny("dualnet", buffer_size=20)
+    model = run.strategy.dualnet
+    x = run.benchmark.data.x_train[:5]
+    logits, slow, gate, adapted = model.forward_parts(x)
+    assert torch.equal(slow, model.slow_features(x))
+    assert torch.equal(adapted, gate * slow)
+    assert torch.allclose(logits, model.classifier(adapted))
+    assert model.slow is run.strategy.model.hidden  # the run's MLP is the slow learner
+
+
+def test_slow_learner_is_updated_only_by_the_ssl_loss():
+    run = tiny("dualnet", buffer_size=20)
+    strategy = run.strategy
+    run.advance(batches=2)
+    # the supervised loss gives the slow learner no gradient at all
+    strategy.optimizer.zero_grad(set_to_none=True)
+    strategy.ssl_optimizer.zero_grad(set_to_none=True)
+    batch_x, batch_y = run.benchmark.train_batch(run.benchmark.tasks[0], torch.arange(10))
+    from clcore.strategies import Batch
+    loss = strategy.supervised_loss(Batch(batch_x, batch_y, torch.zeros_like(batch_y), batch_x))[0]
+    loss.backward()
+    assert all(p.grad is None for p in strategy.dualnet.slow.parameters())
+    assert all(p.grad is not None for p in strategy.dualnet.fast.parameters())
+
+    # with no SSL learning rate, training leaves the slow learner exactly as it was
+    frozen = tiny("dualnet", buffer_size=20, params={"ssl_lr": 0.0})
+    slow, fast = state(frozen.strategy.dualnet.slow), state(frozen.strategy.dualnet.fast)
+    frozen.advance(batches=5)
+    assert same(slow, state(frozen.strategy.dualnet.slow))
+    assert not same(fast, state(frozen.strategy.dualnet.fast))
+    # with it, the slow learner moves; with beta = 0 the look-ahead keeps none of the SSL steps' change
+    moving = tiny("dualnet", buffer_size=20, params={"ssl_lr": 0.1})
+    slow = state(moving.strategy.dualnet.slow)
+    moving.advance(batches=5)
+    assert not same(slow, state(moving.strategy.dualnet.slow))
+    assert moving.record.step_stats == [] or "ssl_loss" in moving.strategy.stats.drain()
+    held = tiny("dualnet", buffer_size=20, params={"ssl_lr": 0.1, "beta": 0.0})
+    slow = state(held.strategy.dualnet.slow)
+    held.advance(batches=5)
+    assert same(slow, state(held.strategy.dualnet.slow))
+
+
+def test_dualnet_needs_the_mlp():
+    from clcore.errors import ConfigError
+    with pytest.raises(ConfigError, match="model mlp"):
+        tiny("dualnet", buffer_size=20, model="cnn")
+
+
+# ---------------------------------------------------------------------------------------------------
+# the CLI, end to end
+
+CLI_RUNS = {
+    "generative_replay": [],
+    "generative_negative_replay": ["--param", "latent_size=8", "--param", "new_data_ratio=0.4"],
+    "dualnet": ["--buffer", "30", "--param", "inner_steps=1"],
+}
+
+
+def test_each_strategy_runs_from_the_cli(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = {}
+    for name, extra in CLI_RUNS.items():  # started together: their start-up costs overlap
+        out = tmp_path / f"{name}.json"
+        procs[name] = (out, subprocess.Popen(
+            [sys.executable, "-m", "clcore", "run", "--strategy", name, "--tasks", "2", "--train-subset", "40",
+             "--hidden", "32", "--eval-every", "0", "--eval-subset", "20", "--quiet", "--out", str(out), *extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for name, (out, proc) in procs.items():
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{name}: {stderr}"
+        result = json.loads(out.read_text())
+        assert result["status"] == "finished" and result["config"]["strategy"] == name
+        assert len(result["acc_matrix"]) == 2 and result["steps"] == 8
+        assert result["step_stats"]["values"]
