@@ -16,9 +16,28 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def quadratic_penalty(model: nn.Module, anchor: dict, importance: dict) -> torch.Tensor:
-    """sum_k importance_k * (theta_k - anchor_k)^2: zero at the anchor, gradient 2*importance*(theta - anchor)."""
-    terms = [(importance[name] * (p - anchor[name]).pow(2)).sum() for name, p in named_params(model).items()]
+    """sum_k importance_k * (theta_k - anchor_k)^2: zero at the anchor, gradient 2*importance*(theta - anchor).
+    Trainable parameters without an importance (e.g. a head that AR1 leaves to CWR*) are not anchored."""
+    terms = [(importance[name] * (p - anchor[name]).pow(2)).sum() for name, p in named_params(model).items()
+             if name in importance]
     return torch.stack(terms).sum()
+
+
+def online_sum(running: dict | None, new: dict, decay: float = 1.0) -> dict:
+    """Accumulated importance after a task: decay * running + new (online EWC's gamma; SI sums, decay 1).
+    Parameters that are only in one of the two keep that one's value."""
+    if running is None:
+        return dict(new)
+    return {**new, **{k: decay * v + new[k] if k in new else v for k, v in running.items()}}
+
+
+def task_fisher(model: nn.Module, benchmark, task_index: int, max_samples: int = 0, logit_fn=None) -> dict:
+    """The empirical Fisher of a task's first `max_samples` training examples (0: all of them)."""
+    task = benchmark.tasks[task_index]
+    n = len(task.train_idx) if max_samples == 0 else min(max_samples, len(task.train_idx))
+    x, y = benchmark.train_batch(task, torch.arange(n, device=benchmark.device))
+    n_params = sum(p.numel() for p in model.parameters())
+    return empirical_fisher(model, x, y, logit_fn=logit_fn, chunk=max(1, min(256, int(2e7 // n_params))))
 
 
 def empirical_fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor, logit_fn=None,

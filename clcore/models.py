@@ -1,9 +1,13 @@
 """Backbones: an MLP (the S-MNIST / P-MNIST literature's), a small CNN, and ResNet-18 (S-CIFAR).
 
 Each model splits into `features(x)` and a linear `classifier`, so strategies can reach the
-penultimate representation, and names its first layer for importance maps.
+penultimate representation, and names its first layer for importance maps. Each is also a chain of
+blocks (`BlockChain`) that strategies can cut at any depth (latent replay, CWR*, AR1).
 """
 from __future__ import annotations
+
+import copy
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -12,12 +16,43 @@ import torch.nn.functional as F
 MODEL_NAMES = ("mlp", "cnn", "resnet18")
 
 
-class MLP(nn.Module):
+class BlockChain:
+    """The network as `features` = a chain of blocks, then the classifier, cut at a depth k in 0..depth:
+    `latent(x, k)` runs the first k blocks, `head(h, k)` the rest and the classifier, so that
+    head(latent(x, k), k) == forward(x). `lower_modules(k)` own the first k blocks' parameters and
+    buffers (what latent replay freezes)."""
+
+    def blocks(self) -> list[tuple[tuple[nn.Module, ...], Callable]]:
+        """(modules holding the block's parameters, the block's function), input to features."""
+        raise NotImplementedError
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks())
+
+    def latent(self, x, k: int):
+        for _, block in self.blocks()[:k]:
+            x = block(x)
+        return x
+
+    def head(self, h, k: int):
+        for _, block in self.blocks()[k:]:
+            h = block(h)
+        return self.classifier(h)
+
+    def lower_modules(self, k: int) -> list[nn.Module]:
+        return [module for modules, _ in self.blocks()[:k] for module in modules]
+
+
+class MLP(BlockChain, nn.Module):
     def __init__(self, input_shape, n_classes: int, hidden=(100, 100)):
         super().__init__()
         sizes = [int(torch.tensor(input_shape).prod())] + list(hidden)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
         self.classifier = nn.Linear(sizes[-1], n_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self):
         # The S-MNIST / P-MNIST literature's MLP (mammoth's MNISTMLP) uses Xavier-uniform weights and
         # zero biases; PyTorch's default init costs 1-3 points of accuracy there (bench/diagnose_init.py).
         for layer in [*self.hidden, self.classifier]:
@@ -34,11 +69,14 @@ class MLP(nn.Module):
             x = F.relu(layer(x))
         return x
 
+    def blocks(self):
+        return [((layer,), lambda x, layer=layer: F.relu(layer(x.flatten(1)))) for layer in self.hidden]
+
     def forward(self, x):
         return self.classifier(self.features(x))
 
 
-class SmallCNN(nn.Module):
+class SmallCNN(BlockChain, nn.Module):
     """Two conv blocks (32, 64 channels) and a 256-unit hidden layer."""
 
     def __init__(self, input_shape, n_classes: int, width: int = 32):
@@ -57,6 +95,11 @@ class SmallCNN(nn.Module):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         return F.relu(self.fc(x.flatten(1)))
+
+    def blocks(self):
+        return [((self.conv1,), lambda x: F.max_pool2d(F.relu(self.conv1(x)), 2)),
+                ((self.conv2,), lambda x: F.max_pool2d(F.relu(self.conv2(x)), 2)),
+                ((self.fc,), lambda x: F.relu(self.fc(x.flatten(1))))]
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -81,7 +124,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ResNet18(nn.Module):
+class ResNet18(BlockChain, nn.Module):
     """ResNet-18 for 32x32 inputs (3x3 stem, no max-pool) as used by DER, CLS-ER and mammoth."""
 
     def __init__(self, input_shape, n_classes: int, width: int = 64):
@@ -104,8 +147,28 @@ class ResNet18(nn.Module):
         x = self.layers(F.relu(self.bn1(self.conv1(x))))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
+    def blocks(self):
+        return [((self.conv1, self.bn1), lambda x: F.relu(self.bn1(self.conv1(x)))),
+                *(((block,), block) for block in self.layers),
+                ((), lambda x: F.adaptive_avg_pool2d(x, 1).flatten(1))]
+
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+def reinitialised(model: nn.Module, seed: int) -> nn.Module:
+    """A copy of `model` with fresh initial weights drawn the way the model draws them (deterministic in
+    `seed`, whatever the device: drawn on the CPU)."""
+    fresh = copy.deepcopy(model).cpu()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if hasattr(fresh, "reset_parameters"):
+            fresh.reset_parameters()
+        else:
+            for module in fresh.modules():
+                if module is not fresh and hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+    return fresh.to(next(model.parameters()).device)
 
 
 def build_model(name: str, input_shape, n_classes: int, hidden=(100, 100), width: int | None = None) -> nn.Module:

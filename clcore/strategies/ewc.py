@@ -2,7 +2,7 @@
 Fisher of that task's data is added to a decayed running Fisher, and the weights are anchored there."""
 import torch
 
-from ..importance import empirical_fisher, importance_report, quadratic_penalty, snapshot
+from ..importance import importance_report, online_sum, quadratic_penalty, snapshot, task_fisher
 from .base import Param, Strategy, register
 
 
@@ -32,18 +32,11 @@ class OnlineEWC(Strategy):
         return loss.detach()
 
     def end_task(self, task_index):
-        task = self.benchmark.tasks[task_index]
-        n = len(task.train_idx) if self.hp.fisher_samples == 0 else min(self.hp.fisher_samples, len(task.train_idx))
-        x, y = self.benchmark.train_batch(task, torch.arange(n, device=self.benchmark.device))
-        task_ids = torch.full((1,), task_index, device=x.device)
-        n_params = sum(p.numel() for p in self.model.parameters())
-        fisher = empirical_fisher(self.model, x, y, logit_fn=lambda logits: self.task_logits(logits, task_ids),
-                                  chunk=max(1, min(256, int(2e7 // n_params))))
+        task_ids = torch.full((1,), task_index, device=self.benchmark.device)
+        fisher = task_fisher(self.model, self.benchmark, task_index, self.hp.fisher_samples,
+                             logit_fn=lambda logits: self.task_logits(logits, task_ids))
         self.task_importance = fisher
-        if self.importance is None:
-            self.importance = fisher
-        else:
-            self.importance = {k: self.hp.gamma * v + fisher[k] for k, v in self.importance.items()}
+        self.importance = online_sum(self.importance, fisher, self.hp.gamma)
         self.anchor = snapshot(self.model)
 
     def task_end_report(self):

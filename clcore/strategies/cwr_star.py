@@ -1,0 +1,54 @@
+"""CWR* (Maltoni & Lomonaco 2019, "Continuous learning in single-incremental-task scenarios", Neural
+Networks 116, Algorithm 3; as used in Lomonaco, Maltoni & Pellegrini 2020, "Rehearsal-free continual
+learning over small non-i.i.d. batches", CVPR-W): copy weights with re-init.
+
+The first task trains the whole network; afterwards everything below the classifier is frozen and each
+task trains only temporary output weights tw of its own classes (reset to zero, or to the consolidated
+weights of classes seen before), competing only among those classes. At the task's end they are
+consolidated into cw with the per-class weighting of clcore.cwr; the network is evaluated with cw
+(mid-task: with what consolidating now would give)."""
+import torch
+
+from ..cwr import ConsolidatedHead, ConsolidatedModel
+from .base import register
+from .latent_replay import LatentReplay
+
+
+@register
+class CWRStar(LatentReplay):
+    name = "cwr_star"
+    family = "architecture"
+    title = "CWR* (copy weights with re-init)"
+    summary = ("Freezes the network after the first task; each task trains zero-reset output weights of its "
+               "classes, consolidated per class by example counts.")
+    uses_buffer = False
+    params = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.head = ConsolidatedHead(self.model.classifier)
+        self.consolidated_model = ConsolidatedModel(self.model, self.head)
+
+    def class_counts(self, task_index) -> torch.Tensor:
+        """Training examples per class that this task's batches train on."""
+        task = self.benchmark.tasks[task_index]
+        return torch.bincount(self.benchmark.data.y_train[task.train_idx], minlength=self.benchmark.n_classes)
+
+    def begin_task(self, task_index):
+        super().begin_task(task_index)
+        self.head.begin(self.class_counts(task_index))
+
+    def loss(self, logits, y, task):
+        return self.classification_loss(self.head.mask(logits), y, task)
+
+    def end_task(self, task_index):
+        self.head.end()
+        super().end_task(task_index)
+
+    def evaluation_models(self):
+        return {"student": self.consolidated_model}
+
+    def task_end_report(self):
+        report = super().task_end_report()
+        report["consolidated_counts"] = self.head.past.tolist()
+        return report
