@@ -13,6 +13,18 @@ _MNIST = {"epochs": 1, "optimizer": "sgd", "model": "mlp", "hidden": (100, 100)}
 # (benchmark) -> strategy -> buffer (None: no buffer) -> settings
 _TABLE = {
     "split-mnist": {
+        # latent_replay / ar1 / cwr_star / progress_compress: none is in mammoth's best_args and their papers
+        # use CORe50, not MNIST. latent_replay: ER's seq-mnist settings, replaying the first hidden layer;
+        # ar1: the same plus SI's seq-mnist c / xi on the second hidden layer; cwr_star: fine-tune's;
+        # progress_compress: online EWC's seq-mnist lambda / gamma (its knowledge-base regulariser), one
+        # compress pass, lateral adaptors (Schwarz et al. 2018).
+        "latent_replay": {200: dict(lr=0.01, batch_size=10, replay_batch_size=10, params=dict(latent_layer=1)),
+                          500: dict(lr=0.1, batch_size=10, replay_batch_size=10, params=dict(latent_layer=1))},
+        "ar1": {200: dict(lr=0.01, batch_size=10, replay_batch_size=10, params=dict(latent_layer=1, c=1.0, xi=0.9)),
+                500: dict(lr=0.1, batch_size=10, replay_batch_size=10, params=dict(latent_layer=1, c=1.0, xi=0.9))},
+        "cwr_star": {None: dict(lr=0.03, batch_size=10)},
+        "progress_compress": {None: dict(lr=0.03, batch_size=10, params=dict(ewc_lambda=90.0, gamma=1.0,
+                                                                              compress_epochs=1, lateral=True))},
         "finetune": {None: dict(lr=0.03, batch_size=10)},
         "joint": {None: dict(lr=0.03, batch_size=10)},
         "cumulative": {None: dict(lr=0.03, batch_size=10)},  # no published best args: fine-tune's (mammoth sgd)
@@ -43,6 +55,15 @@ _TABLE = {
                   5120: dict(lr=0.1, batch_size=10, replay_batch_size=32,
                              params=dict(reg_weight=2.0, stable_freq=0.8, stable_alpha=0.99,
                                          plastic_freq=1.0, plastic_alpha=0.99))},
+        # gem / agem: mammoth best_args seq-mnist (gem's gamma: memory strength; agem's minibatch_size: the
+        # reference batch). mir: the MIR reference code's MNIST script (lr 0.1, batch 10, memory batch 10,
+        # 50 candidates). lfd: nothing published for MNIST; ER's mammoth settings with LFD's defaults.
+        "gem": {200: dict(lr=0.01, batch_size=10, params=dict(gamma=1.0)),
+                500: dict(lr=0.03, batch_size=10, params=dict(gamma=0.5))},
+        "agem": {b: dict(lr=0.1, batch_size=10, replay_batch_size=128) for b in (200, 500)},
+        "mir": {b: dict(lr=0.1, batch_size=10, replay_batch_size=10, params=dict(mir_candidates=50)) for b in (200, 500)},
+        "lfd": {200: dict(lr=0.01, batch_size=10, replay_batch_size=10),
+                500: dict(lr=0.1, batch_size=10, replay_batch_size=10)},
         # Architectural family, Task-IL (the task id given at test time), mammoth's S-MNIST protocol (SGD, batch
         # 10, one epoch). multihead: mammoth seq-mnist 'sgd' (fine-tune, which it is with one head per task);
         # pnn: mammoth best_args seq-mnist 'pnn'; hat: the paper's s_max 400, c 0.75 and SGD lr 0.05 (Serra et
@@ -67,6 +88,15 @@ _TABLE = {
                                         distill_weight=0.5, temperature=2.0)) for b in (200, 500)},
     },
     "permuted-mnist": {
+        # latent_replay / ar1: ER's perm-mnist settings (ar1 with SI's perm-mnist c / xi); cwr_star: fine-tune's;
+        # progress_compress: online EWC's perm-mnist lambda / gamma. Not published for P-MNIST (see split-mnist).
+        "latent_replay": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(latent_layer=1))
+                          for b in (200, 500)},
+        "ar1": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(latent_layer=1, c=0.5, xi=1.0))
+                for b in (200, 500)},
+        "cwr_star": {None: dict(lr=0.2, batch_size=128)},
+        "progress_compress": {None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0,
+                                                                              compress_epochs=1, lateral=True))},
         "finetune": {None: dict(lr=0.2, batch_size=128)},
         "joint": {None: dict(lr=0.2, batch_size=128)},
         "cumulative": {None: dict(lr=0.2, batch_size=128)},  # no published best args: fine-tune's (mammoth sgd)
@@ -86,6 +116,12 @@ _TABLE = {
         "clser": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128,
                           params=dict(reg_weight=1.0, stable_freq=0.9 if b == 5120 else 0.8, stable_alpha=0.99,
                                       plastic_freq=1.0, plastic_alpha=0.99)) for b in BUFFERS},
+        # gem / agem: mammoth best_args perm-mnist. mir / lfd: ER's mammoth settings; mir keeps the MIR
+        # paper's 5 candidates per replayed sample (capped by the buffer's earlier-task samples).
+        "gem": {b: dict(lr=0.1, batch_size=128, params=dict(gamma=0.5)) for b in (200, 500)},
+        "agem": {b: dict(lr=0.1, batch_size=128, replay_batch_size=128) for b in (200, 500)},
+        "mir": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128, params=dict(mir_candidates=640)) for b in (200, 500)},
+        "lfd": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128) for b in (200, 500)},
         # Architectural family: mammoth's P-MNIST protocol (batch 128, one epoch; lr 0.2 of its 'sgd' except
         # HAT's own lr 0.05). Domain-IL gives no task id, so these score their task inference (most confident head).
         "multihead": {None: dict(lr=0.2, batch_size=128)},
