@@ -19,8 +19,6 @@ def capacity_views(snap, live) -> None:
         return
     name = snap.strategy
     st.subheader(f"{STRATEGIES[name].title}: how the network's capacity is shared between tasks")
-    st.caption("This method needs the task id at test time: its Task-IL accuracy uses the task's own head / "
-               "column / mask; its other accuracies let the most confident task answer.")
     last = len(reports)
     capacity = reports[-1]["capacity"]
     layers = list(capacity["layers"])
