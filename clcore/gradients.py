@@ -132,10 +132,10 @@ def random_subset(index: torch.Tensor, n: int, generator: torch.Generator) -> to
     return index[order.to(index.device)]
 
 
-def earlier_task_samples(strategy, n: int | None = None):
-    """Buffer samples of the tasks before the strategy's current one (all of them, or `n` at random),
-    augmented like the current data; None when the buffer holds none yet."""
-    index = earlier_task_index(strategy.buffer, strategy.current_task)
+def earlier_task_samples(strategy, n: int | None = None, before: int | None = None):
+    """Buffer samples of the tasks before task `before` (default: the strategy's current task), all of
+    them or `n` at random, augmented like the current data; None when the buffer holds none."""
+    index = earlier_task_index(strategy.buffer, strategy.current_task if before is None else before)
     if len(index) == 0:
         return None
     if n is not None:

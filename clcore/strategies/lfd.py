@@ -114,15 +114,13 @@ class LessForgettingDirection(Strategy):
         return torch.stack([losses[memory.task == t].mean() for t in memory.task.unique().tolist()])
 
     def end_task(self, task_index):
-        self.current_task = task_index + 1  # the memory of "earlier tasks" now includes this one
-        memory = earlier_task_samples(self)
+        memory = earlier_task_samples(self, before=task_index + 1)  # every task learned so far
         self.report = {}
         if self.anchor is not None and memory is not None:
             self._move_to_equilibrium(memory, task_index)
         self.anchor = flat_params(self.model)
         if memory is not None and task_index + 1 < len(self.benchmark.tasks):
             self._search_direction(memory)
-        self.current_task = task_index
 
     def _move_to_equilibrium(self, memory, task_index: int) -> None:
         new = flat_params(self.model)
