@@ -103,6 +103,20 @@ class ReplayBuffer:
         if logits is not None:
             self.logits[slots] = logits[rows].detach().to(self.device)
 
+    @torch.no_grad()
+    def replace(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor) -> None:
+        """Hold exactly these samples, in this order, bypassing the insertion policy: for strategies that
+        choose their memory themselves (iCaRL's herding)."""
+        if len(y) > self.capacity:
+            raise ValueError(f"{len(y)} samples do not fit a buffer of {self.capacity}")
+        if self.x is None:
+            self._allocate(x, None)
+        n = len(y)
+        self.x[:n], self.y[:n], self.task[:n] = x.to(self.device), y.to(self.device), task.to(self.device)
+        self.filled = n
+        self._slot_class[:] = -1
+        self._slot_class[:n] = y.cpu().numpy()
+
     def sample(self, n: int) -> BufferBatch:
         """`n` distinct stored samples (fewer if the buffer holds fewer), uniformly at random."""
         n = min(n, self.filled)

@@ -34,6 +34,9 @@ _TABLE = {
         "gdumb": {b: dict(lr=0.05, batch_size=10, buffer_policy="balanced",
                           params=dict(epochs_on_buffer=128, max_lr=0.05, min_lr=0.0005, fit_batch_size=16))
                   for b in (200, 500)},
+        # icarl: mammoth best_args seq-mnist (lr 0.1, batch 10, no weight decay; its minibatch_size is unused:
+        # the exemplars join the task's data)
+        "icarl": {b: dict(lr=0.1, batch_size=10) for b in (200, 500)},
         "ewc": {None: dict(lr=0.03, batch_size=10, params=dict(ewc_lambda=90.0, gamma=1.0))},
         "si": {None: dict(lr=0.1, batch_size=10, params=dict(c=1.0, xi=0.9))},
         "lwf": {None: dict(lr=0.03, batch_size=10, weight_decay=0.0005, params=dict(alpha=1.0, temperature=2.0))},
@@ -104,6 +107,7 @@ _TABLE = {
         "gdumb": {b: dict(lr=0.05, batch_size=128, buffer_policy="balanced",  # as for split-mnist
                           params=dict(epochs_on_buffer=128, max_lr=0.05, min_lr=0.0005, fit_batch_size=16))
                   for b in (200, 500)},
+        "icarl": {b: dict(lr=0.2, batch_size=128) for b in (200, 500)},  # none published (class-IL method): ER's
         "ewc": {None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0))},
         "si": {None: dict(lr=0.1, batch_size=128, params=dict(c=0.5, xi=1.0))},
         "er": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128) for b in BUFFERS},

@@ -12,7 +12,9 @@ import torch
 import clcore
 from clcore import Run, make_config
 from clcore.strategies import Batch
+from clcore.losses import binary_distillation_loss
 from clcore.strategies.ensemble import Ensemble
+from clcore.strategies.icarl import NearestMeanOfExemplars, herding_order
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSET = 100  # training examples per task: 10 batches of 10
@@ -20,6 +22,7 @@ CLI_RUNS = {  # strategy -> extra CLI arguments; the runs start together (their 
     "cumulative": [],
     "ensemble": [],
     "gdumb": ["--buffer", "50", "--param", "epochs_on_buffer=4"],
+    "icarl": ["--buffer", "50"],
 }
 
 
@@ -215,3 +218,79 @@ def test_gdumb_retrains_from_the_same_init_at_every_task_end_and_never_learns_fr
     assert [r["retrain_lr"] for r in reports][0] == pytest.approx([0.005, 0.05, 0.05])  # warm-up, then SGDR
     again = run_with_starts()[3]
     assert again["acc_matrix"] == result["acc_matrix"]  # deterministic retraining
+
+
+# ---------------------------------------------------------------------------------------------------
+# iCaRL
+
+def test_herding_picks_the_exemplars_whose_running_mean_stays_closest_to_the_class_mean():
+    features = torch.tensor([[0.5, 0.0], [0.6, 0.1], [-0.7, 0.0], [3.0, -0.1], [-3.4, 0.2], [0.0, -0.2]])
+    mean = features.mean(0)  # (0, 0)
+    order = herding_order(features, 4).tolist()
+    assert order[0] == int((features - mean).norm(dim=1).argmin()) == 5  # the point nearest the mean first
+    assert order[:3] != (features - mean).norm(dim=1).argsort()[:3].tolist()  # not simply the nearest ones
+    # brute force: each next exemplar minimises the distance of the chosen set's mean to the class mean
+    chosen = []
+    for _ in range(4):
+        rest = [i for i in range(len(features)) if i not in chosen]
+        chosen.append(min(rest, key=lambda i: float((features[chosen + [i]].mean(0) - mean).norm())))
+    assert order == chosen
+    everything = herding_order(features, 10).tolist()  # m beyond the class size: every sample, once
+    assert everything[:4] == chosen and sorted(everything) == list(range(6))
+
+
+class Identity(torch.nn.Module):
+    def features(self, x):
+        return x
+
+
+def test_nme_assigns_a_point_to_the_nearest_class_mean_and_never_to_a_class_without_exemplars():
+    nme = NearestMeanOfExemplars(Identity(), n_classes=3)
+    x = torch.tensor([[1.0, 0.2], [0.1, 1.0], [-1.0, -0.9]])
+    assert torch.isinf(nme(x)).all()  # no exemplars yet: no class can be chosen
+    nme.class_means = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]), dim=1)
+    nme.has_mean = torch.tensor([True, True, False])
+    logits = nme(x)
+    assert logits.argmax(1).tolist() == [0, 1, 1]  # the third point's nearest mean (class 2) has no exemplars
+    assert torch.isinf(logits[:, 2]).all()
+    point = torch.nn.functional.normalize(x[0], dim=0)
+    assert float(logits[0, 0]) == pytest.approx(-float((point - nme.class_means[0]).norm()), abs=1e-6)
+
+
+def test_icarl_loss_is_per_class_sigmoid_bce_with_one_hot_new_and_distilled_old_targets():
+    logits = torch.tensor([[1.0, -1.0, 2.0, 0.5], [0.0, 3.0, -2.0, 1.0]])
+    teacher = torch.tensor([[2.0, 0.0, 9.0, 9.0], [-1.0, 1.0, 9.0, 9.0]])
+    y = torch.tensor([2, 1])
+    old, new = torch.tensor([True, True, False, False]), torch.tensor([False, False, True, False])
+    loss = binary_distillation_loss(logits, y, teacher, new, old)
+    q = torch.sigmoid(teacher)
+    targets = torch.tensor([[q[0, 0], q[0, 1], 1.0], [q[1, 0], q[1, 1], 0.0]])  # old: distilled, new: one-hot
+    expected = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits[:, :3]), targets)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)  # class 3 (unseen) is left out
+
+
+def test_icarl_memory_is_m_per_class_by_herding_and_reducing_keeps_the_first_m():
+    run = tiny("icarl")
+    strategy, bench = run.strategy, run.benchmark
+    run.advance(until="task")
+    assert strategy.group_sizes == [25, 25]  # K = 50 over the 2 classes seen
+    first = strategy.buffer.x[:50].clone()
+    task = bench.tasks[0]
+    x, y = bench.train_batch(task, torch.arange(SUBSET))
+    features = strategy.normalised_features(x)
+    for k, c in enumerate(task.classes):
+        of_class = torch.nonzero(y == c).flatten()
+        assert torch.equal(first[25 * k:25 * (k + 1)], x[of_class[herding_order(features[of_class], 25)]])
+    run.advance(until="task")
+    assert strategy.group_sizes == [12] * 4  # 50 // 4 classes
+    assert torch.equal(strategy.buffer.x[:12], first[:12]) and torch.equal(strategy.buffer.x[12:24], first[25:37])
+    assert strategy.buffer.y[:48].tolist() == [0] * 12 + [1] * 12 + [2] * 12 + [3] * 12
+    assert len(strategy.buffer) == 48
+    models = strategy.evaluation_models()
+    assert list(models) == ["nme", "linear"] and models["linear"] is strategy.model
+    # class means: normalised means of the exemplars' normalised features, for the 4 classes seen only
+    exemplar_features = strategy.normalised_features(strategy.buffer.x[:48])
+    for c in range(4):
+        mean = torch.nn.functional.normalize(exemplar_features[12 * c:12 * (c + 1)].mean(0), dim=0)
+        assert torch.allclose(models["nme"].class_means[c], mean, atol=1e-5)
+    assert models["nme"].has_mean.tolist() == [True] * 4 + [False] * 6

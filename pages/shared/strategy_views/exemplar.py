@@ -4,10 +4,13 @@ the exemplars herding chose. All drawn at task ends from the strategies' task_en
 from __future__ import annotations
 
 import streamlit as st
+import torch
 
 from pages.shared import charts
 from pages.shared.strategy_views import view
-from pages.shared.strategy_views.common import NO_BAR
+from pages.shared.strategy_views.common import NO_BAR, model_accuracies
+
+SHOWN_TASK_ENDS = 3  # iCaRL: the exemplars herded at the last few task ends
 
 
 def _reports_with(snap, key: str) -> list[dict]:
@@ -74,3 +77,32 @@ def gdumb_views(snap, live) -> None:
     st.caption("Nothing is learnt from the stream: at each task end the network is reset to its initial weights "
                "and trained only on the memory, whose classes the greedy sampler keeps balanced (a new class takes "
                "slots from the largest class).")
+
+
+def _as_images(x: torch.Tensor, mean, std) -> list:
+    """Normalised inputs (n x C x H x W) as images in [0, 1] for st.image (H x W, or H x W x C)."""
+    x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+    images = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    return [img[:, :, 0] if img.shape[2] == 1 else img for img in images]
+
+
+@view("icarl", at_task_end=True)
+def icarl_views(snap, live) -> None:
+    st.subheader("iCaRL: nearest mean of exemplars vs the network's own head")
+    model_accuracies(snap, "Nearest-mean-of-exemplars (NME) and linear-head accuracy", key="pg_icarl_models")
+    st.caption("NME (reported) classifies by the nearest class mean of the exemplars' normalised features; the "
+               "linear head is the network's own output layer, trained with sigmoid cross-entropy and distillation.")
+    reports = _reports_with(snap, "herded_images")
+    if not reports:
+        return
+    data = live.run.benchmark.data
+    st.markdown(f"**Exemplars chosen by herding**, most representative first (now {reports[-1]['per_class']} "
+                "per class; reducing a set keeps its first ones)")
+    for i, report in list(enumerate(reports))[-SHOWN_TASK_ENDS:]:
+        images, captions = [], []
+        for c, shown in zip(report["herded_classes"], report["herded_images"]):
+            images += _as_images(shown, data.mean, data.std)
+            captions += [f"{snap.class_names[c]} #{k + 1}" for k in range(len(shown))]
+        if images:
+            st.caption(f"after T{i + 1}")
+            st.image(images, width=48, caption=captions)
