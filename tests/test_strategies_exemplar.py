@@ -43,7 +43,7 @@ def cli_results(tmp_path_factory):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = {}
     for name, extra in CLI_RUNS.items():
-        args = ["run", "--strategy", name, "--train-subset", str(SUBSET), "--hidden", "32", "--tasks", "5",
+        args = ["run", "--strategy", name, "--train-subset", str(SUBSET), "--hidden", "32", "--tasks", "2",
                 "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json"), *extra]
         procs[name] = subprocess.Popen([sys.executable, "-m", "clcore", *args], cwd=ROOT, env=env, text=True,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -60,8 +60,8 @@ def test_cli_run_end_to_end(cli_results, name):
     assert code == 0, stderr
     result = json.loads(path.read_text())
     assert result["status"] == "finished" and result["config"]["strategy"] == name
-    assert len(result["acc_matrix"]) == 5 and all(len(row) == 5 for row in result["acc_matrix"])
-    assert len(result["strategy_reports"]) == 5
+    assert len(result["acc_matrix"]) == 2 and all(len(row) == 2 for row in result["acc_matrix"])
+    assert len(result["strategy_reports"]) == 2 and result["avg_acc"] > 20
 
 
 # ---------------------------------------------------------------------------------------------------
