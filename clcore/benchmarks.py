@@ -194,8 +194,11 @@ def build_benchmark(name: str, *, n_tasks: int | None = None, classes: str | Non
             raise ConfigError("classes: give at least one task")
     else:
         scenario = scenario or "domain-il"
-        if scenario != "domain-il":
-            raise ConfigError(f"scenario: {name} is domain-il (every task has all classes), not '{scenario}'")
+        # task-il here means the task id is given at test time: every task has all classes, so only
+        # task-aware models (a head or mask per task, Strategy.needs_task_id) score differently.
+        if scenario not in ("domain-il", "task-il"):
+            raise ConfigError(f"scenario: {name} supports domain-il, or task-il (the task id given at test time), "
+                              f"not '{scenario}'")
         if classes:
             raise ConfigError(f"classes: {name} tasks all use every class; --classes applies to split benchmarks")
         n_tasks = n_tasks or info.default_tasks

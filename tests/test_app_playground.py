@@ -213,6 +213,20 @@ def test_url_parameters_restore_the_controls():
     assert not errors and config.n_tasks == 3 and config.params["ewc_lambda"] == 42.5 and config.hidden == (64, 32)
 
 
+def test_scenario_choices_follow_the_benchmark():
+    at = open_app({"benchmark": "permuted-mnist", "scenario": "task-il", "strategy": "multihead", "tasks": "3"})
+    assert not at.warning
+    radio = at.radio(key="pg_scenario")
+    assert list(radio.options) == ["Domain-IL", "Task-IL"] and radio.value == "task-il"
+    assert at.query_params["scenario"] == "task-il"
+    at.selectbox(key="pg_benchmark").set_value("split-mnist").run()
+    radio = at.radio(key="pg_scenario")
+    assert list(radio.options) == ["Class-IL", "Task-IL"] and radio.value == "class-il"
+    at = open_app({"benchmark": "permuted-mnist", "scenario": "class-il"})
+    assert any("scenario=class-il" in w.value for w in at.warning)
+    assert at.radio(key="pg_scenario").value == "domain-il" and "scenario" not in at.query_params
+
+
 def test_bad_url_parameters_are_reported_and_defaults_used():
     at = open_app({"lr": "abc", "strategy": "nope", "epochs": "0", "p_bogus": "1", "foo": "bar",
                    "ws": "not-hex!"})

@@ -50,7 +50,7 @@ BAD_INPUTS = [
     ("forced-cuda", ["--device", "cuda"], ["cuda"]),
     ("unknown-preset", ["--preset", "nope"], ["preset", "nope"]),
     ("tasks-do-not-divide-classes", ["--tasks", "3"], ["tasks", "3", "10 classes"]),
-    ("scenario-for-domain-il", ["--benchmark", "permuted-mnist", "--scenario", "task-il"], ["scenario", "task-il"]),
+    ("scenario-for-domain-il", ["--benchmark", "permuted-mnist", "--scenario", "class-il"], ["scenario", "class-il"]),
     ("unknown-option", ["--frobnicate", "1"], ["frobnicate"]),
 ]
 SUBPROCESS_BAD = ["unknown-strategy", "forced-cuda"]  # a make_config error and a Run error

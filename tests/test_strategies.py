@@ -164,6 +164,22 @@ def test_domain_il_benchmarks(name):
     assert len(set(result["tasks"])) == 3
 
 
+def test_task_id_given_on_a_domain_il_benchmark_scores_task_aware_models_by_task():
+    """Permuted tasks share every class: Task-IL there means the task id is given at test time, which only a
+    task-aware model (a head per task) uses. A plain model scores the same in both scenarios."""
+    til = tiny("multihead", benchmark="permuted-mnist", n_tasks=3, scenario="task-il", eval_every=0)
+    result = til.run_to_end()
+    assert result["status"] == "finished" and result["config"]["scenario"] == "task-il"
+    model, bench = til.strategy.model, til.benchmark
+    x, y = bench.test_set(bench.tasks[0])
+    with torch.no_grad():
+        by_task = (model.forward_task(x, 0).argmax(1) == y).float().mean().item() * 100
+    assert result["acc_matrix"][-1][0] == pytest.approx(by_task, abs=1e-3)
+    plain_dil = tiny("er", benchmark="permuted-mnist", n_tasks=3, eval_every=0).run_to_end()
+    plain_til = tiny("er", benchmark="permuted-mnist", n_tasks=3, scenario="task-il", eval_every=0).run_to_end()
+    assert plain_til["acc_matrix"] == plain_dil["acc_matrix"]
+
+
 @pytest.mark.parametrize("name", ["permuted-mnist", "rotated-mnist"])
 def test_domain_il_transforms_fixed_per_seed_and_distinct_per_task(name):
     a = build_benchmark(name, n_tasks=3, seed=5, train_subset=20)

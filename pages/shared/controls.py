@@ -130,6 +130,15 @@ def describe_device(name: str = "auto") -> str:
 # ------------------------------------------------------------------------------------------------
 # State <-> settings
 # ------------------------------------------------------------------------------------------------
+SCENARIO_LABELS = {"class-il": "Class-IL", "task-il": "Task-IL", "domain-il": "Domain-IL"}
+
+
+def scenarios_for(info) -> tuple[str, ...]:
+    """The scenarios a benchmark offers, its default first. Permuted / rotated tasks share every class:
+    Domain-IL, or Task-IL meaning the task id is given at test time (which only task-aware models use)."""
+    return ("class-il", "task-il") if info is None or info.kind == "split" else ("domain-il", "task-il")
+
+
 def default_state() -> dict:
     state = {c.key: c.default for c in CONTROLS}
     for s, cls in STRATEGIES.items():
@@ -154,8 +163,8 @@ def state_from_settings(settings: dict) -> dict:
     classes = s.get("classes") or ""
     state[key("classes")] = classes if info.kind == "split" else ""
     state[key("n_tasks")] = int(s.get("n_tasks") or (len(classes.split("|")) if classes else info.default_tasks))
-    scenario = s.get("scenario")
-    state[key("scenario")] = scenario if scenario in ("class-il", "task-il") else "class-il"
+    scenario, allowed = s.get("scenario"), scenarios_for(info)
+    state[key("scenario")] = scenario if scenario in allowed else allowed[0]
     if s.get("buffer_size"):
         state[key("buffer_size")] = int(s["buffer_size"])
     batch = int(s.get("batch_size", BY_FIELD["batch_size"].default))
@@ -196,7 +205,7 @@ def settings_from_state(state: dict) -> dict:
         "benchmark": bench, "strategy": strategy,
         "n_tasks": None if classes else state[key("n_tasks")],
         "classes": classes or None,
-        "scenario": state[key("scenario")] if split else None,
+        "scenario": state[key("scenario")] if split or state[key("scenario")] == "task-il" else None,
         "epochs": state[key("epochs")], "batch_size": state[key("batch_size")], "lr": state[key("lr")],
         "optimizer": state[key("optimizer")],
         "momentum": state[key("momentum")] if state[key("optimizer")] == "sgd" else 0.0,
@@ -246,8 +255,9 @@ def check_benchmark(config: RunConfig) -> None:
         else:
             even_class_groups(n_classes, config.n_tasks or info.default_tasks)
     else:
-        if config.scenario not in (None, "domain-il"):
-            raise ConfigError(f"scenario: {config.benchmark} is domain-il (every task has all classes)")
+        if config.scenario not in (None, "domain-il", "task-il"):
+            raise ConfigError(f"scenario: {config.benchmark} supports domain-il or task-il (the task id given at "
+                              f"test time), not '{config.scenario}'")
         if config.classes:
             raise ConfigError(f"classes: {config.benchmark} tasks all use every class; a class order applies "
                               "to split benchmarks")
@@ -286,7 +296,7 @@ def url_from_state(state: dict) -> dict[str, str]:
     out = {}
     for c in CONTROLS:
         f = c.field
-        if f in ("classes", "scenario") and not split:
+        if (f == "classes" or (f == "scenario" and state[key("scenario")] != "task-il")) and not split:
             continue
         if f == "classes" and not classes:
             continue
@@ -325,10 +335,10 @@ def _parse_field(field: str, text: str, state: dict):
         groups = parse_class_groups(text, DATASET_CLASSES.get(info.dataset, 10**6))
         return "|".join(",".join(map(str, g)) for g in groups)
     if field == "scenario":
-        allowed = ("class-il", "task-il") if info.kind == "split" else ("domain-il",)
+        allowed = scenarios_for(info)
         if text not in allowed:
             raise ConfigError(f"scenario: {info.name} supports {' or '.join(allowed)}, not '{text}'")
-        return text if info.kind == "split" else "class-il"
+        return text
     if field == "device":
         if text not in available_devices():
             if text in DEVICES:
@@ -440,6 +450,7 @@ def _on_benchmark() -> None:
     if info is not None:
         st.session_state[key("n_tasks")] = info.default_tasks
         st.session_state[key("classes")] = ""
+        st.session_state[key("scenario")] = scenarios_for(info)[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -509,11 +520,16 @@ def render(errors: dict[str, str]) -> set[str]:
                       help="One group of class numbers per task, tasks separated by '|', in training order. "
                            "Empty: the classes in order, split evenly into the number of tasks.")
         error_for("classes")
-        st.radio("Scenario", ["class-il", "task-il"], key=key("scenario"), horizontal=True,
-                 format_func=lambda s: {"class-il": "Class-IL", "task-il": "Task-IL"}[s],
-                 help="Class-IL: the model must tell all classes seen so far apart. Task-IL: it is told the "
-                      "task and only chooses among that task's classes (trained and scored that way).")
-        error_for("scenario")
+    scenarios = scenarios_for(info)
+    if v[key("scenario")] not in scenarios:
+        fix(key("scenario"), scenarios[0])
+    st.radio("Scenario", scenarios, key=key("scenario"), horizontal=True, format_func=SCENARIO_LABELS.get,
+             help="Class-IL: the model must tell all classes seen so far apart. Task-IL: it is told the task and "
+                  "only chooses among that task's classes (trained and scored that way)." if split else
+             "Domain-IL: every task has all classes and the model is not told which task an input comes from. "
+             "Task-IL: it is told the task at test time, which changes the answer only for task-aware strategies "
+             "(a head, column or mask per task).")
+    error_for("scenario")
 
     st.subheader("Strategy", divider="gray")
     strategies = list(STRATEGIES)
