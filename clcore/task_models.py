@@ -28,6 +28,11 @@ from .errors import ConfigError
 from .models import MLP
 
 
+# How TaskAwareNet.forward answers without the task id (the strategies' `task_inference`, shown by the app).
+MOST_CONFIDENT_TASK = ("every task trained so far predicts with its own head, column or mask, and each input takes "
+                       "the answer of the task most confident on it (highest softmax probability)")
+
+
 def task_classes(benchmark) -> list[list[int]]:
     """The classes each task's head predicts: its own classes (every class in Domain-IL benchmarks)."""
     return [list(task.classes) for task in benchmark.tasks]

@@ -265,6 +265,15 @@ def _accuracy_source(snap: Snap, task_il: bool):
     return snap.matrix_til if task_il else snap.matrix
 
 
+def task_id_notice(snap: Snap) -> None:
+    """Task-aware strategies (a head, column or mask per task) need the task id: say which numbers got it."""
+    cls = STRATEGIES[snap.strategy]
+    if cls.needs_task_id:
+        other = "Class-IL" if snap.has_task_il else "Domain-IL"
+        st.caption(f":material/badge: **{cls.title} needs the task id at test time.** Task-IL numbers give it "
+                   f"the task; {other} numbers never do: {cls.task_inference}.")
+
+
 def accuracy_views(snap: Snap) -> None:
     left, right = st.columns(2)
     with left:
@@ -285,6 +294,7 @@ def accuracy_views(snap: Snap) -> None:
         title = f"Accuracy R[i][j] (%), {kind}" + (f", {model} model" if len(snap.models) > 1 else "")
         st.plotly_chart(charts.accuracy_heatmap(matrix, snap.task_names, title, offline=snap.offline),
                         key="pg_heatmap", config={"displayModeBar": False})
+        task_id_notice(snap)
     with right:
         evals = snap.evals
         idx = charts.thin_indices(len(evals), keep=[i for i, e in enumerate(evals) if e.full])

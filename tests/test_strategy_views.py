@@ -42,3 +42,21 @@ def test_strategy_view_draws_the_runs_data(name):
     assert own, f"{name}: its view drew no chart"
     for key, fig in own.items():
         assert any(_has_data(trace) for trace in fig["data"]), f"{name}: chart {key} has no data"
+
+
+TASK_AWARE = [name for name, cls in clcore.STRATEGIES.items() if cls.needs_task_id]
+
+
+def test_task_aware_strategies_state_their_task_inference_rule():
+    for name in TASK_AWARE:
+        assert len(clcore.STRATEGIES[name].task_inference) > 30, f"{name}: say how it answers without the task id"
+
+
+@pytest.mark.parametrize("name", TASK_AWARE[:1])
+def test_the_playground_says_when_a_method_needs_the_task_id(name):
+    at = open_app({"strategy": name, "tasks": "2", "subset": "60", "eval_every": "0"})
+    at.button(key="pg_play").click().run()
+    wait_until(at, finished, timeout=90)
+    at.run()
+    notice = [c.value for c in at.caption if "needs the task id" in c.value]
+    assert notice and clcore.STRATEGIES[name].task_inference in notice[0]

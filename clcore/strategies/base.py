@@ -119,6 +119,7 @@ class Strategy:
     stores_logits: ClassVar[bool] = False  # buffer keeps the logits seen at insertion (DER)
     trains_offline: ClassVar[bool] = False  # sees all tasks at once (the joint upper bound)
     needs_task_id: ClassVar[bool] = False  # its inference needs the task id (heads, masks): the app says so
+    task_inference: ClassVar[str] = ""  # with needs_task_id: how it answers when the task id is not given
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, benchmark, buffer,
                  generator: torch.Generator, replay_batch_size: int, hp: dict):
@@ -144,6 +145,7 @@ class Strategy:
     def describe(cls) -> dict:
         return {"name": cls.name, "title": cls.title, "summary": cls.summary, "family": cls.family,
                 "uses_buffer": cls.uses_buffer, "needs_task_id": cls.needs_task_id,
+                "task_inference": cls.task_inference,
                 "params": [p.describe() for p in cls.params]}
 
     # hooks -------------------------------------------------------------------------------------

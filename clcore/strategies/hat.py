@@ -19,8 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..task_models import (HatMLP, capacity_report, owner_fractions, parameter_count, rebuild_optimizer,
-                           require_mlp, task_classes, unit_grid)
+from ..task_models import (MOST_CONFIDENT_TASK, HatMLP, capacity_report, owner_fractions, parameter_count,
+                           rebuild_optimizer, require_mlp, task_classes, unit_grid)
 from .base import Param, Strategy, register
 
 COSH_CLAMP = 50.0  # the authors' thres_cosh
@@ -63,6 +63,7 @@ class HardAttention(Strategy):
     summary = ("Learns a near-binary attention mask over the units for each task and protects the units "
                "earlier tasks attend to. Without the task id the most confident mask answers.")
     needs_task_id = True
+    task_inference = MOST_CONFIDENT_TASK
     params = (
         Param("s_max", 400.0, 1.0, 10_000.0, "s_max: final scale of the gates sigmoid(s e) (larger: more binary)"),
         Param("c", 0.75, 0.0, 100.0, "c: weight of the attention-sparsity regulariser"),

@@ -4,7 +4,8 @@ task trains the shared trunk and its own head on its own classes; nothing else p
 this is the fine-tune baseline of the architectural family."""
 import torch.nn.functional as F
 
-from ..task_models import MultiHeadNet, capacity_report, parameter_count, rebuild_optimizer, task_classes
+from ..task_models import (MOST_CONFIDENT_TASK, MultiHeadNet, capacity_report, parameter_count, rebuild_optimizer,
+                           task_classes)
 from .base import Strategy, register
 
 
@@ -16,6 +17,7 @@ class MultiHead(Strategy):
     summary = ("A shared network with one output head per task, trained by plain SGD; without the task id the "
                "most confident head answers.")
     needs_task_id = True
+    task_inference = MOST_CONFIDENT_TASK
 
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)

@@ -7,8 +7,8 @@ the first task and stay fixed afterwards, as in the paper. Each task has its own
 import torch
 import torch.nn.functional as F
 
-from ..task_models import (PackNetMLP, capacity_report, owner_fractions, parameter_count, rebuild_optimizer,
-                           require_mlp, task_classes)
+from ..task_models import (MOST_CONFIDENT_TASK, PackNetMLP, capacity_report, owner_fractions, parameter_count,
+                           rebuild_optimizer, require_mlp, task_classes)
 from .base import Param, Strategy, register
 
 
@@ -20,6 +20,7 @@ class PackNet(Strategy):
     summary = ("After each task, prunes the smallest of its weights, retrains the rest and freezes them: one "
                "binary weight mask per task. Without the task id the most confident mask answers.")
     needs_task_id = True
+    task_inference = MOST_CONFIDENT_TASK
     params = (
         Param("prune", 0.75, 0.0, 0.99, "fraction of each layer's newly trained weights pruned (freed for "
                                         "later tasks) after each task"),

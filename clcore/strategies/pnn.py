@@ -4,8 +4,8 @@ non-linear lateral adapters (eq. 2). Earlier columns never change, so nothing is
 of a network that grows with every task. mammoth (Buzzega et al. 2020) runs it on Split MNIST."""
 import torch.nn.functional as F
 
-from ..task_models import (ProgressiveNet, capacity_report, parameter_count, rebuild_optimizer, require_mlp,
-                           task_classes)
+from ..task_models import (MOST_CONFIDENT_TASK, ProgressiveNet, capacity_report, parameter_count,
+                           rebuild_optimizer, require_mlp, task_classes)
 from .base import Strategy, register
 
 
@@ -17,6 +17,7 @@ class Progressive(Strategy):
     summary = ("A new column per task with lateral connections from the frozen earlier columns; the network "
                "grows with every task. Without the task id the most confident column answers.")
     needs_task_id = True
+    task_inference = MOST_CONFIDENT_TASK
 
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)
