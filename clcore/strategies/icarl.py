@@ -109,7 +109,8 @@ class ICaRL(Strategy):
         chosen = []
         while take:
             if self.exemplar_position == len(self.exemplar_order):
-                self.exemplar_order, self.exemplar_position = torch.randperm(len(self.buffer), generator=self.generator), 0
+                self.exemplar_order = torch.randperm(len(self.buffer), generator=self.generator)
+                self.exemplar_position = 0
             part = self.exemplar_order[self.exemplar_position:self.exemplar_position + take]
             chosen.append(part)
             self.exemplar_position += len(part)
@@ -164,7 +165,8 @@ class ICaRL(Strategy):
         new_x, new_y = torch.cat(new_x), torch.cat(new_y)
         new_task = torch.full_like(new_y, task_index)
         if old is not None:
-            new_x, new_y, new_task = torch.cat([old.x, new_x]), torch.cat([old.y, new_y]), torch.cat([old.task, new_task])
+            new_x, new_y = torch.cat([old.x, new_x]), torch.cat([old.y, new_y])
+            new_task = torch.cat([old.task, new_task])
         self.buffer.replace(new_x, new_y, new_task)
         self.group_sizes = [min(size, per_group) for size in self.group_sizes] + new_sizes
         self.memory_version += 1
