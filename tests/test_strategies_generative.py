@@ -203,6 +203,17 @@ def test_gnr_strategy_replay_loss_leaves_old_class_logits_alone():
     strategy.replay_loss(logits, labels, tasks).backward()
     assert torch.all(logits.grad[:, [0, 1, 4, 5]] == 0)  # old task 1 and unseen task 3
     assert torch.all(logits.grad[:, [2, 3]] > 0)  # the current task's classes are pushed down
+    # the current data train the current classes against the old ones' logits, held as constants
+    current_x, current_y = run.benchmark.train_batch(run.benchmark.tasks[1], torch.arange(10))
+    logits = strategy.model(current_x)
+    logits.retain_grad()
+    strategy.current_loss(logits, current_y, torch.ones_like(current_y)).backward()
+    assert torch.all(logits.grad[:, [0, 1, 4, 5]] == 0)
+    assert torch.all(logits.grad[:, [2, 3]].abs().sum(1) > 0)
+    # ... and the old classes do compete: the gradient is not that of a softmax over the current classes alone
+    alone = logits.detach().clone().requires_grad_(True)
+    F.cross_entropy(alone[:, [2, 3]], current_y - 2).backward()
+    assert not torch.allclose(logits.grad[:, [2, 3]], alone.grad[:, [2, 3]])
     # plain generative replay raises the label's logit instead
     plain = tiny("generative_replay")
     plain.advance(until="task")

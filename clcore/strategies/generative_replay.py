@@ -83,6 +83,10 @@ class GenerativeReplay(Strategy):
         labels = logits.argmax(1)
         return x, labels, self.class_task[labels]
 
+    def current_loss(self, logits, labels, tasks):
+        """The solver's loss on the current batch: plain cross-entropy."""
+        return self.classification_loss(logits, labels, tasks)
+
     def replay_loss(self, logits, labels, tasks):
         """The solver's loss on replayed samples: plain cross-entropy towards the old solver's labels."""
         return self.classification_loss(logits, labels, tasks)
@@ -103,7 +107,7 @@ class GenerativeReplay(Strategy):
         self.vae_optimizer.step()
 
         logits = self.model(x)
-        current_loss = self.classification_loss(logits[:n_current], batch.y, batch.task)
+        current_loss = self.current_loss(logits[:n_current], batch.y, batch.task)
         loss = current_loss
         if replay is not None:
             replay_loss = self.replay_loss(logits[n_current:], replay[1], replay[2])

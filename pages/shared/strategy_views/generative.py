@@ -47,5 +47,6 @@ def generative_views(snap, live) -> None:
     stat_curves(snap, {"current_loss": "classifier loss on the current data", "replay_loss": replay_label},
                 "Classifier losses on real and on generated data", "cross-entropy", key=f"pg_{name}_losses")
     if name == "generative_negative_replay":
-        st.caption("GNR's generated samples only push the current task's classes down: the old classes get no "
-                   "gradient from them, so poor samples cannot blur what the old classes learned.")
+        st.caption("GNR's generated samples only push the current task's classes down, and nothing in a task "
+                   "trains the old classes' output units: poor samples cannot blur what the old classes learned, "
+                   "they only keep the new classes off the old classes' inputs.")
