@@ -116,6 +116,8 @@ def make_config(**given) -> RunConfig:
     if cls.uses_buffer and v["buffer_size"] == 0:
         raise ConfigError(f"buffer: {strategy} replays from a buffer; give a buffer size of at least 1 (e.g. 200)")
     _choice("buffer-policy", v.get("buffer_policy", "reservoir"), BUFFER_POLICIES)
+    if cls.buffer_policy is not None:  # the method's own sampler is part of its definition
+        v["buffer_policy"] = cls.buffer_policy
     v["epochs"] = _number("epochs", v.get("epochs", 1), int, 1, 1000)
     v["batch_size"] = _number("batch-size", v.get("batch_size", 10), int, 1, 65536)
     if v.get("replay_batch_size") is not None:

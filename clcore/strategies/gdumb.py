@@ -4,7 +4,7 @@ Continual Learning"): a Greedy class-balanced sampler and a Dumb learner.
 - Sampler (Sec. 3): every stream sample is stored while the memory has room; once full, a sample
   whose class holds fewer than k / |classes seen| slots replaces a random sample of the currently
   largest class, otherwise it is dropped. This is ReplayBuffer's "balanced" policy, which GDumb always
-  uses (the buffer_policy setting does not apply to it). Nothing is learnt from the stream.
+  uses (Strategy.buffer_policy: a run's config records it whatever policy was asked for). Nothing is learnt from the stream.
 - Learner: before every evaluation (here at each task end) the network is reset to the same initial
   weights and trained from scratch on the memory only. As in the paper's code for MNIST: SGD with
   momentum 0.9, weight decay 1e-6, batch 16, gradient norm clipped at 10; one warm-up epoch at
@@ -22,6 +22,7 @@ from copy import deepcopy
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .base import Param, Strategy, register
 
 MOMENTUM = 0.9  # the paper's code (src/main.py)
@@ -37,6 +38,7 @@ class GDumb(Strategy):
     summary = ("Keeps a class-balanced memory of the stream and, at each task end, trains a network from "
                "scratch on that memory only.")
     uses_buffer = True
+    buffer_policy = "balanced"  # GDumb's greedy class-balanced sampler
     params = (
         Param("epochs_on_buffer", 32, 1, 2000, "epochs of training from scratch on the memory at each task end "
               "(the paper: 128 on MNIST; a power of two ends a cosine cycle)"),
@@ -45,9 +47,16 @@ class GDumb(Strategy):
         Param("fit_batch_size", 16, 1, 4096, "batch size of the retraining"),
     )
 
+    @classmethod
+    def resolve_params(cls, given):
+        params = super().resolve_params(given)
+        if params["min_lr"] > params["max_lr"]:
+            raise ConfigError(f"--param min_lr of gdumb: {params['min_lr']} is above max_lr {params['max_lr']}; "
+                              "choose min_lr <= max_lr")
+        return params
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.buffer.policy = "balanced"  # GDumb's sampler (the buffer is still empty here)
         self.initial_state = deepcopy(self.model.state_dict())
         self.retrain_loss: list[float] = []
         self.retrain_lr: list[float] = []

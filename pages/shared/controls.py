@@ -604,7 +604,9 @@ def render(errors: dict[str, str]) -> set[str]:
             error_for("momentum")
         st.number_input("Weight decay", key=key("weight_decay"), step=0.0001, format="%g")
         error_for("weight_decay")
-        if cls.uses_buffer:
+        if cls.uses_buffer and cls.buffer_policy is not None:
+            st.caption(f"Buffer policy: {cls.buffer_policy}, part of {cls.title}'s definition.")
+        elif cls.uses_buffer:
             st.selectbox("Buffer policy", list(BUFFER_POLICIES), key=key("buffer_policy"),
                          help="reservoir: every example seen is kept with equal probability; balanced: "
                               "class-balanced (GDumb).")
