@@ -1,10 +1,6 @@
 """The architectural family's core mechanisms on hand-made cases (multi-head, PNN, PackNet, HAT and the
 task inference they share), and each strategy end to end through the CLI."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +8,8 @@ import torch
 from clcore import ConfigError, Run, make_config
 from clcore.strategies.hat import annealed_scale, attention_regulariser, compensation_factors
 from clcore.task_models import TaskAwareNet, parameter_count
+from tests.cli_support import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURAL = ["multihead", "pnn", "packnet", "hat"]
 
 
@@ -184,17 +180,14 @@ def test_hat_keeps_earlier_tasks_while_a_new_task_trains():
 
 
 # ---------------------------------------------------------------------------------------------------
-# every strategy through the CLI (started together so their start-up costs overlap)
+# every strategy through the CLI
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("architecture_cli")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = {name: subprocess.Popen(
-        [sys.executable, "-m", "clcore", "run", "--strategy", name, "--train-subset", "100", "--hidden", "32",
-         "--classes", "0,1|2,3", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json")],
-        cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in ARCHITECTURAL}
-    done = {name: (proc.wait(timeout=240), proc.communicate()[1]) for name, proc in procs.items()}
+    done = {name: run_cli(["run", "--strategy", name, "--train-subset", "100", "--hidden", "32", "--classes",
+                           "0,1|2,3", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json")])
+            for name in ARCHITECTURAL}
     return out, done
 
 

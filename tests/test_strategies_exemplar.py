@@ -1,10 +1,6 @@
 """Baselines and exemplar methods (cumulative, ensemble, GDumb, iCaRL): each one's core mechanism on a
 hand-made case, and a CLI run end to end."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,10 +11,10 @@ from clcore.strategies import Batch
 from clcore.losses import binary_distillation_loss
 from clcore.strategies.ensemble import Ensemble
 from clcore.strategies.icarl import NearestMeanOfExemplars, herding_order
+from tests.cli_support import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 SUBSET = 100  # training examples per task: 10 batches of 10
-CLI_RUNS = {  # strategy -> extra CLI arguments; the runs start together (their torch imports overlap)
+CLI_RUNS = {  # strategy -> extra CLI arguments
     "cumulative": [],
     "ensemble": [],
     "gdumb": ["--buffer", "50", "--param", "epochs_on_buffer=4"],
@@ -40,17 +36,11 @@ def tiny(strategy, **kw):
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = {}
-    for name, extra in CLI_RUNS.items():
-        args = ["run", "--strategy", name, "--train-subset", str(SUBSET), "--hidden", "32", "--tasks", "2",
-                "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json"), *extra]
-        procs[name] = subprocess.Popen([sys.executable, "-m", "clcore", *args], cwd=ROOT, env=env, text=True,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     results = {}
-    for name, proc in procs.items():
-        _, stderr = proc.communicate(timeout=120)
-        results[name] = (proc.returncode, stderr, out / f"{name}.json")
+    for name, extra in CLI_RUNS.items():
+        code, stderr = run_cli(["run", "--strategy", name, "--train-subset", str(SUBSET), "--hidden", "32", "--tasks",
+                                "2", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json"), *extra])
+        results[name] = (code, stderr, out / f"{name}.json")
     return results
 
 

@@ -1,10 +1,6 @@
 """Generative replay (DGR), generative negative replay (GNR) and DualNet: their core mechanisms on
 hand-made cases, and each strategy through the CLI."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,8 +11,7 @@ from clcore import Run, make_config
 from clcore.strategies.dualnet import barlow_twins_loss
 from clcore.strategies.generative_negative_replay import negative_replay_loss
 from clcore.vae import VAE
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.cli_support import run_cli
 
 
 def tiny(strategy, **kw):
@@ -297,17 +292,11 @@ CLI_RUNS = {
 
 
 def test_each_strategy_runs_from_the_cli(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = {}
-    for name, extra in CLI_RUNS.items():  # started together: their start-up costs overlap
+    for name, extra in CLI_RUNS.items():
         out = tmp_path / f"{name}.json"
-        procs[name] = (out, subprocess.Popen(
-            [sys.executable, "-m", "clcore", "run", "--strategy", name, "--tasks", "2", "--train-subset", "40",
-             "--hidden", "32", "--eval-every", "0", "--eval-subset", "20", "--quiet", "--out", str(out), *extra],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for name, (out, proc) in procs.items():
-        _, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 0, f"{name}: {stderr}"
+        code, stderr = run_cli(["run", "--strategy", name, "--tasks", "2", "--train-subset", "40", "--hidden", "32",
+                                "--eval-every", "0", "--eval-subset", "20", "--quiet", "--out", str(out), *extra])
+        assert code == 0, f"{name}: {stderr}"
         result = json.loads(out.read_text())
         assert result["status"] == "finished" and result["config"]["strategy"] == name
         assert len(result["acc_matrix"]) == 2 and result["steps"] == 8

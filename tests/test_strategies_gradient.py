@@ -5,10 +5,6 @@ through the CLI."""
 import copy
 import itertools
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +15,8 @@ from clcore.gradients import earlier_task_samples, flat_grad, flat_params, proje
 from clcore.strategies import Batch
 from clcore.strategies.lfd import (equilibrium_point, find_direction, orthogonal_component,
                                    riemannian_sphere_step)
+from tests.cli_support import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = ("gem", "agem", "mir", "lfd")
 
 
@@ -257,12 +253,9 @@ def test_lfd_task_end_moves_to_the_memory_equilibrium():
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("gradient_cli")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = {name: subprocess.Popen(
-        [sys.executable, "-m", "clcore", "run", "--strategy", name, "--buffer", "40", "--train-subset", "60",
-         "--hidden", "32", "--tasks", "5", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json")],
-        cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name in STRATEGIES}
-    done = {name: (proc.wait(timeout=180), proc.communicate()[1]) for name, proc in procs.items()}
+    done = {name: run_cli(["run", "--strategy", name, "--buffer", "40", "--train-subset", "60", "--hidden", "32",
+                           "--tasks", "5", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json")])
+            for name in STRATEGIES}
     return out, done
 
 

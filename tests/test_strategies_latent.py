@@ -3,10 +3,6 @@ latent buffer, CWR*'s weighted consolidation, AR1's combination of the three, Pr
 compress phase and online-EWC Fisher; each through the CLI too."""
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +13,8 @@ from clcore.importance import online_sum
 from clcore.latent import freeze_lower, keep_frozen_in_eval
 from clcore.models import MLP, ResNet18, SmallCNN, reinitialised
 from clcore.strategies import Batch
+from tests.cli_support import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(train_subset=60, batch_size=10, hidden=(16, 16), eval_every=0, eval_subset=20, seed=0)
 
 
@@ -316,19 +312,13 @@ CLI_RUNS = {"latent_replay": ["--buffer", "30"], "cwr_star": [],
 
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
-    """The four CLI runs, started together so that their start-up costs (torch, MNIST) overlap."""
     out = tmp_path_factory.mktemp("cli")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = {name: subprocess.Popen([sys.executable, "-m", "clcore", "run", "--strategy", name, "--train-subset", "40",
-                                     "--hidden", "32", "--tasks", "2", "--eval-every", "0", "--quiet",
-                                     "--out", str(out / f"{name}.json"), *extra],
-                                    cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for name, extra in CLI_RUNS.items()}
     finished = {}
-    for name, proc in procs.items():
-        _, stderr = proc.communicate(timeout=300)
+    for name, extra in CLI_RUNS.items():
         path = out / f"{name}.json"
-        finished[name] = (proc.returncode, stderr, json.loads(path.read_text()) if path.exists() else None)
+        code, stderr = run_cli(["run", "--strategy", name, "--train-subset", "40", "--hidden", "32", "--tasks", "2",
+                                "--eval-every", "0", "--quiet", "--out", str(path), *extra])
+        finished[name] = (code, stderr, json.loads(path.read_text()) if path.exists() else None)
     return finished
 
 
