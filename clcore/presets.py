@@ -71,8 +71,8 @@ _TABLE = {
         # mask per task whatever the scenario; Class-IL (the default) reports both their task-inference accuracy
         # and, as Task-IL, the accuracy with the task id given. multihead: mammoth seq-mnist 'sgd' (fine-tune,
         # which it is with one head per task); pnn: mammoth best_args seq-mnist 'pnn'; hat: the paper's s_max
-        # 400, c 0.75 and SGD lr 0.05 (Serra et al. 2018, Sec. 4); packnet: the paper's 75% pruning per task, retrained one epoch (no MNIST settings
-        # published), fine-tune's lr.
+        # 400, c 0.75 and SGD lr 0.05 (Serra et al. 2018, Sec. 4); packnet: the paper's 75% pruning per task,
+        # retrained one epoch (no MNIST settings published), fine-tune's lr.
         "multihead": {None: dict(lr=0.03, batch_size=10)},
         "pnn": {None: dict(lr=0.1, batch_size=10)},
         "packnet": {None: dict(lr=0.03, batch_size=10, params=dict(prune=0.75, retrain_epochs=1))},
