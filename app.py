@@ -20,6 +20,7 @@ session.workspace_id()
 session.prewarm_data()
 st.navigation([
     st.Page("pages/playground.py", title="Playground", icon=":material/play_circle:", default=True),
+    st.Page("pages/learn.py", title="Learn", icon=":material/menu_book:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/about.py", title="About", icon=":material/info:"),
 ]).run()
