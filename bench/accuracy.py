@@ -58,6 +58,7 @@ def record_from_result(preset: str, seed: int, result: dict, elapsed_s: float) -
         "buffer_size": result["config"]["buffer_size"],
         "config": result["config"],
         "reported_model": result["reported_model"],
+        "model_params": result.get("model_params"),
         "avg_acc": result["avg_acc"],
         "task_il_avg_acc": task_il.get("avg_acc"),
         "forgetting": result["forgetting"],

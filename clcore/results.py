@@ -57,6 +57,8 @@ def build_result(run) -> dict:
         "tasks": [t.name for t in bench.tasks],
         "task_classes": [list(t.classes) for t in bench.tasks],
         "reported_model": primary,
+        # parameters of the reported model at the end (grows with tasks for PNN, hypernetwork embeddings, ...)
+        "model_params": sum(p.numel() for p in run.strategy.evaluation_models()[primary].parameters()),
         "offline": offline,
         "acc_matrix": main["acc_matrix"],
         "avg_acc": main["avg_acc"],
