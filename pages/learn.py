@@ -362,8 +362,12 @@ def metrics_section() -> None:
                 rf"\tfrac{{1}}{{{k}}}\big({' + '.join(f'({_num(R[j - 1][j])} - {_num(b[j])})' for j in range(1, n))}"
                 rf"\big) = {_fmt(fwt)}"),
     }
+    # task 1's peak (the example is built so that it comes after task 1: forgetting and BWT then differ)
+    peak = max(range(k), key=lambda i: R[i][0])
+    values = {"forgetting": dict(best=_num(R[peak][0]), peak_task=peak + 1, first=_num(R[0][0]))}
     for key, (definition, example) in worked.items():
-        st.markdown(f"**{t(f'learn.metrics.{key}.name')}**: {t(f'learn.metrics.{key}.meaning')}")
+        meaning = t(f"learn.metrics.{key}.meaning", **values.get(key, {}))
+        st.markdown(f"**{t(f'learn.metrics.{key}.name')}**: {meaning}")
         st.latex(f"{definition} \\;=\\; {example}")
     curve = metrics.accuracy_after_each_task(R)
     st.markdown(t("learn.metrics.curve", values=", ".join(_fmt(v) for v in curve)))

@@ -125,6 +125,7 @@ def test_worked_example_numbers_are_the_engines_metrics_of_the_shown_matrix():
     assert shown == {label: f"{value:.2f}" for label, value in expected.items()}
     # forgetting counts from the best accuracy, BWT from the diagonal: the example tells them apart
     assert metrics.forgetting(R) != -metrics.backward_transfer(R)
+    assert "Task 1 peaked at 97 after task 2, so its forgetting counts from 97, not from 95" in texts(at)
     curve = ", ".join(f"{v:.2f}" for v in metrics.accuracy_after_each_task(R))
     assert curve in texts(at)
 
