@@ -14,9 +14,10 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="Continual Learning Playground", layout="wide", page_icon=":material/school:")
 
-from pages.shared import session  # noqa: E402
+from pages.shared import i18n, session  # noqa: E402
 
 session.workspace_id()
+i18n.language()  # from ?lang= (kept in every page's URL)
 session.prewarm_data()
 st.navigation([
     st.Page("pages/playground.py", title="Playground", icon=":material/play_circle:", default=True),

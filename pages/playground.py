@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from clcore import STRATEGIES, ConfigError, DataUnavailable  # noqa: E402
 from clcore.benchmarks import BENCHMARKS  # noqa: E402
-from pages.shared import charts, controls, session, strategy_views  # noqa: E402
+from pages.shared import charts, controls, i18n, session, strategy_views  # noqa: E402
 from pages.shared.presets import LECTURE_PRESETS  # noqa: E402,F401  (re-exported for the About page)
 
 session.run_through_app()
@@ -489,7 +489,7 @@ def transport(live, config, snap: Snap | None) -> None:
         st.button("Reset", key="pg_reset", on_click=on_reset, icon=":material/restart_alt:",
                   help="Stop this run and set up a new one with the current controls.")
         with st.popover("Share link", icon=":material/link:"):
-            params = controls.url_from_state(controls.current_state())
+            params = {**controls.url_from_state(controls.current_state()), **i18n.url_params()}
             st.code(share_link(params), language=None, wrap_lines=True)
             st.caption("This link reproduces the exact setup (not your runs) on any machine running the app.")
     if invalid:
@@ -513,7 +513,7 @@ def page() -> None:
         shown = controls.render(errors)
     controls.save_state()
 
-    wanted = {**controls.url_from_state(controls.current_state()), "ws": ws}
+    wanted = {**controls.url_from_state(controls.current_state()), "ws": ws, **i18n.url_params()}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 

@@ -213,6 +213,12 @@ def test_url_parameters_restore_the_controls():
     assert not errors and config.n_tasks == 3 and config.params["ewc_lambda"] == 42.5 and config.hidden == (64, 32)
 
 
+def test_the_language_in_the_url_is_kept_not_reported():
+    at = open_app({"lang": "zh", "strategy": "er"})
+    assert not at.warning
+    assert at.query_params["lang"] == "zh" and at.query_params["strategy"] == "er"
+
+
 def test_scenario_choices_follow_the_benchmark():
     at = open_app({"benchmark": "permuted-mnist", "scenario": "task-il", "strategy": "multihead", "tasks": "3"})
     assert not at.warning

@@ -357,7 +357,7 @@ def parse_url(query: dict[str, str]) -> tuple[dict, list[str]]:
     unknown or stale); missing or bad values fall back to the defaults. Never raises."""
     state = default_state()
     messages = []
-    query = {k: v for k, v in query.items() if k != "ws"}
+    query = {k: v for k, v in query.items() if k not in ("ws", "lang")}  # workspace, language: not run settings
     choice = query.pop("preset", None)
     if choice is not None:
         settings = preset_settings(choice)
