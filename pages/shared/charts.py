@@ -8,6 +8,10 @@ Figures are assembled as plain dicts in one go (subplots laid out by hand, task 
 shapes) and wrapped without plotly's per-property validation: the live views redraw several figures
 every half second while a training thread shares the interpreter, and validation made each figure
 cost 50-400 ms instead of a few. Set VALIDATE = True (the tests do) to have plotly check every property.
+
+The words a figure writes itself (axis titles, legend and hover words, default titles) come from TEXT,
+in English; every builder takes `text=`, a dict of the active language's words, which the pages make with
+`charts.translated(i18n.t)` (catalog table `charts`, one key per TEXT entry).
 """
 from __future__ import annotations
 
@@ -23,11 +27,47 @@ DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 ACCURACY_SCALE = "Viridis"
 IMPORTANCE_SCALE = "Cividis"
 MODEL_COLOURS = {"student": "#009E73", "plastic": "#E69F00", "stable": "#0072B2"}
-MODEL_NAMES = {"student": "working model (student)", "plastic": "plastic (fast) model",
-               "stable": "stable (slow) model"}
 TEACHER_COLOURS = {"plastic": "#E69F00", "stable": "#0072B2"}
 BOUNDARY_LINE = {"color": "#777777", "width": 1, "dash": "dash"}
 NO_BAR = {"displayModeBar": False}
+
+# The figures' own words, English; `translated(t)` gives the same keys in the active language.
+TEXT = {
+    "training_step": "training step", "step": "step", "epoch": "epoch", "accuracy": "accuracy",
+    "test_accuracy": "test accuracy (%)", "all_tasks": "all tasks", "acc_percent": "acc %",
+    "evaluated_on_task": "evaluated on task", "after_training_task": "after training task",
+    "after_training": "after training", "evaluated_on": "evaluated on",
+    "loss_title": "Training loss", "loss": "loss", "mean_loss": "mean loss over the last steps",
+    "buffer_title": "Replay buffer composition", "samples_in_buffer": "samples in the buffer",
+    "samples": "samples", "relative": "relative", "importance": "importance",
+    "histogram_title": "Importance per parameter tensor (log10)", "log10_importance": "log10 importance",
+    "weights": "weights",
+    "teacher_title": "CLS-ER: which teacher each replayed buffer sample took",
+    "teacher_share_panel": "share taking the stable teacher, by the sample's task",
+    "teacher_totals_panel": "all steps so far: samples per teacher",
+    "took_stable": "took the stable teacher", "all_buffer_samples": "all buffer samples",
+    "teacher_plastic": "plastic (fast) teacher", "teacher_stable": "stable (slow) teacher",
+    "task_share": "% of the task's buffer samples", "buffer_samples": "buffer samples",
+    "models_title": "Working, plastic and stable models side by side",
+    "models_average_panel": "average accuracy on the tasks seen so far",
+    "models_final_panel": "accuracy per task after the last finished task", "mean": "mean",
+    "model_student": "working model (student)", "model_plastic": "plastic (fast) model",
+    "model_stable": "stable (slow) model",
+}
+
+
+def translated(lookup) -> dict[str, str]:
+    """TEXT in another language: `lookup` is the pages' `i18n.t` (key `charts.<name>` for each word)."""
+    return {name: lookup(f"charts.{name}") for name in TEXT}
+
+
+def _words(text) -> dict[str, str]:
+    return {**TEXT, **(text or {})}
+
+
+def model_name(model: str, text=None) -> str:
+    """A CLS-ER model's legend name ('student' -> 'working model (student)'); other names unchanged."""
+    return _words(text).get(f"model_{model}", model)
 
 
 def _plain(value):
@@ -111,70 +151,75 @@ def _grid(rows: int, cols: int, hspace: float, vspace: float, titles=(), col_wid
 # ------------------------------------------------------------------------------------------------
 # Accuracy
 # ------------------------------------------------------------------------------------------------
-def accuracy_heatmap(matrix, task_names, title: str, offline: bool = False) -> go.Figure:
+def accuracy_heatmap(matrix, task_names, title: str, offline: bool = False, text=None) -> go.Figure:
     """R[i][j] = accuracy (%) on task j (columns) after training task i (rows), on a fixed 0-100 scale.
 
     The figure is always N x N (one row for offline / joint training); rows not trained yet stay empty,
     so the matrix visibly fills in row by row. Values are written in the cells."""
+    words = _words(text)
     matrix = [list(_plain(row)) for row in (_plain(matrix) or [])]
     n = len(task_names)
     labels = task_labels(n)
-    rows = ["all tasks"] if offline else labels
+    rows = [words["all_tasks"]] if offline else labels
     z = [[None] * n for _ in rows]
     for i, row in enumerate(matrix[:len(rows)]):
         z[i] = [_num(v) for v in row[:n]] + [None] * max(0, n - len(row))
-    text = [["" if v is None else f"{v:.0f}" for v in row] for row in z]
+    cells = [["" if v is None else f"{v:.0f}" for v in row] for row in z]
     names = [[str(task_names[j]) for j in range(n)] for _ in rows]
     trace = {"type": "heatmap", "z": z, "x": labels, "y": rows, "zmin": 0, "zmax": 100,
-             "colorscale": ACCURACY_SCALE, "text": text, "texttemplate": "%{text}",
+             "colorscale": ACCURACY_SCALE, "text": cells, "texttemplate": "%{text}",
              "textfont": {"size": 13 if n <= 10 else 9}, "customdata": names, "xgap": 2, "ygap": 2,
-             "hoverongaps": False, "colorbar": {"title": {"text": "acc %"}, "thickness": 12},
-             "hovertemplate": "after training %{y}<br>evaluated on %{x} (%{customdata})<br>"
-                              "accuracy %{z:.1f}%<extra></extra>"}
-    layout = {"xaxis": {"title": {"text": "evaluated on task"}, "type": "category", "showgrid": False},
-              "yaxis": {"title": {"text": "after training task"}, "type": "category", "autorange": "reversed",
+             "hoverongaps": False, "colorbar": {"title": {"text": words["acc_percent"]}, "thickness": 12},
+             "hovertemplate": f"{words['after_training']}: %{{y}}<br>{words['evaluated_on']}: %{{x}} "
+                              f"(%{{customdata}})<br>{words['accuracy']}: %{{z:.1f}}%<extra></extra>"}
+    layout = {"xaxis": {"title": {"text": words["evaluated_on_task"]}, "type": "category", "showgrid": False},
+              "yaxis": {"title": {"text": words["after_training_task"]}, "type": "category", "autorange": "reversed",
                         "showgrid": False},
               "plot_bgcolor": "#f2f2f2"}
     return _figure([trace], layout, title, height=max(320, min(640, 150 + 34 * len(rows))), legend=False)
 
 
-def forgetting_curves(steps, accs, task_boundaries, task_names, title: str) -> go.Figure:
+def forgetting_curves(steps, accs, task_boundaries, task_names, title: str, text=None) -> go.Figure:
     """One line per task: its test accuracy over training steps; dashed lines at task boundaries.
     `accs[j]` holds task j's accuracy at each of `steps`."""
+    words = _words(text)
     steps = list(_plain(steps) or [])
     data = []
     for j, name in enumerate(task_names):
         values = [_num(v) for v in (_plain(accs[j]) if j < len(accs) else [])]
         data.append({"type": "scatter", "x": steps[:len(values)], "y": values, "mode": "lines",
                      "name": f"T{j + 1}: {name}", "line": {"width": 2, **task_style(j)},
-                     "hovertemplate": f"T{j + 1} ({name})<br>step %{{x}}<br>accuracy %{{y:.1f}}%<extra></extra>"})
-    layout = {"yaxis": {"title": {"text": "test accuracy (%)"}, "range": [0, 102]},
-              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+                     "hovertemplate": f"T{j + 1} ({name})<br>{words['step']} %{{x}}<br>"
+                                      f"{words['accuracy']} %{{y:.1f}}%<extra></extra>"})
+    layout = {"yaxis": {"title": {"text": words["test_accuracy"]}, "range": [0, 102]},
+              "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
               "shapes": _boundary_shapes(task_boundaries)}
     return _figure(data, layout, title, height=400)
 
 
-def loss_curve(steps, loss, task_boundaries=None, title: str = "Training loss") -> go.Figure:
+def loss_curve(steps, loss, task_boundaries=None, title: str | None = None, text=None) -> go.Figure:
+    words = _words(text)
     data = [{"type": "scatter", "x": list(_plain(steps) or []), "y": [_num(v) for v in _plain(loss) or []],
-             "mode": "lines", "name": "loss", "line": {"color": PALETTE[0], "width": 1.5},
-             "hovertemplate": "step %{x}<br>loss %{y:.3f}<extra></extra>"}]
-    layout = {"yaxis": {"title": {"text": "mean loss over the last steps"}, "rangemode": "tozero"},
-              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+             "mode": "lines", "name": words["loss"], "line": {"color": PALETTE[0], "width": 1.5},
+             "hovertemplate": f"{words['step']} %{{x}}<br>{words['loss']} %{{y:.3f}}<extra></extra>"}]
+    layout = {"yaxis": {"title": {"text": words["mean_loss"]}, "rangemode": "tozero"},
+              "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
               "shapes": _boundary_shapes(task_boundaries)}
-    return _figure(data, layout, title, height=320, legend=False)
+    return _figure(data, layout, title or words["loss_title"], height=320, legend=False)
 
 
 def stat_curves(steps, series: dict, title: str, y_title: str, task_boundaries=None, y_range=None,
-                height: int = 340) -> go.Figure:
+                height: int = 340, text=None) -> go.Figure:
     """Lines of per-step statistics a strategy reports (e.g. how often A-GEM projected), one per entry of
     `series` (label -> values aligned with `steps`; None leaves a gap)."""
+    words = _words(text)
     steps = list(_plain(steps) or [])
     data = [{"type": "scatter", "x": steps, "y": [_num(v) for v in _plain(values)], "mode": "lines",
              "name": str(label), "line": {"width": 2, **task_style(k)},
-             "hovertemplate": f"{label}<br>step %{{x}}<br>%{{y:.3g}}<extra></extra>"}
+             "hovertemplate": f"{label}<br>{words['step']} %{{x}}<br>%{{y:.3g}}<extra></extra>"}
             for k, (label, values) in enumerate(series.items())]
     layout = {"yaxis": {"title": {"text": y_title}, **({"range": list(y_range)} if y_range else {"rangemode": "tozero"})},
-              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+              "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
               "shapes": _boundary_shapes(task_boundaries)}
     return _figure(data, layout, title, height=height, legend=len(data) > 1)
 
@@ -194,10 +239,11 @@ def grouped_bars(categories, series: dict, title: str, y_title: str, stacked: bo
     return _figure(data, layout, title, height=height, legend=len(data) > 1)
 
 
-def buffer_composition(steps, counts, group_names, title: str = "Replay buffer composition",
-                       task_boundaries=None) -> go.Figure:
+def buffer_composition(steps, counts, group_names, title: str | None = None, task_boundaries=None,
+                       text=None) -> go.Figure:
     """Stacked areas: how many buffer samples belong to each group (task or class) over training.
     `counts[k][g]` is the count of group g at `steps[k]`."""
+    words = _words(text)
     steps = list(_plain(steps) or [])
     counts = _plain(counts) or []
     data = []
@@ -205,17 +251,18 @@ def buffer_composition(steps, counts, group_names, title: str = "Replay buffer c
         data.append({"type": "scatter", "x": steps, "y": [row[g] if g < len(row) else 0 for row in counts],
                      "name": str(name), "mode": "lines", "stackgroup": "buffer",
                      "line": {"width": 0.5, "color": task_style(g)["color"]},
-                     "hovertemplate": f"{name}<br>step %{{x}}<br>%{{y}} samples<extra></extra>"})
-    layout = {"yaxis": {"title": {"text": "samples in the buffer"}, "rangemode": "tozero"},
-              "xaxis": {"title": {"text": "training step"}, "rangemode": "tozero"},
+                     "hovertemplate": f"{name}<br>{words['step']} %{{x}}<br>%{{y}} {words['samples']}"
+                                      "<extra></extra>"})
+    layout = {"yaxis": {"title": {"text": words["samples_in_buffer"]}, "rangemode": "tozero"},
+              "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
               "shapes": _boundary_shapes(task_boundaries)}
-    return _figure(data, layout, title, height=380)
+    return _figure(data, layout, title or words["buffer_title"], height=380)
 
 
 # ------------------------------------------------------------------------------------------------
 # EWC / SI importance
 # ------------------------------------------------------------------------------------------------
-def importance_maps(maps, titles, title: str, cols: int = 4, normalise: bool = True) -> go.Figure:
+def importance_maps(maps, titles, title: str, cols: int = 4, normalise: bool = True, text=None) -> go.Figure:
     """A grid of 2-D maps (e.g. 28x28 first-layer importance per hidden unit, or per input pixel per
     task), drawn as images on the Cividis scale. With `normalise` each map is scaled to its own maximum,
     so the pattern of every map is visible whatever its total."""
@@ -243,14 +290,16 @@ def importance_maps(maps, titles, title: str, cols: int = 4, normalise: bool = T
                                          "constrain": "domain"})
     layout["annotations"] = annotations
     layout["coloraxis"] = {"colorscale": IMPORTANCE_SCALE, "colorbar": {
-        "title": {"text": "relative" if normalise else "importance"}, "thickness": 10}}
+        "title": {"text": _words(text)["relative" if normalise else "importance"]}, "thickness": 10}}
     return _figure(data, layout, title, height=height, legend=False)
 
 
-def importance_histograms(layers: dict, title: str = "Importance per parameter tensor (log10)",
-                          max_layers: int = 12, cols: int = 3) -> go.Figure:
+def importance_histograms(layers: dict, title: str | None = None, max_layers: int = 12, cols: int = 3,
+                          text=None) -> go.Figure:
     """One histogram of log10(importance) per parameter tensor; `layers[name]` has 'log10_counts' and
     'log10_edges' (bins). Weight tensors first; at most `max_layers` panels."""
+    words = _words(text)
+    title = title or words["histogram_title"]
     order = list(layers)
     names = sorted(order, key=lambda k: (not k.endswith("weight"), order.index(k)))[:max_layers]
     if not names:
@@ -270,8 +319,9 @@ def importance_histograms(layers: dict, title: str = "Importance per parameter t
         xa, ya = cells[k]
         data.append({"type": "bar", "x": centres, "y": counts, "width": width, "name": name, "xaxis": xa,
                      "yaxis": ya, "marker": {"color": PALETTE[0]},
-                     "hovertemplate": "log10 importance %{x:.2f}<br>%{y} weights<extra></extra>"})
-        layout["xaxis" + xa[1:]]["title"] = {"text": "log10 importance", "font": {"size": 10}}
+                     "hovertemplate": f"{words['log10_importance']} %{{x:.2f}}<br>%{{y}} {words['weights']}"
+                                      "<extra></extra>"})
+        layout["xaxis" + xa[1:]]["title"] = {"text": words["log10_importance"], "font": {"size": 10}}
     layout["annotations"] = annotations
     layout["margin"] = {"l": 10, "r": 10, "t": 50, "b": 40}
     return _figure(data, layout, title, height=height, legend=False)
@@ -280,17 +330,16 @@ def importance_histograms(layers: dict, title: str = "Importance per parameter t
 # ------------------------------------------------------------------------------------------------
 # CLS-ER
 # ------------------------------------------------------------------------------------------------
-def teacher_choices(steps, plastic, stable, task_names,
-                    title: str = "CLS-ER: which teacher each replayed buffer sample took",
-                    task_boundaries=None) -> go.Figure:
+def teacher_choices(steps, plastic, stable, task_names, title: str | None = None, task_boundaries=None,
+                    text=None) -> go.Figure:
     """Left: over training, the share of buffer samples from each task whose consistency target came
     from the stable (slow) teacher; the rest took the plastic (fast) one. Right: totals per task.
     `plastic[k][t]` / `stable[k][t]`: counts of buffer samples of task t in the window ending at steps[k]."""
+    words = _words(text)
     steps = list(_plain(steps) or [])
     plastic, stable = _plain(plastic) or [], _plain(stable) or []
     n = len(task_names)
-    layout, annotations, cells = _grid(1, 2, 0.1, 0.0, ["share taking the stable teacher, by the sample's task",
-                                                        "all steps so far: samples per teacher"],
+    layout, annotations, cells = _grid(1, 2, 0.1, 0.0, [words["teacher_share_panel"], words["teacher_totals_panel"]],
                                        col_widths=[0.64, 0.36], top=0.92)
     data = []
     for t in range(n):
@@ -301,60 +350,59 @@ def teacher_choices(steps, plastic, stable, task_names,
         if any(v is not None for v in share):
             data.append({"type": "scatter", "x": steps, "y": share, "mode": "lines",
                          "name": f"T{t + 1}: {task_names[t]}", "line": {"width": 1.8, **task_style(t)},
-                         "hovertemplate": f"T{t + 1} samples<br>step %{{x}}<br>%{{y:.0f}}% took the stable teacher"
-                                          "<extra></extra>"})
+                         "hovertemplate": f"T{t + 1}<br>{words['step']} %{{x}}<br>%{{y:.0f}}% "
+                                          f"{words['took_stable']}<extra></extra>"})
     all_share = []
     for p, s in zip(plastic, stable):
         total = sum(p) + sum(s)
         all_share.append(100.0 * sum(s) / total if total else None)
     if steps:
-        data.append({"type": "scatter", "x": steps, "y": all_share, "mode": "lines", "name": "all buffer samples",
+        data.append({"type": "scatter", "x": steps, "y": all_share, "mode": "lines", "name": words["all_buffer_samples"],
                      "line": {"width": 3, "color": "#888888"}, "opacity": 0.6})
     labels = task_labels(n)
     for key, counts in (("plastic", plastic), ("stable", stable)):
         totals = [sum(row[t] for row in counts) for t in range(n)]
-        speed = "fast" if key == "plastic" else "slow"
-        data.append({"type": "bar", "x": labels, "y": totals, "name": f"{key} ({speed}) teacher",
+        data.append({"type": "bar", "x": labels, "y": totals, "name": words[f"teacher_{key}"],
                      "marker": {"color": TEACHER_COLOURS[key]}, "xaxis": "x2", "yaxis": "y2"})
-    layout["xaxis"].update({"title": {"text": "training step"}})
-    layout["yaxis"].update({"title": {"text": "% of the task's buffer samples"}, "range": [0, 102]})
-    layout["yaxis2"].update({"title": {"text": "buffer samples"}})
+    layout["xaxis"].update({"title": {"text": words["training_step"]}})
+    layout["yaxis"].update({"title": {"text": words["task_share"]}, "range": [0, 102]})
+    layout["yaxis2"].update({"title": {"text": words["buffer_samples"]}})
     layout.update({"barmode": "stack", "annotations": annotations,
                    "shapes": _boundary_shapes(task_boundaries, "x", "y domain")})
-    return _figure(data, layout, title, height=430)
+    return _figure(data, layout, title or words["teacher_title"], height=430)
 
 
-def model_accuracies(steps, curves: dict, final: dict, task_names,
-                     title: str = "Working, plastic and stable models side by side", task_boundaries=None) -> go.Figure:
+def model_accuracies(steps, curves: dict, final: dict, task_names, title: str | None = None, task_boundaries=None,
+                     text=None) -> go.Figure:
     """Left: each model's average accuracy over the tasks seen so far, along training (live evaluations).
     Right: each model's accuracy per task after the last finished task (grouped bars, and their mean).
     `curves[model]` aligns with `steps`; `final[model]` is one accuracy per task."""
+    words = _words(text)
     steps = list(_plain(steps) or [])
-    layout, annotations, cells = _grid(1, 2, 0.1, 0.0, ["average accuracy on the tasks seen so far",
-                                                        "accuracy per task after the last finished task"],
+    layout, annotations, cells = _grid(1, 2, 0.1, 0.0, [words["models_average_panel"], words["models_final_panel"]],
                                        col_widths=[0.55, 0.45], top=0.92)
     data = []
     for k, (model, values) in enumerate(curves.items()):
         colour = MODEL_COLOURS.get(model, PALETTE[k % len(PALETTE)])
         data.append({"type": "scatter", "x": steps, "y": [_num(v) for v in _plain(values)], "mode": "lines",
-                     "legendgroup": model, "name": MODEL_NAMES.get(model, model),
+                     "legendgroup": model, "name": model_name(model, words),
                      "line": {"color": colour, "width": 2}})
-    labels = task_labels(len(task_names)) + ["mean"]
+    labels = task_labels(len(task_names))
     for k, (model, values) in enumerate(final.items()):
         values = [_num(v) for v in _plain(values)]
         seen = [v for v in values if v is not None]
         colour = MODEL_COLOURS.get(model, PALETTE[k % len(PALETTE)])
-        data.append({"type": "bar", "x": labels[:len(values)] + ["mean"],
+        data.append({"type": "bar", "x": labels[:len(values)] + [words["mean"]],
                      "y": values + [sum(seen) / len(seen) if seen else None], "legendgroup": model,
-                     "name": MODEL_NAMES.get(model, model), "marker": {"color": colour},
+                     "name": model_name(model, words), "marker": {"color": colour},
                      "showlegend": model not in curves, "xaxis": "x2", "yaxis": "y2",
-                     "hovertemplate": f"{model}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"})
-    layout["xaxis"].update({"title": {"text": "training step"}})
-    layout["yaxis"].update({"title": {"text": "test accuracy (%)"}, "range": [0, 102]})
+                     "hovertemplate": f"{model_name(model, words)}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"})
+    layout["xaxis"].update({"title": {"text": words["training_step"]}})
+    layout["yaxis"].update({"title": {"text": words["test_accuracy"]}, "range": [0, 102]})
     layout["yaxis2"].update({"range": [0, 102]})
     layout.update({"barmode": "group", "annotations": annotations,
                    "shapes": _boundary_shapes(task_boundaries, "x", "y domain")})
-    return _figure(data, layout, title, height=430)
+    return _figure(data, layout, title or words["models_title"], height=430)
 
 
 def curves_over(x, series: dict, title: str, x_title: str, y_title: str, mark_x=None, height: int = 340) -> go.Figure:
@@ -372,13 +420,15 @@ def curves_over(x, series: dict, title: str, x_title: str, y_title: str, mark_x=
     return _figure(data, layout, title, height=height, legend=len(data) > 1)
 
 
-def epoch_curves(series: dict, title: str, y_title: str, log_y: bool = False, height: int = 340) -> go.Figure:
+def epoch_curves(series: dict, title: str, y_title: str, log_y: bool = False, height: int = 340,
+                 text=None) -> go.Figure:
     """Lines over epochs 1..n, one per entry of `series` (label -> one value per epoch), e.g. the loss of
     each retraining from scratch (GDumb)."""
+    words = _words(text)
     data = [{"type": "scatter", "x": list(range(1, len(values) + 1)), "y": [_num(v) for v in _plain(values)],
              "mode": "lines", "name": str(label), "line": {"width": 2, **task_style(k)},
-             "hovertemplate": f"{label}<br>epoch %{{x}}<br>%{{y:.3g}}<extra></extra>"}
+             "hovertemplate": f"{label}<br>{words['epoch']} %{{x}}<br>%{{y:.3g}}<extra></extra>"}
             for k, (label, values) in enumerate(series.items())]
     layout = {"yaxis": {"title": {"text": y_title}, **({"type": "log"} if log_y else {"rangemode": "tozero"})},
-              "xaxis": {"title": {"text": "epoch"}, "rangemode": "tozero"}}
+              "xaxis": {"title": {"text": words["epoch"]}, "rangemode": "tozero"}}
     return _figure(data, layout, title, height=height, legend=len(data) > 1)
