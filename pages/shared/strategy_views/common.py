@@ -1,12 +1,50 @@
-"""Pieces several strategy views share: curves of per-step statistics, and the accuracies of a
-strategy's several models side by side."""
+"""Pieces several strategy views share: curves of per-step statistics, the accuracies of a strategy's
+several models side by side, strategy titles, and the engine's English names of layers and owners
+(in task-end reports) in the interface's language."""
 from __future__ import annotations
+
+import re
 
 import streamlit as st
 
 from pages.shared import charts
+from pages.shared.i18n import t
 
 NO_BAR = {"displayModeBar": False}
+
+# Names the engine writes into task-end reports (clcore.task_models.capacity_report, clcore.latent): exact
+# names and numbered ones, with the catalog key of each. A name not listed is shown as the engine wrote it.
+ENGINE_NAMES = {"heads": "views.common.engine.heads", "output (heads)": "views.common.engine.output_heads",
+                "classifier": "views.common.engine.classifier", "free": "views.common.engine.free",
+                "shared": "views.common.engine.shared", "no mask": "views.common.engine.no_mask",
+                "hypernetwork and embeddings": "views.common.engine.hypernetwork"}
+ENGINE_NUMBERED = ((re.compile(r"layer (\d+)"), "views.common.engine.layer"),
+                   (re.compile(r"block (\d+) \(no parameters\)"), "views.common.engine.empty_block"))
+
+
+def engine_name(name: str) -> str:
+    """A layer or owner name from an engine report, translated where the catalog knows it."""
+    if name in ENGINE_NAMES:
+        return t(ENGINE_NAMES[name])
+    for pattern, key in ENGINE_NUMBERED:
+        if match := pattern.fullmatch(name):
+            return t(key, n=match.group(1))
+    return name
+
+
+# Models some strategies evaluate beside the reported one (CLS-ER's three are named by the charts' words).
+MODEL_KEYS = ("nme", "linear", "knowledge_base", "active")
+
+
+def chart_text() -> dict[str, str]:
+    """The words charts.py's builders write themselves, and the strategies' model names, in the
+    interface's language (the builders' `text=`)."""
+    return {**charts.translated(t), **{f"model_{m}": t(f"views.common.model.{m}") for m in MODEL_KEYS}}
+
+
+def strategy_title(name: str) -> str:
+    """The strategy's title in the interface's language."""
+    return t(f"strategy_ui.{name}.title")
 
 
 def stat_series(snap, names: dict) -> tuple[list, dict]:
@@ -20,14 +58,15 @@ def stat_series(snap, names: dict) -> tuple[list, dict]:
 
 
 def stat_curves(snap, names: dict, title: str, y_title: str, key: str, y_range=None,
-                empty: str = "This chart fills in as training runs.") -> bool:
-    """Draw `stat_series` as lines; returns False (and says `empty`) when nothing was reported yet."""
+                empty: str | None = None) -> bool:
+    """Draw `stat_series` as lines; returns False (and says `empty`, or that the chart fills in as
+    training runs) when nothing was reported yet."""
     steps, series = stat_series(snap, names)
     if not steps:
-        st.info(empty)
+        st.info(empty or t("views.common.empty"))
         return False
-    st.plotly_chart(charts.stat_curves(steps, series, title, y_title, snap.boundaries, y_range), key=key,
-                    config=NO_BAR)
+    st.plotly_chart(charts.stat_curves(steps, series, title, y_title, snap.boundaries, y_range, text=chart_text()),
+                    key=key, config=NO_BAR)
     return True
 
 
@@ -48,5 +87,5 @@ def model_accuracies(snap, title: str, key: str) -> None:
     if not any(final.values()) and evals:
         final = {m: evals[-1].acc[m] for m in snap.models}
     st.plotly_chart(charts.model_accuracies([evals[i].step for i in idx], curves, final, snap.task_names,
-                                            title=title, task_boundaries=snap.boundaries),
+                                            title=title, task_boundaries=snap.boundaries, text=chart_text()),
                     key=key, config=NO_BAR)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.shared.i18n import t
 from pages.shared.strategy_views import view
 from pages.shared.strategy_views.common import stat_curves
 
 
 @view("dualnet")
 def dualnet_views(snap, live) -> None:
-    st.subheader("DualNet: slow (self-supervised) and fast (supervised) learners")
-    stat_curves(snap, {"ssl_loss": "Barlow Twins loss (slow learner)", "supervised_loss": "supervised loss (fast)"},
-                "The slow learner's self-supervised loss on buffer samples, and the fast learner's loss", "loss",
-                key="pg_dualnet_losses", empty="The self-supervised loss appears once the buffer holds samples.")
-    stat_curves(snap, {"slow_feature_norm": "slow feature h (norm)", "adapted_feature_norm": "adapted feature m = g * h (norm)",
-                       "gate_mean": "fast gate g (mean value)"},
-                "Fast and slow contributions at the last hidden layer", "mean over the batch",
+    st.subheader(t("views.dualnet.title"))
+    stat_curves(snap, {"ssl_loss": t("views.dualnet.ssl_loss"), "supervised_loss": t("views.dualnet.supervised_loss")},
+                t("views.dualnet.losses_chart"), t("views.dualnet.losses_axis"),
+                key="pg_dualnet_losses", empty=t("views.dualnet.waiting"))
+    stat_curves(snap, {"slow_feature_norm": t("views.dualnet.slow_feature"),
+                       "adapted_feature_norm": t("views.dualnet.adapted_feature"),
+                       "gate_mean": t("views.dualnet.gate")},
+                t("views.dualnet.features_chart"), t("views.dualnet.features_axis"),
                 key="pg_dualnet_features")
-    st.caption("The slow learner's features h are trained only by the self-supervised loss (two noisy views of "
-               "each buffer sample should agree, with decorrelated dimensions). The fast learner multiplies "
-               "them by its gates g, trained by the labels; the classifier reads the adapted features m.")
+    st.caption(t("views.dualnet.caption"))

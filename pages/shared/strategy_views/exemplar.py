@@ -7,8 +7,9 @@ import streamlit as st
 import torch
 
 from pages.shared import charts
+from pages.shared.i18n import t
 from pages.shared.strategy_views import view
-from pages.shared.strategy_views.common import NO_BAR, model_accuracies
+from pages.shared.strategy_views.common import NO_BAR, chart_text, model_accuracies
 
 SHOWN_TASK_ENDS = 3  # iCaRL: the exemplars herded at the last few task ends
 
@@ -22,15 +23,14 @@ def cumulative_views(snap, live) -> None:
     reports = _reports_with(snap, "samples_per_task")
     if not reports:
         return
-    st.subheader("Cumulative: everything seen so far, every phase")
-    phases = [f"phase {i + 1}" for i in range(len(reports))]
-    series = {f"T{t + 1}: {name}": [r["samples_per_task"][t] for r in reports]
-              for t, name in enumerate(snap.task_names) if any(r["samples_per_task"][t] for r in reports)}
-    st.plotly_chart(charts.grouped_bars(phases, series, "Training samples streamed per phase, by task",
-                                        "samples trained on", stacked=True),
+    st.subheader(t("views.exemplar.cumulative_title"))
+    phases = [t("views.exemplar.phase", i=i + 1) for i in range(len(reports))]
+    series = {f"T{k + 1}: {name}": [r["samples_per_task"][k] for r in reports]
+              for k, name in enumerate(snap.task_names) if any(r["samples_per_task"][k] for r in reports)}
+    st.plotly_chart(charts.grouped_bars(phases, series, t("views.exemplar.cumulative_chart"),
+                                        t("views.exemplar.cumulative_axis"), stacked=True),
                     key="pg_cumulative_samples", config=NO_BAR)
-    st.caption("Phase i retrains on the data of tasks 1..i shuffled together, so its cost grows with "
-               "every task: the memory is unbounded.")
+    st.caption(t("views.exemplar.cumulative_caption"))
 
 
 @view("ensemble", at_task_end=True)
@@ -39,22 +39,20 @@ def ensemble_views(snap, live) -> None:
     if not reports:
         return
     last = reports[-1]
-    st.subheader("Ensemble: one member per task")
+    st.subheader(t("views.exemplar.ensemble_title"))
     tasks = charts.task_labels(snap.n_tasks)
-    members = {f"member {m + 1} (learnt T{m + 1})": accs for m, accs in enumerate(last["members_acc"])}
+    members = {t("views.exemplar.member", m=m + 1): accs for m, accs in enumerate(last["members_acc"])}
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.grouped_bars(tasks, members, "Each member's accuracy per task, given the task",
-                                            "test accuracy (%)", y_range=(0, 102)),
+        st.plotly_chart(charts.grouped_bars(tasks, members, t("views.exemplar.members_chart"),
+                                            t("views.common.test_accuracy"), y_range=(0, 102)),
                         key="pg_ensemble_members", config=NO_BAR)
     with right:
         answered = {name: [row[m] for row in last["answered"]] for m, name in enumerate(members)}
-        st.plotly_chart(charts.grouped_bars(tasks, answered, "Which member answers without the task id",
-                                            "% of the task's test samples", stacked=True, y_range=(0, 102)),
+        st.plotly_chart(charts.grouped_bars(tasks, answered, t("views.exemplar.answers_chart"),
+                                            t("views.exemplar.answers_axis"), stacked=True, y_range=(0, 102)),
                         key="pg_ensemble_answers", config=NO_BAR)
-    st.caption("Given the task, its own member answers (Task-IL): nothing is forgotten. Without it, the member "
-               "with the most confident softmax answers; a member that never saw a digit can still be the most "
-               "confident about it, which is where the ensemble loses accuracy.")
+    st.caption(t("views.exemplar.ensemble_caption"))
 
 
 @view("gdumb", at_task_end=True)
@@ -62,21 +60,19 @@ def gdumb_views(snap, live) -> None:
     reports = _reports_with(snap, "retrain_loss")
     if not reports:
         return
-    st.subheader("GDumb: a balanced memory, and a network retrained from scratch on it")
+    st.subheader(t("views.exemplar.gdumb_title"))
     left, right = st.columns(2)
     with left:
-        counts = {f"after T{i + 1}": r["buffer_classes"] for i, r in enumerate(reports)}
-        st.plotly_chart(charts.grouped_bars(snap.class_names, counts, "Memory per class at each task end",
-                                            "samples in the memory"),
+        counts = {t("views.common.after_task", task=i + 1): r["buffer_classes"] for i, r in enumerate(reports)}
+        st.plotly_chart(charts.grouped_bars(snap.class_names, counts, t("views.exemplar.gdumb_classes_chart"),
+                                            t("views.exemplar.gdumb_classes_axis")),
                         key="pg_gdumb_classes", config=NO_BAR)
     with right:
-        losses = {f"after T{i + 1}": r["retrain_loss"] for i, r in enumerate(reports)}
-        st.plotly_chart(charts.epoch_curves(losses, "Loss of each retraining from scratch", "mean training loss",
-                                            log_y=True),
+        losses = {t("views.common.after_task", task=i + 1): r["retrain_loss"] for i, r in enumerate(reports)}
+        st.plotly_chart(charts.epoch_curves(losses, t("views.exemplar.gdumb_retrain_chart"),
+                                            t("views.exemplar.gdumb_retrain_axis"), log_y=True, text=chart_text()),
                         key="pg_gdumb_retrain", config=NO_BAR)
-    st.caption("Nothing is learnt from the stream: at each task end the network is reset to its initial weights "
-               "and trained only on the memory, whose classes the greedy sampler keeps balanced (a new class takes "
-               "slots from the largest class).")
+    st.caption(t("views.exemplar.gdumb_caption"))
 
 
 def _as_images(x: torch.Tensor, mean, std) -> list:
@@ -88,21 +84,19 @@ def _as_images(x: torch.Tensor, mean, std) -> list:
 
 @view("icarl", at_task_end=True)
 def icarl_views(snap, live) -> None:
-    st.subheader("iCaRL: nearest mean of exemplars vs the network's own head")
-    model_accuracies(snap, "Nearest-mean-of-exemplars (NME) and linear-head accuracy", key="pg_icarl_models")
-    st.caption("NME (reported) classifies by the nearest class mean of the exemplars' normalised features; the "
-               "linear head is the network's own output layer, trained with sigmoid cross-entropy and distillation.")
+    st.subheader(t("views.exemplar.icarl_title"))
+    model_accuracies(snap, t("views.exemplar.icarl_models_chart"), key="pg_icarl_models")
+    st.caption(t("views.exemplar.icarl_caption"))
     reports = _reports_with(snap, "herded_images")
     if not reports:
         return
     data = live.run.benchmark.data
-    st.markdown(f"**Exemplars chosen by herding**, most representative first (now {reports[-1]['per_class']} "
-                "per class; reducing a set keeps its first ones)")
+    st.markdown(t("views.exemplar.herding", per_class=reports[-1]["per_class"]))
     for i, report in list(enumerate(reports))[-SHOWN_TASK_ENDS:]:
         images, captions = [], []
         for c, shown in zip(report["herded_classes"], report["herded_images"]):
             images += _as_images(shown, data.mean, data.std)
             captions += [f"{snap.class_names[c]} #{k + 1}" for k in range(len(shown))]
         if images:
-            st.caption(f"after T{i + 1}")
+            st.caption(t("views.common.after_task", task=i + 1))
             st.image(images, width=48, caption=captions)

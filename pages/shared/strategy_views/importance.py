@@ -6,12 +6,13 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from clcore import STRATEGIES
 from pages.shared import charts
+from pages.shared.i18n import t
 from pages.shared.strategy_views import view
-from pages.shared.strategy_views.common import NO_BAR
+from pages.shared.strategy_views.common import NO_BAR, chart_text, strategy_title
 
 TOP_UNITS = 16
+WHICH = {"importance": "views.importance.accumulated", "task_importance": "views.importance.last_task"}
 
 
 def _unpermute(live, task_index: int, grid):
@@ -32,15 +33,13 @@ def importance_views(snap, live) -> None:
     reports = [r for r in snap.reports if isinstance(r, dict) and "importance" in r]
     if not reports:
         return
-    title = STRATEGIES[snap.strategy].title
-    st.subheader(f"{title}: what the regulariser protects")
+    st.subheader(t("views.importance.title", method=strategy_title(snap.strategy)))
     permuted = live.run.benchmark.info.kind == "permuted"
-    if st.session_state.get("pg_imp_which") not in ("importance", "task_importance"):
+    if st.session_state.get("pg_imp_which") not in WHICH:
         # permuted tasks scramble the pixels: only a single task's own maps map back onto the digits
         st.session_state["pg_imp_which"] = "task_importance" if permuted else "importance"
-    which = st.radio("Importance", ["importance", "task_importance"], key="pg_imp_which", horizontal=True,
-                     format_func=lambda w: {"importance": "accumulated over the tasks so far",
-                                            "task_importance": "the last finished task's own"}[w])
+    which = st.radio(t("views.importance.which"), list(WHICH), key="pg_imp_which", horizontal=True,
+                     format_func=lambda w: t(WHICH[w]))
     summary = reports[-1][which]
     last = len(reports) - 1
     if "unit_maps" in summary:
@@ -50,22 +49,21 @@ def importance_views(snap, live) -> None:
         shown = [maps[u] for u in top]
         if permuted and which == "task_importance":
             shown = [_unpermute(live, last, m) for m in shown]
-        st.plotly_chart(charts.importance_maps(shown, [f"unit {u}" for u in top],
-                                               f"First-layer importance of the {len(top)} most important hidden "
-                                               f"units (after T{last + 1}), as 28x28 images"),
+        st.plotly_chart(charts.importance_maps(shown, [t("views.importance.unit", unit=u) for u in top],
+                                               t("views.importance.unit_maps", n=len(top), task=last + 1),
+                                               text=chart_text()),
                         key="pg_unit_maps", config=NO_BAR)
         if permuted and which == "importance":
-            st.caption("Accumulated maps are in the network's input space: every permuted task scrambles the "
-                       "pixels differently, so they look like noise. Choose 'the last finished task's own' to see "
-                       "them mapped back onto the digit's pixels.")
+            st.caption(t("views.importance.permuted_caption", option=t(WHICH["task_importance"])))
         pixel = [_unpermute(live, i, r["task_importance"]["pixel_map"]) if permuted else
                  r["task_importance"]["pixel_map"] for i, r in enumerate(reports)
                  if "pixel_map" in r["task_importance"]]
         st.plotly_chart(charts.importance_maps(pixel, [f"T{i + 1}" for i in range(len(pixel))],
-                                               "Per-input-pixel importance each task created (its own Fisher / "
-                                               "path integral)", cols=min(5, max(1, len(pixel)))),
+                                               t("views.importance.pixel_maps"), cols=min(5, max(1, len(pixel))),
+                                               text=chart_text()),
                         key="pg_pixel_maps", config=NO_BAR)
     else:
-        st.info("Per-unit and per-pixel maps need the MLP (its first layer sees the pixels directly); "
-                "the histograms below work for every model.")
-    st.plotly_chart(charts.importance_histograms(summary["layers"]), key="pg_imp_hist", config=NO_BAR)
+        st.info(t("views.importance.no_maps"))
+    st.plotly_chart(charts.importance_histograms(summary["layers"], t("views.importance.histograms"),
+                                                 text=chart_text()),
+                    key="pg_imp_hist", config=NO_BAR)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from clcore import STRATEGIES
 from pages.shared import charts
+from pages.shared.i18n import t
 from pages.shared.strategy_views import view
-from pages.shared.strategy_views.common import NO_BAR
+from pages.shared.strategy_views.common import NO_BAR, engine_name, strategy_title
 from pages.shared.strategy_views.importance import importance_views
 
 
@@ -20,29 +20,26 @@ def latent_views(snap, live) -> None:
         return
     name = snap.strategy
     last = reports[-1]
-    st.subheader(f"{STRATEGIES[name].title}: what still learns")
+    st.subheader(t("views.latent.title", method=strategy_title(name)))
     layers = last["layers"]
-    split = {"trainable": [row["trainable"] for row in layers],
-             "frozen": [row["params"] - row["trainable"] for row in layers]}
-    st.plotly_chart(charts.grouped_bars([row["name"] for row in layers], split,
-                                        f"Parameters per layer after T{len(reports)} (frozen below the cut at "
-                                        f"block {last['cut']})", "parameters", stacked=True),
+    split = {t("views.latent.trainable"): [row["trainable"] for row in layers],
+             t("views.latent.frozen"): [row["params"] - row["trainable"] for row in layers]}
+    st.plotly_chart(charts.grouped_bars([engine_name(row["name"]) for row in layers], split,
+                                        t("views.latent.layers_chart", task=len(reports), cut=last["cut"]),
+                                        t("views.common.parameters"), stacked=True),
                     key=f"pg_{name}_layers", config=NO_BAR)
     if "memory" in last:
-        kib = {"latent activations (stored)": [r["memory"]["latent_bytes"] / 1024 for r in reports],
-               "the same examples as raw images": [r["memory"]["raw_bytes"] / 1024 for r in reports]}
+        kib = {t("views.latent.latent_bytes"): [r["memory"]["latent_bytes"] / 1024 for r in reports],
+               t("views.latent.raw_bytes"): [r["memory"]["raw_bytes"] / 1024 for r in reports]}
         st.plotly_chart(charts.grouped_bars(snap.task_names[:len(reports)], kib,
-                                            "Buffer size after each task", "KiB"),
+                                            t("views.latent.memory_chart"), t("views.latent.kib")),
                         key=f"pg_{name}_memory", config=NO_BAR)
         shape = "x".join(map(str, last["memory"]["latent_shape"]))
-        st.caption(f"{last['memory']['stored']} examples stored as activations of shape {shape} (float32); "
-                   "the frozen layers below the cut turn any new input into the same activations, so "
-                   "stored ones never go stale.")
+        st.caption(t("views.latent.memory_caption", stored=last["memory"]["stored"], shape=shape))
     if "consolidated_counts" in last:
-        counts = {"examples": last["consolidated_counts"]}
-        st.plotly_chart(charts.grouped_bars(snap.class_names, counts, "Examples behind each class's consolidated "
-                                            "output weights (the weight of the past in CWR*'s average)",
-                                            "examples"),
+        counts = {t("views.latent.examples"): last["consolidated_counts"]}
+        st.plotly_chart(charts.grouped_bars(snap.class_names, counts, t("views.latent.counts_chart"),
+                                            t("views.latent.examples")),
                         key=f"pg_{name}_counts", config=NO_BAR)
     if name == "ar1":
         importance_views(snap, live)
