@@ -230,19 +230,23 @@ def owner_fractions(owner: torch.Tensor, n_tasks: int) -> list[float]:
 
 
 def capacity_report(model: nn.Module, baseline_params: int, owners: list[str], layers: dict[str, list[float]],
-                    unit: str, first_layer_masks: list | None = None, masks_caption: str = "") -> dict:
+                    unit: str, first_layer_masks: list | None = None, masks_caption: str = "",
+                    masks_titles: list[str] | None = None) -> dict:
     """The architectural family's task-end report (one format, read by the Playground's capacity views):
     - capacity: per layer, the fraction of its `unit`s (weights, units or parameters) that each of
       `owners` holds (tasks, and 'free' or 'shared'); each layer's fractions sum to 1;
     - param_count: the model's parameters now, and baseline_params: those of the plain fixed-size
       backbone that fine-tune, the regularisers and replay train;
     - first_layer_masks: one 2-D map per task (PackNet: the share of each pixel's first-layer weights
-      the task owns; HAT: the first layer's unit attention), with a caption saying what they show."""
+      the task owns; HAT: the first layer's unit attention), with a caption saying what they show, and
+      masks_titles naming each map's task where they are not T1, T2, ... in order."""
     report = {"capacity": {"owners": list(owners), "unit": unit, "layers": layers},
               "param_count": parameter_count(model), "baseline_params": baseline_params}
     if first_layer_masks is not None:
         report["first_layer_masks"] = first_layer_masks
         report["masks_caption"] = masks_caption
+        if masks_titles is not None:
+            report["masks_titles"] = list(masks_titles)
     return report
 
 
@@ -312,3 +316,272 @@ class HatMLP(TaskAwareNet):
         for layer, gate in zip(self.layers, self.attention(task, self.s if self.training else self.s_max)):
             h = F.relu(layer(h)) * gate
         return self.heads(h, task)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Learned binary weight masks over fixed weights (Piggyback, SupSup)
+
+def straight_through(hard: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """`hard` in the forward pass, while the gradient reaches `scores` unchanged (the straight-through
+    estimator of Bengio et al. 2013, as Piggyback and edge-popup train their masks)."""
+    return hard + (scores - scores.detach())  # (s - s) first: exactly 0, so the forward is exactly `hard`
+
+
+def threshold_mask(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Piggyback's binariser (Mallya et al. 2018, eq. 1): 1 where the real-valued mask exceeds the threshold."""
+    return straight_through((scores > threshold).to(scores.dtype), scores)
+
+
+def top_k_mask(scores: torch.Tensor, keep: float) -> torch.Tensor:
+    """Edge-popup's supermask (Ramanujan et al. 2020), as SupSup uses it: 1 on the round(keep * n) weights
+    with the largest |score|, 0 elsewhere. The gradient passes straight through to |score| (edge-popup ranks
+    and trains the scores' magnitudes), so a score moves by sign(score) times the mask's gradient."""
+    magnitude = scores.abs()
+    flat = magnitude.detach().flatten()
+    hard = torch.zeros_like(flat)
+    hard[torch.topk(flat, round(keep * flat.numel()), sorted=False).indices] = 1.0
+    return straight_through(hard.view_as(scores), magnitude)
+
+
+def first_owners(masks: list[torch.Tensor], weight: torch.Tensor) -> torch.Tensor:
+    """Per entry of `weight`, 1 + the index of the first of `masks` that keeps it (0: no mask keeps it)."""
+    owner = torch.zeros_like(weight, dtype=torch.int16)
+    for k, mask in enumerate(masks):
+        owner = torch.where((owner == 0) & (mask > 0), torch.full_like(owner, k + 1), owner)
+    return owner
+
+
+class MaskedMLP(TaskAwareNet):
+    """Fully connected layers whose weights every task shares, each task seeing them through its own binary
+    masks (one per masked layer) binarised from learned real-valued scores by `binarise`. A task without
+    scores (Piggyback's first task) uses the weights unmasked."""
+
+    def __init__(self, layers: list[nn.Linear], classes_per_task, n_classes: int):
+        super().__init__(classes_per_task, n_classes)
+        self.layers = nn.ModuleList(layers)
+        self.scores = nn.ModuleList()  # per task: one score tensor per layer (empty: the task is unmasked)
+        self.output_masked = False  # whether the last masked layer is the output layer
+
+    def binarise(self, scores: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def add_scores(self, scores: list[torch.Tensor]) -> nn.ParameterList:
+        """The next task's scores (an empty list: no mask)."""
+        self.scores.append(nn.ParameterList(nn.Parameter(s) for s in scores))
+        return self.scores[-1]
+
+    def masks(self, task: int) -> list[torch.Tensor] | None:
+        """Task's binary masks per layer; None for a task with no scores (unmasked, or not begun)."""
+        if task >= len(self.scores) or not len(self.scores[task]):
+            return None
+        return [self.binarise(s) for s in self.scores[task]]
+
+    def masked_tasks(self) -> list[int]:
+        return [t for t, scores in enumerate(self.scores) if len(scores)]
+
+    def features(self, x: torch.Tensor, masks: list[torch.Tensor] | None, n_layers: int) -> torch.Tensor:
+        """The first n_layers layers (each followed by a ReLU) under a task's `masks` (None: unmasked)."""
+        h = x.flatten(1)
+        for i, layer in enumerate(self.layers[:n_layers]):
+            weight = layer.weight if masks is None else layer.weight * masks[i]
+            h = F.relu(F.linear(h, weight, layer.bias))
+        return h
+
+    def capacity(self, baseline_params: int, image_shape, owners_note: str) -> dict:
+        """The family's capacity report for masks: per layer, the share of weights first kept by each
+        masked task (and by none), each task's kept fraction per layer (`mask_density`), and each masked
+        task's first-layer mask as an image: the fraction of each input pixel's weights it keeps."""
+        tasks = self.masked_tasks()
+        with torch.no_grad():
+            masks = {t: [m.detach() for m in self.masks(t)] for t in tasks}
+        names = [f"layer {i + 1}" for i in range(len(self.layers))]
+        if self.output_masked:
+            names[-1] = "output layer"
+        layers = {name: owner_fractions(first_owners([masks[t][i] for t in tasks], layer.weight), len(tasks))
+                  for (i, name), layer in zip(enumerate(names), self.layers)}
+        density = {name: [float(masks[t][i].mean()) for t in tasks] for i, name in enumerate(names)}
+        c, h, w = image_shape
+        images = [masks[t][0].mean(0).view(c, h, w).mean(0).cpu().tolist() for t in tasks]
+        report = capacity_report(self, baseline_params, [f"T{t + 1}" for t in tasks] + ["no mask"], layers,
+                                 unit=f"weights ({owners_note})", first_layer_masks=images,
+                                 masks_caption="Fraction of each input pixel's first-layer weights that each "
+                                               "task's mask keeps", masks_titles=[f"T{t + 1}" for t in tasks])
+        report["mask_density"] = {"tasks": [f"T{t + 1}" for t in tasks], "layers": density}
+        return report
+
+
+class PiggybackMLP(MaskedMLP):
+    """Piggyback (Mallya, Davis & Lazebnik 2018): the MLP's hidden layers are the backbone (trained by the
+    first task, then frozen); every later task masks their weights with m > threshold of its real-valued
+    mask m; biases are never masked. One head per task."""
+
+    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator,
+                 threshold: float):
+        super().__init__(list(backbone.hidden), classes_per_task, n_classes)
+        self.threshold = threshold
+        self.heads = TaskHeads(backbone.classifier.in_features, classes_per_task, generator,
+                               backbone.classifier.weight.device)
+
+    def binarise(self, scores):
+        return threshold_mask(scores, self.threshold)
+
+    def head_output(self, x, task):
+        return self.heads(self.features(x, self.masks(task), len(self.layers)), task)
+
+
+def signed_kaiming_constant(weight: torch.Tensor) -> torch.Tensor:
+    """SupSup's fixed weights (Wortsman et al. 2020, Sec. 3, after Ramanujan et al. 2020): +-sqrt(2 / fan_in),
+    the sign taken from `weight` (the backbone's seeded initialisation)."""
+    return weight.sign() * math.sqrt(2.0 / weight.shape[1])
+
+
+class SupermaskMLP(MaskedMLP):
+    """Supermasks in Superposition (Wortsman et al. 2020): fixed signed-constant weights and no biases in
+    every layer, the output layer included; each task's supermask picks a subnetwork. The output layer has
+    as many units as the largest task has classes: task t's class k is output unit k (local labels)."""
+
+    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, keep: float):
+        width = max(len(c) for c in classes_per_task)
+        layers = []
+        for layer in [*backbone.hidden, backbone.classifier]:
+            fixed = skip_init(nn.Linear, layer.in_features, width if layer is backbone.classifier else
+                              layer.out_features, bias=False, device=layer.weight.device)
+            with torch.no_grad():
+                fixed.weight.copy_(signed_kaiming_constant(layer.weight[:fixed.out_features]))
+            layers.append(fixed.requires_grad_(False))
+        super().__init__(layers, classes_per_task, n_classes)
+        self.keep = keep
+        self.output_masked = True
+
+    def binarise(self, scores):
+        return top_k_mask(scores, self.keep)
+
+    def head_output(self, x, task):
+        masks = self.masks(task)
+        if masks is None:  # no supermask yet: the task is unknown to the network (chance level)
+            return x.new_zeros(x.shape[0], len(self.classes_per_task[task]))
+        logits = F.linear(self.features(x, masks, len(self.layers) - 1), self.layers[-1].weight * masks[-1])
+        return logits[:, :len(self.classes_per_task[task])]
+
+    def superposed_output(self, x: torch.Tensor, alphas: torch.Tensor, masks: list[list[torch.Tensor]]):
+        """The network under the superposed mask sum_i alpha_i M^i, with one row of mixing weights
+        `alphas` (batch x masks) per sample (each sample's output depends on its own row only)."""
+        h = x.flatten(1)
+        for i, layer in enumerate(self.layers):
+            per_mask = torch.einsum("bj,kij->bki", h, torch.stack([layer.weight * m[i] for m in masks]))
+            h = (alphas[:, :, None] * per_mask).sum(1)
+            if i < len(self.layers) - 1:
+                h = F.relu(h)
+        return h
+
+    def infer_tasks(self, x):
+        """SupSup's one-shot task inference (Sec. 3.3, eq. 4): with alpha_i = 1/k on the k masks trained so
+        far, the task is argmin_i dH/dalpha_i, H the entropy of the superposed network's output - the mask
+        whose weight most lowers the entropy. Inferred per sample (the paper infers once per batch of one
+        task; here an evaluation batch may mix tasks)."""
+        tasks = range(self.tasks_seen)
+        with torch.no_grad():
+            outputs = self.task_outputs(x, tasks)
+            if self.tasks_seen == 1:
+                return torch.zeros(x.shape[0], dtype=torch.long, device=x.device), outputs
+            masks = [[m.detach() for m in self.masks(t)] for t in tasks]
+        with torch.enable_grad():
+            alphas = torch.full((x.shape[0], len(masks)), 1.0 / len(masks), device=x.device, requires_grad=True)
+            log_p = self.superposed_output(x.detach(), alphas, masks).log_softmax(1)
+            entropy = -(log_p.exp() * log_p).sum()
+            (gradient,) = torch.autograd.grad(entropy, alphas)
+        return gradient.argmin(1), outputs
+
+
+# ---------------------------------------------------------------------------------------------------
+# Task-conditioned hypernetwork (von Oswald et al. 2020)
+
+def _uniform(shape, bound: float, generator: torch.Generator, device) -> torch.Tensor:
+    return torch.empty(shape).uniform_(-bound, bound, generator=generator).to(device)
+
+
+class ChunkedHypernetwork(nn.Module):
+    """A chunked hypernetwork (von Oswald et al. 2020, Sec. 3 and Fig. 1b): the input [e, c_j] (task
+    embedding e, learned chunk embedding c_j) goes through one hidden ReLU layer to chunk j of the target
+    weights; the chunks, concatenated and cut to `n_target`, times a fixed per-weight scale (the target
+    layer's Xavier standard deviation, so generated weights start at the target's usual scale), are the
+    target network's weights. The chunk embeddings have the task embeddings' size."""
+
+    def __init__(self, scale: torch.Tensor, embedding_dim: int, hidden: int, chunk_size: int,
+                 generator: torch.Generator):
+        super().__init__()
+        device = scale.device
+        n_chunks = math.ceil(scale.numel() / chunk_size)
+        self.register_buffer("scale", scale)
+        self.chunk_embeddings = nn.Parameter(torch.randn(n_chunks, embedding_dim, generator=generator).to(device))
+        # Kaiming-uniform hidden layer, then unit-variance outputs: raw chunks start with variance ~1
+        self.hidden = nn.Linear(2 * embedding_dim, hidden, device=device)
+        self.out = nn.Linear(hidden, chunk_size, device=device)
+        with torch.no_grad():
+            self.hidden.weight.copy_(_uniform(self.hidden.weight.shape, math.sqrt(6 / (2 * embedding_dim)),
+                                              generator, device))
+            self.out.weight.copy_(_uniform(self.out.weight.shape, math.sqrt(3 / hidden), generator, device))
+            self.hidden.bias.zero_()
+            self.out.bias.zero_()
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Target weights (flat) for each row of `embeddings`: (n, embedding_dim) -> (n, n_target)."""
+        n, n_chunks = embeddings.shape[0], self.chunk_embeddings.shape[0]
+        inputs = torch.cat([embeddings[:, None].expand(-1, n_chunks, -1),
+                            self.chunk_embeddings[None].expand(n, -1, -1)], 2)
+        chunks = self.out(F.relu(self.hidden(inputs)))
+        return chunks.flatten(1)[:, :self.scale.numel()] * self.scale
+
+
+class HypernetMLP(TaskAwareNet):
+    """The target network is an MLP shaped like the backbone (its hidden widths; an output layer with as
+    many units as the largest task has classes, task t's class k being unit k) whose weights and biases all
+    come from the hypernetwork given task t's embedding e_t (one learned vector per task, added as tasks
+    arrive, drawn N(0, 1))."""
+
+    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator,
+                 embedding_dim: int, hidden: int, chunk_size: int):
+        super().__init__(classes_per_task, n_classes)
+        widths = [backbone.hidden[0].in_features if len(backbone.hidden) else backbone.classifier.in_features]
+        widths += [layer.out_features for layer in backbone.hidden] + [max(len(c) for c in classes_per_task)]
+        self.shapes = list(zip(widths[1:], widths[:-1]))  # (out, in) per target layer
+        scale = torch.cat([torch.full((o * i + o,), math.sqrt(2.0 / (i + o))) for o, i in self.shapes])
+        self.weights_device = backbone.classifier.weight.device
+        self.hnet = ChunkedHypernetwork(scale.to(self.weights_device), embedding_dim, hidden, chunk_size, generator)
+        self.embeddings = nn.ParameterList()
+        self.embedding_dim = embedding_dim
+
+    def add_embedding(self, generator: torch.Generator) -> nn.Parameter:
+        self.embeddings.append(nn.Parameter(torch.randn(self.embedding_dim, generator=generator)
+                                            .to(self.weights_device)))
+        return self.embeddings[-1]
+
+    @property
+    def target_params(self) -> int:
+        return self.hnet.scale.numel()
+
+    def generate(self, tasks) -> torch.Tensor:
+        """The target weights of each of `tasks` (rows)."""
+        return self.hnet(torch.stack([self.embeddings[t] for t in tasks]))
+
+    def target_forward(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+        h, start = x.flatten(1), 0
+        for i, (o, n_in) in enumerate(self.shapes):
+            weight = flat[start:start + o * n_in].view(o, n_in)
+            bias = flat[start + o * n_in:start + o * n_in + o]
+            start += o * n_in + o
+            h = F.linear(h, weight, bias)
+            if i < len(self.shapes) - 1:
+                h = F.relu(h)
+        return h
+
+    def head_output(self, x, task):
+        return self.task_outputs(x, [task])[0]
+
+    def task_outputs(self, x, tasks):
+        tasks = list(tasks)
+        known = [t for t in tasks if t < len(self.embeddings)]
+        weights = dict(zip(known, self.generate(known))) if known else {}  # one hypernetwork pass for all
+        # a task with no embedding yet is unknown to the network (chance level)
+        return [self.target_forward(x, weights[t])[:, :len(self.classes_per_task[t])] if t in weights
+                else x.new_zeros(x.shape[0], len(self.classes_per_task[t])) for t in tasks]
