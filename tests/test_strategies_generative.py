@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from clcore import Run, make_config
+from clcore.strategies import Batch
+from clcore.strategies.ar1 import AR1
 from clcore.strategies.dualnet import barlow_twins_loss
 from clcore.strategies.generative_negative_replay import negative_replay_loss
 from clcore.vae import VAE
@@ -75,8 +77,8 @@ def test_vae_models_the_classifiers_normalised_input_space():
 def test_on_permuted_mnist_the_vae_learns_the_permuted_inputs_the_solver_sees():
     run = tiny("generative_replay", benchmark="permuted-mnist", classes=None, n_tasks=2)
     vae_inputs, solver_inputs = [], []
-    real = run.strategy.vae.negative_elbo
-    run.strategy.vae.negative_elbo = lambda x, g: vae_inputs.append(x.clone()) or real(x, g)
+    real = run.strategy.memory.vae.negative_elbo
+    run.strategy.memory.vae.negative_elbo = lambda x, g: vae_inputs.append(x.clone()) or real(x, g)
     run.strategy.model.register_forward_pre_hook(lambda module, args: solver_inputs.append(args[0].clone()))
     run.advance(batches=1)
     assert torch.equal(vae_inputs[0], solver_inputs[-1])  # the training batch (the first forward was evaluation)
@@ -117,7 +119,7 @@ def test_replay_labels_are_the_previous_solvers_argmax_over_old_classes():
     assert set(labels.tolist()) == {0, 1} and tasks.tolist() == [0] * 40
     # the inputs are the frozen generator's samples, drawn from the run's generator
     strategy.generator.set_state(state_before)
-    assert torch.equal(x, strategy.previous_vae.sample(40, strategy.generator))
+    assert torch.equal(x, strategy.memory.previous_vae.sample(40, strategy.generator))
 
 
 def test_frozen_generator_and_solver_do_not_change_during_a_task():
@@ -125,17 +127,18 @@ def test_frozen_generator_and_solver_do_not_change_during_a_task():
     run.advance(until="task")
     run.advance(batches=1)
     strategy = run.strategy
-    assert strategy.previous_vae is not strategy.vae and strategy.previous_solver is not strategy.model
-    frozen_vae, frozen_solver = state(strategy.previous_vae), state(strategy.previous_solver)
-    live_vae, live_solver = state(strategy.vae), state(strategy.model)
+    memory = strategy.memory
+    assert memory.previous_vae is not memory.vae and strategy.previous_solver is not strategy.model
+    frozen_vae, frozen_solver = state(memory.previous_vae), state(strategy.previous_solver)
+    live_vae, live_solver = state(strategy.memory.vae), state(strategy.model)
     run.advance(batches=4)
-    assert same(frozen_vae, state(strategy.previous_vae)) and same(frozen_solver, state(strategy.previous_solver))
-    assert not same(live_vae, state(strategy.vae)) and not same(live_solver, state(strategy.model))
+    assert same(frozen_vae, state(memory.previous_vae)) and same(frozen_solver, state(strategy.previous_solver))
+    assert not same(live_vae, state(strategy.memory.vae)) and not same(live_solver, state(strategy.model))
     # the next task's copies are the models as they were at the end of this one
     run.advance(until="task")
-    end_of_task = state(strategy.vae)
+    end_of_task = state(strategy.memory.vae)
     run.advance(batches=1)
-    assert same(end_of_task, state(strategy.previous_vae))
+    assert same(end_of_task, state(strategy.memory.previous_vae))
 
 
 def test_mixing_ratio_defaults_to_one_over_tasks_seen():
@@ -187,35 +190,71 @@ def test_negative_replay_in_domain_il_never_raises_the_label():
     assert torch.all(others > 0)
 
 
-def test_gnr_strategy_replay_loss_leaves_old_class_logits_alone():
-    run = tiny("generative_negative_replay")
+def _gnr_in_second_task(**kw):
+    run = tiny("generative_negative_replay", **kw)
     run.advance(until="task")
-    run.advance(batches=1)
+    run.advance(batches=1)  # task 2 (classes 2, 3) has begun: the frozen generator exists
+    return run
+
+
+def test_gnr_is_ar1_with_a_generator_instead_of_a_buffer():
+    run = _gnr_in_second_task()
     strategy = run.strategy
-    x, labels, tasks = strategy.generate_replay(16)
-    logits = strategy.model(x)
+    assert isinstance(strategy, AR1) and strategy.buffer is None
+    # AR1*'s pieces: the first hidden layer is frozen after the first task, SI anchors the layers above
+    assert not any(p.requires_grad for p in strategy.model.hidden[0].parameters())
+    assert strategy.si.importance is not None  # SI's importance of the first task was consolidated
+    # CWR*'s head trains only the task's own classes: the replayed ones are not made active
+    assert strategy.head.active.tolist() == [False, False, True, True] + [False] * 6
+
+
+def test_gnr_negatives_push_only_the_current_classes_of_the_consolidated_layer():
+    run = _gnr_in_second_task()
+    strategy = run.strategy
+    generated = strategy.memory.sample(16, strategy.generator)
+    # the logits trained on are those of the model GNR is evaluated with (CWR*'s consolidated layer)
+    consolidated = strategy.consolidated_model(generated)
+    logits = strategy.seen_logits(generated)
+    assert torch.allclose(logits[:, :4], consolidated[:, :4], atol=1e-5)
+    assert torch.all(torch.isinf(logits[:, 4:]))  # unseen classes take no part
+    # the targets are old classes: the consolidated layer's choice among them
+    _, labels = strategy.negative_loss(generated)
+    assert torch.equal(labels, consolidated[:, :2].argmax(1))
     logits.retain_grad()
-    strategy.replay_loss(logits, labels, tasks).backward()
-    assert torch.all(logits.grad[:, [0, 1, 4, 5]] == 0)  # old task 1 and unseen task 3
-    assert torch.all(logits.grad[:, [2, 3]] > 0)  # the current task's classes are pushed down
-    # the current data train the current classes against the old ones' logits, held as constants
-    current_x, current_y = run.benchmark.train_batch(run.benchmark.tasks[1], torch.arange(10))
-    logits = strategy.model(current_x)
+    strategy.model.zero_grad(set_to_none=True)
+    negative_replay_loss(logits, labels, strategy.head.active).backward()
+    assert torch.all(logits.grad[:, [0, 1, 4, 5]] == 0) and torch.all(logits.grad[:, [2, 3]] > 0)
+    # no gradient reaches the old (or unseen) classes' output weights
+    weight_grad = strategy.model.classifier.weight.grad
+    assert torch.all(weight_grad[[0, 1, 4, 5]] == 0) and weight_grad[[2, 3]].abs().sum() > 0
+
+
+def test_gnr_current_data_compete_with_the_old_classes_held_constant():
+    run = _gnr_in_second_task()
+    strategy = run.strategy
+    x, y = run.benchmark.train_batch(run.benchmark.tasks[1], torch.arange(10))
+    logits = strategy.seen_logits(x)
     logits.retain_grad()
-    strategy.current_loss(logits, current_y, torch.ones_like(current_y)).backward()
-    assert torch.all(logits.grad[:, [0, 1, 4, 5]] == 0)
-    assert torch.all(logits.grad[:, [2, 3]].abs().sum(1) > 0)
-    # ... and the old classes do compete: the gradient is not that of a softmax over the current classes alone
-    alone = logits.detach().clone().requires_grad_(True)
-    F.cross_entropy(alone[:, [2, 3]], current_y - 2).backward()
-    assert not torch.allclose(logits.grad[:, [2, 3]], alone.grad[:, [2, 3]])
-    # plain generative replay raises the label's logit instead
-    plain = tiny("generative_replay")
-    plain.advance(until="task")
-    plain.advance(batches=1)
-    logits = plain.strategy.model(x).detach().requires_grad_(True)
-    plain.strategy.replay_loss(logits, labels, tasks).backward()
-    assert torch.all(logits.grad.gather(1, labels[:, None]) < 0)
+    F.cross_entropy(logits, y).backward()
+    assert torch.all(logits.grad[:, 2:4].abs().sum(1) > 0)
+    strategy.model.zero_grad(set_to_none=True)
+    batch = Batch(x, y, torch.ones_like(y), x)
+    strategy.current_loss(batch).backward()
+    assert torch.all(strategy.model.classifier.weight.grad[[0, 1]] == 0)
+    # the old classes do compete: a softmax over the current classes alone gives another loss
+    alone = F.cross_entropy(logits.detach()[:, 2:4], y - 2)
+    assert not torch.isclose(strategy.current_loss(batch), alone)
+
+
+def test_gnr_never_changes_the_old_classes_consolidated_weights():
+    run = _gnr_in_second_task()
+    strategy = run.strategy
+    old = {name: cw[:2].clone() for name, cw in strategy.head.cw.items()}
+    run.advance(until="task")  # the rest of task 2, then its consolidation
+    assert bool((strategy.head.past[2:4] > 0).all())
+    for name, cw in strategy.head.cw.items():
+        assert torch.equal(cw[:2], old[name])  # no positive for classes 0, 1 ever came from the replay
+        assert not torch.equal(cw[2:4], torch.zeros_like(cw[2:4]))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ its frozen copy's samples). By default r = 1 / (tasks seen so far), which weighs
 generator takes one step per incoming batch, next to the solver's step.
 
 The generated inputs live in the classifier's own input space (normalised, and permuted for
-Permuted-MNIST), see clcore/vae.py. `generative_negative_replay` reuses all of this and changes only the
-loss on the replayed samples.
+Permuted-MNIST), see clcore/vae.py. The generator side (GenerativeMemory) is shared with
+`generative_negative_replay`, which replays the same kind of samples into AR1* as negatives only.
 """
 from __future__ import annotations
 
@@ -33,101 +33,61 @@ GALLERY_DRAWS = 64  # samples drawn per snapshot; up to GALLERY_PER_CLASS of eac
 GALLERY_PER_CLASS = 2
 
 
-@register
-class GenerativeReplay(Strategy):
-    name = "generative_replay"
-    family = "replay"
-    title = "Deep Generative Replay (DGR)"
-    summary = "A VAE learns the inputs seen so far; its samples, labelled by the previous solver, are replayed."
-    params = (
-        Param("new_data_ratio", 0.0, 0.0, 1.0,
-              "r: weight of the current data in both losses (replay gets 1 - r); 0 means 1 / (tasks seen so far)"),
-        Param("latent_size", 32, 2, 512, "dimensions of the VAE's latent code z"),
-        Param("vae_hidden", 256, 16, 2048, "units in each of the VAE's two hidden layers (encoder and decoder)"),
-        Param("vae_lr", 0.001, 1e-6, 0.1, "learning rate of the VAE's Adam optimizer"),
-    )
+GENERATOR_PARAMS = (
+    Param("new_data_ratio", 0.0, 0.0, 1.0,
+          "r: weight of the current data in both losses (replay gets 1 - r); 0 means 1 / (tasks seen so far)"),
+    Param("latent_size", 32, 2, 512, "dimensions of the VAE's latent code z"),
+    Param("vae_hidden", 256, 16, 2048, "units in each of the VAE's two hidden layers (encoder and decoder)"),
+    Param("vae_lr", 0.001, 1e-6, 0.1, "learning rate of the VAE's Adam optimizer"),
+)
 
-    def __init__(self, model, *args, **kwargs):
-        super().__init__(model, *args, **kwargs)
-        data = self.benchmark.data
-        self.vae = VAE(data.image_shape, data.mean, data.std, self.hp.vae_hidden, self.hp.latent_size)
-        self.vae.to(self.benchmark.device)
-        self.vae_optimizer = torch.optim.Adam(self.vae.parameters(), lr=self.hp.vae_lr, foreach=True)
-        self.previous_vae = self.previous_solver = None
+
+class GenerativeMemory:
+    """The generator side of generative replay, shared by DGR and GNR: the VAE that learns the inputs
+    seen so far, its frozen copy from the last task's end (the source of replayed inputs), and the
+    snapshots of its samples the view shows. `hp` holds GENERATOR_PARAMS."""
+
+    def __init__(self, benchmark, hp, generator: torch.Generator):
+        data = benchmark.data
+        self.vae = VAE(data.image_shape, data.mean, data.std, hp.vae_hidden, hp.latent_size).to(benchmark.device)
+        self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=hp.vae_lr, foreach=True)
+        self.previous_vae = None
+        self.ratio_setting = hp.new_data_ratio
         # The view's snapshots draw from their own seeded stream, so showing them never changes training.
-        self.gallery_generator = torch.Generator().manual_seed(
-            int(torch.randint(2 ** 62, (1,), generator=self.generator)))
-        self._pending_gallery = None
-        # Each class's task, to label replayed samples for Task-IL masking (Domain-IL: every class is task 0's).
-        self.class_task = self.benchmark.class_masks.int().argmax(0)
+        self.gallery_generator = torch.Generator().manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator)))
 
-    def begin_task(self, task_index):
-        super().begin_task(task_index)
-        masks = self.benchmark.class_masks
-        self.old_classes = masks[:task_index].any(0)
-        self.seen_classes = masks[: task_index + 1].any(0)
-        self.current_classes = masks[task_index]
+    def begin_task(self, task_index: int) -> None:
         if task_index > 0:
             self.previous_vae = deepcopy(self.vae).requires_grad_(False).eval()
-            self.previous_solver = deepcopy(self.model).requires_grad_(False).eval()
 
-    def new_data_ratio(self) -> float:
-        return self.hp.new_data_ratio or 1.0 / (self.current_task + 1)
+    def new_data_ratio(self, task_index: int) -> float:
+        return self.ratio_setting or 1.0 / (task_index + 1)
 
     @torch.no_grad()
-    def generate_replay(self, n: int):
-        """(inputs, labels, tasks) of `n` samples from the frozen generator, labelled by the frozen solver
-        with its most likely class among those seen before the current task."""
-        x = self.previous_vae.sample(n, self.generator)
-        logits = self.previous_solver(x).masked_fill(~self.old_classes, float("-inf"))
-        labels = logits.argmax(1)
-        return x, labels, self.class_task[labels]
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """`n` inputs from the frozen generator (None during the first task: nothing to replay yet)."""
+        return None if self.previous_vae is None else self.previous_vae.sample(n, generator)
 
-    def current_loss(self, logits, labels, tasks):
-        """The solver's loss on the current batch: plain cross-entropy."""
-        return self.classification_loss(logits, labels, tasks)
-
-    def replay_loss(self, logits, labels, tasks):
-        """The solver's loss on replayed samples: plain cross-entropy towards the old solver's labels."""
-        return self.classification_loss(logits, labels, tasks)
-
-    def observe(self, batch):
-        ratio = self.new_data_ratio()
-        replay = self.generate_replay(self.replay_batch_size) if self.previous_vae is not None else None
-
-        n_current = len(batch.y)
-        x = batch.x if replay is None else torch.cat([batch.x, replay[0]])
-        reconstruction, kl = self.vae.negative_elbo(x, self.generator)
+    def learn(self, x: torch.Tensor, replay: torch.Tensor | None, ratio: float, generator: torch.Generator):
+        """One Adam step of the VAE on the current inputs `x` and the replayed ones, weighted r and
+        1 - r. Returns the (reconstruction, KL) means on the current inputs."""
+        inputs = x if replay is None else torch.cat([x, replay])
+        reconstruction, kl = self.vae.negative_elbo(inputs, generator)
         per_image = reconstruction + kl
-        vae_loss = per_image[:n_current].mean()
+        loss = per_image[:len(x)].mean()
         if replay is not None:
-            vae_loss = ratio * vae_loss + (1.0 - ratio) * per_image[n_current:].mean()
-        self.vae_optimizer.zero_grad(set_to_none=True)
-        vae_loss.backward()
-        self.vae_optimizer.step()
-
-        logits = self.model(x)
-        current_loss = self.current_loss(logits[:n_current], batch.y, batch.task)
-        loss = current_loss
-        if replay is not None:
-            replay_loss = self.replay_loss(logits[n_current:], replay[1], replay[2])
-            loss = ratio * current_loss + (1.0 - ratio) * replay_loss
-            self.stats.add("replay_loss", replay_loss)
-        self.optimizer_step(loss)
-
-        self.stats.add("current_loss", current_loss)
-        self.stats.add("vae_reconstruction", reconstruction[:n_current].mean())
-        self.stats.add("vae_kl", kl[:n_current].mean())
-        if self.global_step % GALLERY_EVERY == 0:
-            self._pending_gallery = {"step": self.global_step, **self.gallery()}
-        return loss.detach()
+            loss = ratio * loss + (1.0 - ratio) * per_image[len(x):].mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return reconstruction[:len(x)].mean().detach(), kl[:len(x)].mean().detach()
 
     @torch.no_grad()
-    def gallery(self) -> dict:
-        """A few samples of the current generator per class seen so far (the class the current solver
-        gives them), as [0, 255] integer images: rows x columns (x channels for colour)."""
+    def gallery(self, classify) -> dict:
+        """A few samples of the current generator per class `classify` (inputs -> class indices) sees
+        in them, as [0, 255] integer images: rows x columns (x channels for colour)."""
         x = self.vae.sample(GALLERY_DRAWS, self.gallery_generator)
-        classes = self.model(x).masked_fill(~self.seen_classes, float("-inf")).argmax(1)
+        classes = classify(x)
         kept, per_class = [], {}
         for i, c in sorted(enumerate(classes.tolist()), key=lambda item: item[1]):
             if per_class.get(c, 0) < GALLERY_PER_CLASS:
@@ -137,12 +97,94 @@ class GenerativeReplay(Strategy):
         images = pixels[:, 0] if pixels.shape[1] == 1 else pixels.permute(0, 2, 3, 1)
         return {"classes": classes[kept].tolist(), "images": images.tolist()}
 
+
+class GenerativeMemoryHooks:
+    """Mixin of the strategies replaying a GenerativeMemory (DGR, GNR): builds `self.memory`, keeps the
+    old / seen classes of the current task and each class's task, starts the memory's tasks, and reports
+    a gallery snapshot every GALLERY_EVERY steps in the step stats and one at each task's end. The
+    strategy's `classify_seen(x)` names the class its own classifier sees in an input."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.memory = GenerativeMemory(self.benchmark, self.hp, self.generator)
+        # Each class's task, to label replayed samples for Task-IL masking (Domain-IL: every class is task 0's).
+        self.class_task = self.benchmark.class_masks.int().argmax(0)
+
+    def begin_task(self, task_index):
+        super().begin_task(task_index)
+        masks = self.benchmark.class_masks
+        self.old_classes = masks[:task_index].any(0)
+        self.seen_classes = masks[: task_index + 1].any(0)
+        self.memory.begin_task(task_index)
+
+    _pending_gallery = None
+
+    def record_gallery(self) -> None:
+        if self.global_step % GALLERY_EVERY == 0:
+            self._pending_gallery = {"step": self.global_step, **self.memory.gallery(self.classify_seen)}
+
     def drain_step_stats(self):
-        stats = self.stats.drain()
+        stats = super().drain_step_stats()
         if self._pending_gallery is not None:
             stats = {**(stats or {}), "gallery": self._pending_gallery}
             self._pending_gallery = None
         return stats
 
     def task_end_report(self):
-        return {"gallery": {"step": self.global_step, **self.gallery()}}
+        return {**super().task_end_report(),
+                "gallery": {"step": self.global_step, **self.memory.gallery(self.classify_seen)}}
+
+
+@register
+class GenerativeReplay(GenerativeMemoryHooks, Strategy):
+    name = "generative_replay"
+    family = "replay"
+    title = "Deep Generative Replay (DGR)"
+    summary = "A VAE learns the inputs seen so far; its samples, labelled by the previous solver, are replayed."
+    params = GENERATOR_PARAMS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.previous_solver = None
+
+    def begin_task(self, task_index):
+        super().begin_task(task_index)
+        if task_index > 0:
+            self.previous_solver = deepcopy(self.model).requires_grad_(False).eval()
+
+    def new_data_ratio(self) -> float:
+        return self.memory.new_data_ratio(self.current_task)
+
+    @torch.no_grad()
+    def generate_replay(self, n: int):
+        """(inputs, labels, tasks) of `n` samples from the frozen generator, labelled by the frozen solver
+        with its most likely class among those seen before the current task."""
+        x = self.memory.sample(n, self.generator)
+        logits = self.previous_solver(x).masked_fill(~self.old_classes, float("-inf"))
+        labels = logits.argmax(1)
+        return x, labels, self.class_task[labels]
+
+    @torch.no_grad()
+    def classify_seen(self, x):
+        return self.model(x).masked_fill(~self.seen_classes, float("-inf")).argmax(1)
+
+    def observe(self, batch):
+        ratio = self.new_data_ratio()
+        replay = self.generate_replay(self.replay_batch_size) if self.previous_solver is not None else None
+        reconstruction, kl = self.memory.learn(batch.x, None if replay is None else replay[0], ratio, self.generator)
+
+        n_current = len(batch.y)
+        logits = self.model(batch.x if replay is None else torch.cat([batch.x, replay[0]]))
+        current_loss = self.classification_loss(logits[:n_current], batch.y, batch.task)
+        loss = current_loss
+        if replay is not None:
+            replay_loss = self.classification_loss(logits[n_current:], replay[1], replay[2])
+            loss = ratio * current_loss + (1.0 - ratio) * replay_loss
+            self.stats.add("replay_loss", replay_loss)
+        self.optimizer_step(loss)
+
+        self.stats.add("current_loss", current_loss)
+        self.stats.add("vae_reconstruction", reconstruction)
+        self.stats.add("vae_kl", kl)
+        self.record_gallery()
+        return loss.detach()

@@ -1,6 +1,7 @@
 """Generative replay and generative negative replay: what the generator produces as it learns (samples
 taken at every task end and every few hundred steps, grouped by the class the solver sees in them),
-the VAE's two loss terms, and the solver's losses on real and generated data."""
+the VAE's two loss terms, and the solver's losses on real and generated data; for GNR also AR1*'s
+layers (trainable vs frozen) and the examples behind each consolidated class (the latent view's charts)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,7 @@ import streamlit as st
 from clcore import STRATEGIES
 from pages.shared.strategy_views import view
 from pages.shared.strategy_views.common import stat_curves
+from pages.shared.strategy_views.latent import latent_views
 
 GALLERY_ROWS = 6  # most recent snapshots shown
 IMAGE_WIDTH = 44  # pixels per sample on screen
@@ -47,6 +49,8 @@ def generative_views(snap, live) -> None:
     stat_curves(snap, {"current_loss": "classifier loss on the current data", "replay_loss": replay_label},
                 "Classifier losses on real and on generated data", "cross-entropy", key=f"pg_{name}_losses")
     if name == "generative_negative_replay":
-        st.caption("GNR's generated samples only push the current task's classes down, and nothing in a task "
-                   "trains the old classes' output units: poor samples cannot blur what the old classes learned, "
-                   "they only keep the new classes off the old classes' inputs.")
+        st.caption("GNR is AR1*: CWR*'s output layer trains only the current task's classes and keeps the old "
+                   "classes' weights consolidated. Generated samples only push the current classes below the old "
+                   "classes' consolidated scores: poor samples cannot blur what the old classes learned, they only "
+                   "keep the new classes off the old classes' inputs.")
+        latent_views(snap, live)
