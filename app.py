@@ -1,6 +1,7 @@
 """Continual Learning Playground: `streamlit run app.py` (or `make run`).
 
-Pages: Playground (live training), Compare (what-if across runs), About. Every browser session gets a
+Pages: Playground (live training), Learn, Compare (what-if across runs), About; their titles come from the
+string catalogs (`nav.*`, pages/shared/i18n.py) in the language of `?lang=`. Every browser session gets a
 workspace id kept in the URL (`?ws=...`), so reopening the URL finds the same runs.
 """
 import sys
@@ -12,16 +13,16 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="Continual Learning Playground", layout="wide", page_icon=":material/school:")
-
 from pages.shared import i18n, session  # noqa: E402
+from pages.shared.i18n import t  # noqa: E402
 
 session.workspace_id()
-i18n.language()  # from ?lang= (kept in every page's URL)
+i18n.language()  # from ?lang= (kept in every page's URL); the titles below are in that language
+st.set_page_config(page_title=t("nav.page_title"), layout="wide", page_icon=":material/school:")
 session.prewarm_data()
 st.navigation([
-    st.Page("pages/playground.py", title="Playground", icon=":material/play_circle:", default=True),
-    st.Page("pages/learn.py", title="Learn", icon=":material/menu_book:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-    st.Page("pages/about.py", title="About", icon=":material/info:"),
+    st.Page("pages/playground.py", title=t("nav.playground"), icon=":material/play_circle:", default=True),
+    st.Page("pages/learn.py", title=t("nav.learn"), icon=":material/menu_book:"),
+    st.Page("pages/compare.py", title=t("nav.compare"), icon=":material/compare_arrows:"),
+    st.Page("pages/about.py", title=t("nav.about"), icon=":material/info:"),
 ]).run()

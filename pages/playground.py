@@ -3,7 +3,8 @@
 Training runs in a BackgroundRun thread (clcore.runner), so it continues while this page reruns or the
 user visits another page. While it plays, the status line and the live charts redraw in fragments
 (every STATUS_REFRESH_S and CHART_REFRESH_S); every read of the run happens under `live_run.bg.lock`
-and copies what the views need.
+and copies what the views need. Every visible text comes from the string catalogs (`playground.*`,
+`common.*`; pages/shared/i18n.py), the language switch is in the sidebar.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import torch  # noqa: E402
 from clcore import STRATEGIES, ConfigError, DataUnavailable  # noqa: E402
 from clcore.benchmarks import BENCHMARKS  # noqa: E402
 from pages.shared import charts, controls, i18n, session, strategy_views  # noqa: E402
+from pages.shared.i18n import t  # noqa: E402
 from pages.shared.presets import LECTURE_PRESETS  # noqa: E402,F401  (re-exported for the About page)
 
 session.run_through_app()
@@ -38,9 +40,15 @@ SEEN_KEY = "pg_seen"  # the newest run this page has shown (newer ones were star
 HISTORY_KEY = "pg_history"  # metrics of this session's finished runs, for the deltas
 MAX_HISTORY = 50
 ACTIVE = ("playing", "queued")
-BADGES = {"ready": ":gray-badge[ready]", "queued": ":orange-badge[queued]", "playing": ":blue-badge[training]",
-          "paused": ":violet-badge[paused]", "finished": ":green-badge[finished]",
-          "stopped": ":gray-badge[stopped]", "failed": ":red-badge[failed]"}
+BADGE_COLOURS = {"ready": "gray", "queued": "orange", "playing": "blue", "paused": "violet", "finished": "green",
+                 "stopped": "gray", "failed": "red"}
+NO_BAR = charts.NO_BAR
+
+
+def badge(state: str) -> str:
+    """The run state as a coloured badge, in the active language (playground.state.<state>)."""
+    colour = BADGE_COLOURS.get(state)
+    return f":{colour}-badge[{t(f'playground.state.{state}')}]" if colour else state
 
 
 # ------------------------------------------------------------------------------------------------
@@ -95,8 +103,8 @@ def _buffer_examples(buffer, per_task: int = 2, limit: int = 12):
         return None
     tasks = buffer.task[:n]
     picks = []
-    for t in torch.unique(tasks).tolist():
-        picks += torch.nonzero(tasks == t).flatten()[:per_task].tolist()
+    for task in torch.unique(tasks).tolist():
+        picks += torch.nonzero(tasks == task).flatten()[:per_task].tolist()
     picks = picks[:limit]
     return buffer.x[picks].detach().float().cpu().clone(), buffer.y[picks].tolist(), buffer.task[picks].tolist()
 
@@ -113,7 +121,7 @@ def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
             task=run.task, epoch=run.epoch, epochs=run.config.epochs, n_tasks=run.n_tasks,
             total_steps=run.total_steps, elapsed=run.active_s,
             speed=rec.samples_per_s[-1] if rec.samples_per_s else None, strategy=run.config.strategy,
-            benchmark=run.config.benchmark, scenario=bench.scenario, task_names=[t.name for t in bench.tasks],
+            benchmark=run.config.benchmark, scenario=bench.scenario, task_names=[task.name for task in bench.tasks],
             class_names=list(bench.data.class_names), primary=run.primary_model,
             models=list(strategy.evaluation_models()), offline=strategy.trains_offline,
             has_task_il=bench.has_task_il, boundaries=list(rec.task_boundaries),
@@ -129,7 +137,7 @@ def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
         x, ys, ts = samples
         x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
         images = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
-        snap.buffer_samples = [(img[:, :, 0] if img.shape[2] == 1 else img, y, t) for img, y, t in zip(images, ys, ts)]
+        snap.buffer_samples = [(img[:, :, 0] if img.shape[2] == 1 else img, y, task) for img, y, task in zip(images, ys, ts)]
     return snap
 
 
@@ -173,10 +181,11 @@ def _start(config):
     try:
         live = session.start_run(config)
     except (ConfigError, DataUnavailable) as error:
-        st.session_state["pg_start_error"] = str(error)
+        st.session_state["pg_start_error"] = controls.Notice("playground.start_refused", error=str(error))
         return None
     except Exception as error:  # noqa: BLE001 - report it beside the transport, never crash the page
-        st.session_state["pg_start_error"] = f"Could not start the run: {type(error).__name__}: {error}"
+        st.session_state["pg_start_error"] = controls.Notice("playground.start_failed", kind=type(error).__name__,
+                                                             error=str(error))
         return None
     st.session_state[CURRENT_KEY] = st.session_state[SEEN_KEY] = live.store_id
     return live
@@ -245,20 +254,19 @@ def status_line(snap: Snap) -> None:
     with st.container(key="pg_status"):
         task = min(snap.task + 1, snap.n_tasks)
         if snap.offline:
-            where = f"all {snap.n_tasks} tasks at once"
+            where = t("playground.status.all_tasks", n=snap.n_tasks)
         else:
-            where = f"task **{snap.tasks_done if snap.done else task}** of {snap.n_tasks}"
-        speed = f"{snap.speed:,.0f} samples/s" if snap.speed else "– samples/s"
-        st.markdown(f"{BADGES.get(snap.state, snap.state)} {where} · epoch {min(snap.epoch + 1, snap.epochs)} of "
-                    f"{snap.epochs} · step **{snap.step:,}** of {snap.total_steps:,} · {speed} · "
-                    f"elapsed {snap.elapsed:.1f} s")
+            where = t("playground.status.task", task=snap.tasks_done if snap.done else task, n=snap.n_tasks)
+        speed = f"{snap.speed:,.0f}" if snap.speed else "–"
+        st.markdown(t("playground.status.line", badge=badge(snap.state), where=where,
+                      epoch=min(snap.epoch + 1, snap.epochs), epochs=snap.epochs, step=f"{snap.step:,}",
+                      total=f"{snap.total_steps:,}", speed=speed, elapsed=f"{snap.elapsed:.1f}"))
         st.progress(min(1.0, snap.step / max(1, snap.total_steps)))
     if snap.state == "queued":
-        st.warning(f"Queued: {session.trainings_running()} training(s) already running on this server, which "
-                   f"trains at most {session.max_trainings()} at once. This one starts as soon as a slot is free.",
+        st.warning(t("playground.queued", running=session.trainings_running(), limit=session.max_trainings()),
                    icon=":material/hourglass_top:")
     if snap.status == "failed":
-        st.error(f"Training failed: {snap.message}")
+        st.error(t("playground.failed", message=controls.translate_error(snap.message)))
 
 
 def _accuracy_source(snap: Snap, task_il: bool):
@@ -269,31 +277,34 @@ def task_id_notice(snap: Snap) -> None:
     """Task-aware strategies (a head, column or mask per task) need the task id: say which numbers got it."""
     cls = STRATEGIES[snap.strategy]
     if cls.needs_task_id:
-        other = "Class-IL" if snap.has_task_il else "Domain-IL"
-        st.caption(f":material/badge: **{cls.title} needs the task id at test time.** Task-IL numbers give it "
-                   f"the task; {other} numbers never do: {cls.task_inference}.")
+        other = "class-il" if snap.has_task_il else "domain-il"
+        st.caption(t("playground.task_id_notice", strategy=controls.strategy_title(snap.strategy),
+                     task_il=controls.scenario_label("task-il"), other=controls.scenario_label(other),
+                     rule=t(f"strategy_ui.{snap.strategy}.task_inference")))
 
 
 def accuracy_views(snap: Snap) -> None:
+    words = charts.translated(t)
     left, right = st.columns(2)
     with left:
         a, b = st.columns(2)
         task_il = False
         if snap.has_task_il:
-            task_il = a.toggle("Task-IL view", key="pg_view_til",
-                               help="Score each task only among its own classes (the model is told the task). "
-                                    "Off: the run's scenario (" + snap.scenario + ").")
+            task_il = a.toggle(t("playground.task_il_view"), key="pg_view_til",
+                               help=t("playground.task_il_view_help", scenario=controls.scenario_label(snap.scenario)))
         model = snap.primary
         if len(snap.models) > 1:
             if st.session_state.get("pg_view_model") not in snap.models:
                 st.session_state["pg_view_model"] = snap.primary
-            model = b.selectbox("Model", snap.models, key="pg_view_model", label_visibility="collapsed")
+            model = b.selectbox(t("common.model"), snap.models, key="pg_view_model", label_visibility="collapsed")
         matrix = _accuracy_source(snap, task_il).get(model, [])
-        kind = "Task-IL" if task_il else {"class-il": "Class-IL", "task-il": "Task-IL"}.get(snap.scenario,
-                                                                                              "Domain-IL")
-        title = f"Accuracy R[i][j] (%), {kind}" + (f", {model} model" if len(snap.models) > 1 else "")
-        st.plotly_chart(charts.accuracy_heatmap(matrix, snap.task_names, title, offline=snap.offline),
-                        key="pg_heatmap", config={"displayModeBar": False})
+        kind = controls.scenario_label("task-il" if task_il else snap.scenario)
+        if len(snap.models) > 1:
+            title = t("playground.heatmap_title_model", scenario=kind, model=model)
+        else:
+            title = t("playground.heatmap_title", scenario=kind)
+        st.plotly_chart(charts.accuracy_heatmap(matrix, snap.task_names, title, offline=snap.offline, text=words),
+                        key="pg_heatmap", config=NO_BAR)
         task_id_notice(snap)
     with right:
         evals = snap.evals
@@ -307,38 +318,41 @@ def accuracy_views(snap: Snap) -> None:
                 values.append(source[model][j] if source and model in source else None)
             accs.append(values)
         st.plotly_chart(charts.forgetting_curves(steps, accs, snap.boundaries, snap.task_names,
-                                                 "Test accuracy of each task over training"),
-                        key="pg_curves", config={"displayModeBar": False})
+                                                 t("playground.curves_title"), text=words),
+                        key="pg_curves", config=NO_BAR)
 
 
 def training_views(snap: Snap) -> None:
+    words = charts.translated(t)
     left, right = st.columns(2)
     with left:
         idx = charts.thin_indices(len(snap.loss_steps))
         st.plotly_chart(charts.loss_curve([snap.loss_steps[i] for i in idx], [snap.loss[i] for i in idx],
-                                          snap.boundaries), key="pg_loss", config={"displayModeBar": False})
+                                          snap.boundaries, text=words), key="pg_loss", config=NO_BAR)
     with right:
         if not snap.buffer_history:
             if STRATEGIES[snap.strategy].uses_buffer:
-                st.info("The replay buffer fills as training starts.")
+                st.info(t("playground.buffer_filling"))
             else:
-                st.caption(f"{STRATEGIES[snap.strategy].title} keeps no replay buffer.")
+                st.caption(t("playground.no_buffer", strategy=controls.strategy_title(snap.strategy)))
             return
-        by = st.radio("Buffer composition by", ["task", "class"], key="pg_buffer_by", horizontal=True)
+        by = st.radio(t("playground.buffer_by"), ["task", "class"], key="pg_buffer_by", horizontal=True,
+                      format_func=lambda group: t(f"playground.buffer_by_{group}"))
         idx = charts.thin_indices(len(snap.buffer_history))
         steps = [snap.buffer_history[i][0] for i in idx]
         if by == "task":
             counts = [snap.buffer_history[i][1]["tasks"] for i in idx]
-            names = [f"T{t + 1}: {n}" for t, n in enumerate(snap.task_names)]
+            names = [f"{t('common.task_short', n=j + 1)}: {n}" for j, n in enumerate(snap.task_names)]
         else:
             counts = [snap.buffer_history[i][1]["classes"] for i in idx]
             names = snap.class_names
-        st.plotly_chart(charts.buffer_composition(steps, counts, names, task_boundaries=snap.boundaries),
-                        key="pg_buffer_chart", config={"displayModeBar": False})
+        st.plotly_chart(charts.buffer_composition(steps, counts, names, task_boundaries=snap.boundaries, text=words),
+                        key="pg_buffer_chart", config=NO_BAR)
         if snap.buffer_samples:
             st.image([img for img, _, _ in snap.buffer_samples], width=56,
-                     caption=[f"{snap.class_names[y]} · T{t + 1}" for _, y, t in snap.buffer_samples])
-            st.caption("A few samples from the buffer (two per task).")
+                     caption=[f"{snap.class_names[y]} · {t('common.task_short', n=task + 1)}"
+                              for _, y, task in snap.buffer_samples])
+            st.caption(t("playground.buffer_samples"))
 
 
 def _transition_key(snap: Snap | None):
@@ -383,21 +397,22 @@ def placeholder_views() -> None:
     n = config.n_tasks or BENCHMARKS[config.benchmark].default_tasks
     if config.classes:
         n = len(config.classes.split("|"))
-    st.info("Press **▶ Play** to train with these settings, or **Step** through them one batch, epoch or task "
-            "at a time. New here? Pick a lecture preset in the sidebar.", icon=":material/play_circle:")
-    names = [f"task {j + 1}" for j in range(n)]
+    st.info(t("playground.press_play"), icon=":material/play_circle:")
+    names = [t("common.task_numbered", n=j + 1) for j in range(n)]
+    words = charts.translated(t)
     left, right = st.columns(2)
-    left.plotly_chart(charts.accuracy_heatmap([], names, "Accuracy R[i][j] (%)"), key="pg_heatmap",
-                      config={"displayModeBar": False})
-    right.plotly_chart(charts.forgetting_curves([], [], [], names, "Test accuracy of each task over training"),
-                       key="pg_curves", config={"displayModeBar": False})
+    left.plotly_chart(charts.accuracy_heatmap([], names, t("playground.heatmap_placeholder"), text=words),
+                      key="pg_heatmap", config=NO_BAR)
+    right.plotly_chart(charts.forgetting_curves([], [], [], names, t("playground.curves_title"), text=words),
+                       key="pg_curves", config=NO_BAR)
 
 
 # ------------------------------------------------------------------------------------------------
 # Final summary and downloads
 # ------------------------------------------------------------------------------------------------
-METRICS = (("avg_acc", "Average accuracy", "%", "normal"), ("forgetting", "Forgetting", " pts", "inverse"),
-           ("bwt", "BWT", " pts", "normal"), ("fwt", "FWT", " pts", "normal"), ("wall_s", "Wall time", " s", "inverse"))
+# Summary metrics: result key, unit (catalog common.unit.<unit>), delta colour. Labels and help: common.metric*.
+METRICS = (("avg_acc", "percent", "normal"), ("forgetting", "points", "inverse"), ("bwt", "points", "normal"),
+           ("fwt", "points", "normal"), ("wall_s", "seconds", "inverse"))
 
 
 def _remember(live: session.LiveRun, result: dict) -> None:
@@ -431,34 +446,28 @@ def summary_views(live: session.LiveRun, snap: Snap) -> None:
     result = session.result_of(live)
     if snap.status == "finished":
         _remember(live, result)
-    st.subheader("Summary")
+    st.subheader(t("playground.summary"))
     previous = _previous(live.store_id)
     cols = st.columns(len(METRICS))
-    for col, (name, label, unit, colour) in zip(cols, METRICS):
+    for col, (name, unit_key, colour) in zip(cols, METRICS):
+        unit = t(f"common.unit.{unit_key}")
         value = result.get(name)
         delta = None
         if previous is not None and value is not None and previous.get(name) is not None:
             delta = f"{value - previous[name]:+.1f}{unit}"
         shown = "–" if value is None else f"{value:.1f}{unit}"
-        col.metric(label, shown, delta=delta, delta_color=colour,
-                   help={"avg_acc": "Mean accuracy over the tasks seen, after the last one.",
-                         "forgetting": "Mean drop from each old task's best accuracy to its final one "
-                                       "(lower is better).",
-                         "bwt": "Backward transfer: final minus just-learned accuracy on old tasks (negative: "
-                                "forgetting).",
-                         "fwt": "Forward transfer: accuracy on a task before training it, minus a random "
-                                "network's.",
-                         "wall_s": "Training time of this run (lower is better)."}[name])
+        col.metric(t(f"common.metric.{name}"), shown, delta=delta, delta_color=colour,
+                   help=t(f"common.metric_help.{name}"))
     if previous is not None:
-        st.caption(f"Deltas against the previous run of this session: #{previous['store_id']} {previous['label']}.")
+        st.caption(t("playground.deltas", id=previous["store_id"], label=previous["label"]))
     if snap.status == "stopped":
-        st.caption("Stopped before the end: the metrics cover the tasks trained so far.")
+        st.caption(t("playground.stopped"))
     a, b, _ = st.columns([1, 1, 3])
-    a.download_button("Accuracy matrix (CSV)", matrix_csv(result), file_name=f"run-{live.store_id}-matrix.csv",
+    a.download_button(t("playground.download_csv"), matrix_csv(result), file_name=f"run-{live.store_id}-matrix.csv",
                       mime="text/csv", on_click="ignore", key="pg_dl_csv", icon=":material/download:")
-    b.download_button("Whole run (JSON)", json.dumps(result, indent=1), file_name=f"run-{live.store_id}.json",
-                      mime="application/json", on_click="ignore", key="pg_dl_json", icon=":material/download:",
-                      help="The same schema as `python -m clcore run --out`.")
+    b.download_button(t("playground.download_json"), json.dumps(result, indent=1),
+                      file_name=f"run-{live.store_id}.json", mime="application/json", on_click="ignore",
+                      key="pg_dl_json", icon=":material/download:", help=t("playground.download_json_help"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -479,24 +488,23 @@ def transport(live, config, snap: Snap | None) -> None:
     active = state in ACTIVE
     invalid = config is None
     with st.container(horizontal=True, key="pg_transport", vertical_alignment="center"):
-        st.button("Play", key="pg_play", on_click=on_play, type="primary", icon=":material/play_arrow:",
-                  disabled=invalid or active, help="Train continuously (a finished run plays again as a new run).")
-        st.button("Pause", key="pg_pause", on_click=on_pause, icon=":material/pause:", disabled=not active)
+        st.button(t("playground.button.play"), key="pg_play", on_click=on_play, type="primary",
+                  icon=":material/play_arrow:", disabled=invalid or active, help=t("playground.help.play"))
+        st.button(t("playground.button.pause"), key="pg_pause", on_click=on_pause, icon=":material/pause:",
+                  disabled=not active)
         for unit in ("batch", "epoch", "task"):
-            st.button(f"Step {unit}", key=f"pg_step_{unit}", on_click=on_step, args=(unit,),
-                      icon=":material/skip_next:", disabled=invalid or active,
-                      help=f"Train one {unit}, then pause.")
-        st.button("Reset", key="pg_reset", on_click=on_reset, icon=":material/restart_alt:",
-                  help="Stop this run and set up a new one with the current controls.")
-        with st.popover("Share link", icon=":material/link:"):
+            st.button(t(f"playground.button.step_{unit}"), key=f"pg_step_{unit}", on_click=on_step, args=(unit,),
+                      icon=":material/skip_next:", disabled=invalid or active, help=t(f"playground.help.step_{unit}"))
+        st.button(t("playground.button.reset"), key="pg_reset", on_click=on_reset, icon=":material/restart_alt:",
+                  help=t("playground.help.reset"))
+        with st.popover(t("playground.button.share"), icon=":material/link:"):
             params = {**controls.url_from_state(controls.current_state()), **i18n.url_params()}
             st.code(share_link(params), language=None, wrap_lines=True)
-            st.caption("This link reproduces the exact setup (not your runs) on any machine running the app.")
+            st.caption(t("playground.share_caption"))
     if invalid:
-        st.caption(":material/block: Fix the setting marked in the sidebar to enable Play.")
+        st.caption(t("playground.fix_setting"))
     elif live is not None and not live.run.done and live.config != config and live.run.step > 0:
-        st.caption(":material/info: The controls changed since this run started: Play or Step starts a new run "
-                   "with them (Reset too).")
+        st.caption(t("playground.controls_changed"))
 
 
 def page() -> None:
@@ -509,6 +517,7 @@ def page() -> None:
         st.session_state["pg_url_messages"] = url_messages
     config, errors = config_now()
 
+    i18n.language_switch()  # the sidebar's language switch; reports an invalid ?lang=
     with st.sidebar:
         shown = controls.render(errors)
     controls.save_state()
@@ -517,17 +526,17 @@ def page() -> None:
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
-    st.title("Continual Learning Playground")
+    st.title(t("playground.title"))
     for message in st.session_state["pg_url_messages"]:
-        st.warning(message, icon=":material/link_off:")
+        st.warning(message.text() if isinstance(message, controls.Notice) else message, icon=":material/link_off:")
     if rejected:
-        st.warning(f"URL parameter ws={rejected} ignored: a workspace id is 8 to 32 hex characters. "
-                   "This session uses a new workspace.", icon=":material/link_off:")
+        st.warning(t("playground.workspace_rejected", value=rejected), icon=":material/link_off:")
     for name, message in errors.items():
         if name not in shown:
-            st.error(message)
-    if st.session_state.get("pg_start_error"):
-        st.error(st.session_state["pg_start_error"])
+            st.error(controls.translate_error(message))
+    start_error = st.session_state.get("pg_start_error")
+    if start_error:
+        st.error(start_error.text() if isinstance(start_error, controls.Notice) else start_error)
 
     live = current_live()
     snap = snapshot(live) if live is not None else None

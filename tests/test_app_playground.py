@@ -185,7 +185,7 @@ def test_presets_load_their_settings_into_the_controls():
     from pages.shared.presets import LECTURE_PRESETS
     assert len(LECTURE_PRESETS) >= 4
     for preset in LECTURE_PRESETS.values():
-        assert preset["measured_s"] is not None and preset["measured_s"] < 60, preset["title"]
+        assert preset["measured_s"] is not None and preset["measured_s"] < 60, preset["settings"]
         controls.validate(preset["settings"])  # every preset is a valid configuration
 
 

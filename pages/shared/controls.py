@@ -7,6 +7,12 @@ query parameter `p_<name>`).
 
 Widget values are kept in st.session_state (and a copy under SAVED_KEY, because Streamlit forgets the
 values of widgets that a page switch did not draw).
+
+Every visible text comes from the string catalogs (pages/shared/i18n.py): labels and help under
+`controls.*`, the engine's strategy names, summaries and parameter help under `strategy_ui.*` / `param.*`.
+The engine's ConfigError messages are English: `translate_error` recognises the known ones and writes them
+in the active language with their values filled in (an unexpected message is shown as the engine wrote it).
+Messages about ignored URL parameters are `Notice`s, translated when they are shown.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from clcore.config import DEVICES, OPTIMIZERS, resolve_device
 from clcore.datasets import default_data_dir
 from clcore.models import MODEL_NAMES
 
+from .i18n import catalog, t
 from .presets import preset_choices, preset_note, preset_settings, preset_title
 
 PREFIX = "pg_"
@@ -39,35 +46,39 @@ class Control:
     url: str  # query parameter
     error: str  # how the engine's ConfigError messages name it ("lr: ...")
     default: object  # widget value
-    label: str
 
     @property
     def key(self) -> str:
         return PREFIX + self.url
 
+    @property
+    def label(self) -> str:
+        """The control's label in the active language (catalog key controls.label.<field>)."""
+        return t(f"controls.label.{self.field}")
+
 
 CONTROLS = (
-    Control("benchmark", "benchmark", "benchmark", "split-mnist", "Benchmark"),
-    Control("n_tasks", "tasks", "tasks", 5, "Number of tasks"),
-    Control("classes", "classes", "classes", "", "Class grouping and order"),
-    Control("scenario", "scenario", "scenario", "class-il", "Scenario"),
-    Control("strategy", "strategy", "strategy", "finetune", "Strategy"),
-    Control("buffer_size", "buffer", "buffer", 200, "Buffer size (examples)"),
-    Control("replay_batch_size", "rbatch", "replay-batch-size", 10, "Replay batch size"),
-    Control("buffer_policy", "policy", "buffer-policy", "reservoir", "Buffer policy"),
-    Control("epochs", "epochs", "epochs", 1, "Epochs per task"),
-    Control("batch_size", "batch", "batch-size", 10, "Batch size"),
-    Control("lr", "lr", "lr", 0.03, "Learning rate"),
-    Control("optimizer", "opt", "optimizer", "sgd", "Optimizer"),
-    Control("momentum", "momentum", "momentum", 0.0, "Momentum"),
-    Control("weight_decay", "wd", "weight-decay", 0.0, "Weight decay"),
-    Control("model", "model", "model", "mlp", "Model"),
-    Control("hidden", "hidden", "hidden", "100,100", "Hidden layer sizes (MLP)"),
-    Control("device", "device", "device", "auto", "Device"),
-    Control("seed", "seed", "seed", 0, "Seed"),
-    Control("train_subset", "subset", "train-subset", 1000, "Training examples per task"),
-    Control("eval_every", "eval_every", "eval-every", 0, "Live evaluation every N steps"),
-    Control("eval_subset", "eval_subset", "eval-subset", 0, "Test samples per task in live evaluations"),
+    Control("benchmark", "benchmark", "benchmark", "split-mnist"),
+    Control("n_tasks", "tasks", "tasks", 5),
+    Control("classes", "classes", "classes", ""),
+    Control("scenario", "scenario", "scenario", "class-il"),
+    Control("strategy", "strategy", "strategy", "finetune"),
+    Control("buffer_size", "buffer", "buffer", 200),
+    Control("replay_batch_size", "rbatch", "replay-batch-size", 10),
+    Control("buffer_policy", "policy", "buffer-policy", "reservoir"),
+    Control("epochs", "epochs", "epochs", 1),
+    Control("batch_size", "batch", "batch-size", 10),
+    Control("lr", "lr", "lr", 0.03),
+    Control("optimizer", "opt", "optimizer", "sgd"),
+    Control("momentum", "momentum", "momentum", 0.0),
+    Control("weight_decay", "wd", "weight-decay", 0.0),
+    Control("model", "model", "model", "mlp"),
+    Control("hidden", "hidden", "hidden", "100,100"),
+    Control("device", "device", "device", "auto"),
+    Control("seed", "seed", "seed", 0),
+    Control("train_subset", "subset", "train-subset", 1000),
+    Control("eval_every", "eval_every", "eval-every", 0),
+    Control("eval_subset", "eval_subset", "eval-subset", 0),
 )
 BY_FIELD = {c.field: c for c in CONTROLS}
 BY_URL = {c.url: c for c in CONTROLS}
@@ -116,21 +127,22 @@ def describe_device(name: str = "auto") -> str:
     try:
         device = resolve_device(name)
     except ConfigError as error:
-        return str(error)
+        return translate_error(str(error))
     if device.type == "cuda":
         try:
-            return f"CUDA GPU ({torch.cuda.get_device_name(device)})"
+            return t("controls.device.cuda_named", name=torch.cuda.get_device_name(device))
         except Exception:  # noqa: BLE001
-            return "CUDA GPU"
+            return t("controls.device.cuda")
     if device.type == "mps":
-        return "Apple GPU (MPS)"
-    return "CPU (no GPU found)" if name == "auto" else "CPU"
+        return t("controls.device.mps")
+    return t("controls.device.cpu_auto") if name == "auto" else t("controls.device.cpu")
 
 
 # ------------------------------------------------------------------------------------------------
 # State <-> settings
 # ------------------------------------------------------------------------------------------------
-SCENARIO_LABELS = {"class-il": "Class-IL", "task-il": "Task-IL", "domain-il": "Domain-IL"}
+def scenario_label(scenario: str) -> str:
+    return t(f"common.scenario.{scenario}")
 
 
 def scenarios_for(info) -> tuple[str, ...]:
@@ -229,6 +241,80 @@ def settings_from_state(state: dict) -> dict:
 # ------------------------------------------------------------------------------------------------
 # Validation
 # ------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
+# The engine's messages in the active language
+# ------------------------------------------------------------------------------------------------
+# The engine's ConfigError messages (clcore/config.py, benchmarks.py, strategies/base.py), each a pattern
+# and the catalog key (controls.error.<name>) of its translation; named groups fill the template.
+_NUMBER = r"(?P<value>\S+)"
+ENGINE_ERRORS = (
+    (r"--param (?P<param>\w+) of (?P<strategy>\w+): '(?P<value>.*)' is not a valid (?P<kind>int|float|bool)",
+     "param_type"),
+    (rf"--param (?P<param>\w+) of (?P<strategy>\w+): {_NUMBER} is out of range; choose (?P<low>\S+)\.\.(?P<high>\S+)",
+     "param_range"),
+    (r"--param min_lr of gdumb: (?P<value>\S+) is above max_lr (?P<high>\S+);.*", "min_lr_above_max_lr"),
+    (r"(?P<field>[\w-]+): '(?P<value>.*)' is not a valid (?P<kind>int|float)", "not_a_number"),
+    (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be at least (?P<low>\S+) and at most (?P<high>\S+)",
+     "between"),
+    (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be at least (?P<low>\S+)", "at_least"),
+    (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be greater than (?P<low>\S+) and at most "
+     r"(?P<high>\S+)", "greater_than"),
+    (r"(?P<field>[\w-]+): unknown '(?P<value>.*)'; choose one of (?P<choices>.*)", "unknown_choice"),
+    (r"buffer: (?P<strategy>\w+) replays from a buffer; give a buffer size of at least 1 \(e\.g\. 200\)",
+     "buffer_needed"),
+    (r"hidden: '(?P<value>.*)' is not a comma-separated list of layer sizes \(e\.g\. 100,100\)", "hidden_not_list"),
+    (r"hidden: (?P<value>.*) is invalid; give 1 or more layer sizes between 1 and 100000", "hidden_invalid"),
+    (r"device: (?P<value>cuda|mps)(?: \(Apple GPU\))? is not available on this machine; choose auto or cpu",
+     "device_unavailable"),
+    (r"classes: '(?P<value>.*)' is not a comma-separated list of class numbers \(write e\.g\. 0,1\|2,3\)",
+     "classes_not_list"),
+    (r"classes: empty task in '(?P<value>.*)' \(write e\.g\. 0,1\|2,3\)", "classes_empty_task"),
+    (r"classes: (?P<value>\[.*\]) do not exist; valid classes are 0\.\.(?P<high>\d+)", "classes_unknown"),
+    (r"classes: (?P<value>\[.*\]) appear in more than one task; each class may appear once", "classes_repeated"),
+    (r"classes: (?P<benchmark>[\w-]+) tasks all use every class; .*", "classes_not_split"),
+    (r"tasks: (?P<classes>\d+) classes cannot be split evenly into (?P<value>-?\d+) tasks; choose one of "
+     r"(?P<choices>\[.*\]) or give --classes", "tasks_uneven"),
+    (r"tasks: (?P<value>\d+) given but classes '(?P<classes>.*)' define (?P<count>\d+) tasks", "tasks_mismatch"),
+    (r"scenario: (?P<benchmark>[\w-]+) supports (?P<choices>class-il or task-il|domain-il,? or task-il)"
+     r"(?: \(the task id given at test time\))?, not '(?P<value>.*)'", "scenario_unsupported"),
+)
+_ENGINE_ERRORS = tuple((re.compile(pattern), name) for pattern, name in ENGINE_ERRORS)
+
+
+def translate_error(message: str) -> str:
+    """An engine ConfigError message in the active language: the known ones through controls.error.*, with
+    the values filled in (fields keep the engine's names, as on the command line); anything else as the
+    engine wrote it. In English the known messages read as the engine writes them."""
+    for pattern, name in _ENGINE_ERRORS:
+        match = pattern.fullmatch(message)
+        if match is None:
+            continue
+        values = match.groupdict()
+        if "kind" in values:
+            values["kind"] = t(f"controls.kind.{values['kind']}")
+        if name == "scenario_unsupported":
+            scenarios = re.split(r",? or ", values["choices"])
+            values["choices"] = t("controls.or").join(scenario_label(s) for s in scenarios)
+        return t(f"controls.error.{name}", **values)
+    return message
+
+
+class Notice(str):
+    """A message for the page (an ignored URL parameter): the English text as a str, and `text()` in the
+    language active when it is shown. A value named `error` is an engine message, translated too."""
+
+    def __new__(cls, key: str, **values):
+        notice = super().__new__(cls, catalog("en")[key].format(**values))
+        notice.key, notice.values = key, values
+        return notice
+
+    def text(self) -> str:
+        values = dict(self.values)
+        if "error" in values:
+            values["error"] = translate_error(values["error"])
+        return t(self.key, **values)
+
+
 def error_field(message: str) -> str:
     """Which control a ConfigError message is about: a field, 'p_<param>', or 'general'."""
     m = re.match(r"--param (\w+)", message)
@@ -352,7 +438,7 @@ def _parse_field(field: str, text: str, state: dict):
     return value
 
 
-def parse_url(query: dict[str, str]) -> tuple[dict, list[str]]:
+def parse_url(query: dict[str, str]) -> tuple[dict, list[Notice]]:
     """Widget values from query parameters, and one message per parameter that was ignored (invalid,
     unknown or stale); missing or bad values fall back to the defaults. Never raises."""
     state = default_state()
@@ -362,7 +448,7 @@ def parse_url(query: dict[str, str]) -> tuple[dict, list[str]]:
     if choice is not None:
         settings = preset_settings(choice)
         if settings is None:
-            messages.append(f"URL parameter preset={choice} ignored: no such preset.")
+            messages.append(Notice("controls.url.no_preset", value=choice))
         else:
             state = state_from_settings(settings)
     order = ["benchmark", "strategy"] + [c.url for c in CONTROLS if c.url not in ("benchmark", "strategy")]
@@ -375,8 +461,11 @@ def parse_url(query: dict[str, str]) -> tuple[dict, list[str]]:
             value = _parse_field(field, text, state)
         except ConfigError as error:
             default = state[BY_URL[url].key]
-            shown = _fmt(default) if default != "" else "(none)"
-            messages.append(f"URL parameter {url}={text} ignored: {error}. Using {shown}.")
+            if default == "":
+                messages.append(Notice("controls.url.invalid_empty", name=url, value=text, error=str(error)))
+            else:
+                messages.append(Notice("controls.url.invalid", name=url, value=text, error=str(error),
+                                       default=_fmt(default)))
             continue
         state[BY_URL[url].key] = value
         if field == "benchmark" and "tasks" not in query and choice is None:
@@ -388,16 +477,17 @@ def parse_url(query: dict[str, str]) -> tuple[dict, list[str]]:
         if name.startswith("p_"):
             p = params.get(name[2:])
             if p is None:
-                valid = ", ".join(params) or "none"
-                messages.append(f"URL parameter {name}={text} ignored: strategy {strategy} has no parameter "
-                                f"'{name[2:]}' (its parameters: {valid}).")
+                key_ = "controls.url.unknown_param" if params else "controls.url.no_params"
+                messages.append(Notice(key_, name=name, value=text, strategy=strategy, param=name[2:],
+                                       params=", ".join(params)))
                 continue
             try:
                 state[param_key(strategy, p.name)] = _param_value(p, p.parse(text, strategy))
             except ConfigError as error:
-                messages.append(f"URL parameter {name}={text} ignored: {error}. Using {_fmt(p.default)}.")
+                messages.append(Notice("controls.url.invalid", name=name, value=text, error=str(error),
+                                       default=_fmt(p.default)))
         else:
-            messages.append(f"URL parameter {name}={text} ignored: unknown parameter.")
+            messages.append(Notice("controls.url.unknown", name=name, value=text))
     return state, messages
 
 
@@ -417,7 +507,7 @@ def apply_state(state: dict) -> None:
     st.session_state[SAVED_KEY] = {**st.session_state.get(SAVED_KEY, {}), **state}
 
 
-def ensure_state(query: dict[str, str]) -> list[str]:
+def ensure_state(query: dict[str, str]) -> list[Notice]:
     """Make sure every control has a value: restored from this session's copy, else (first visit) from
     the URL and the defaults. Returns the messages about ignored URL parameters (first visit only)."""
     values = st.session_state.to_dict()
@@ -463,12 +553,25 @@ def _float_step(p) -> float:
     return 10.0 ** math.floor(math.log10(base)) / 10
 
 
-def _param_help(p) -> str:
+def _param_help(strategy: str, p) -> str:
+    text = t(f"param.{strategy}.{p.name}")
     if p.low is None and p.high is None:
-        return p.help
+        return text
     low = "" if p.low is None else f"{p.low:g}"
     high = "" if p.high is None else f"{p.high:g}"
-    return f"{p.help} (range {low} to {high}; default {p.default:g})"
+    return t("controls.param_range", help=text, low=low, high=high, default=f"{p.default:g}")
+
+
+def strategy_title(name: str) -> str:
+    return t(f"strategy_ui.{name}.title")
+
+
+def strategy_summary(name: str) -> str:
+    return t(f"strategy_ui.{name}.summary")
+
+
+def benchmark_help(name: str) -> str:
+    return t(f"controls.benchmark_help.{name}")
 
 
 def render(errors: dict[str, str]) -> set[str]:
@@ -483,68 +586,60 @@ def render(errors: dict[str, str]) -> set[str]:
 
     def error_for(field):
         if field in errors:
-            st.error(errors[field], icon=":material/error:")
+            st.error(translate_error(errors[field]), icon=":material/error:")
             shown.add(field)
 
     choices = preset_choices()
     if ss.get(PRESET_KEY) not in choices:
         ss[PRESET_KEY] = ""
-    st.selectbox("Preset", choices, key=PRESET_KEY, format_func=preset_title, on_change=_on_preset,
-                 help="Loads a lecture demo or a paper's published settings into the controls below.")
+    st.selectbox(t("controls.preset"), choices, key=PRESET_KEY, format_func=preset_title, on_change=_on_preset,
+                 help=t("controls.preset_help"))
     note = preset_note(ss.get(PRESET_KEY) or "")
     if note:
         st.caption(note)
 
-    st.subheader("Task sequence", divider="gray")
+    st.subheader(t("controls.section.task_sequence"), divider="gray")
     names = list(BENCHMARKS)
     if v[key("benchmark")] not in names:
         fix(key("benchmark"), "split-mnist")
-    st.selectbox("Benchmark", names, key=key("benchmark"), on_change=_on_benchmark,
-                 format_func=lambda n: n if BENCHMARKS[n].bundled else f"{n} (downloads once)",
-                 help="\n\n".join(f"**{b.name}**: {b.help}" for b in BENCHMARKS.values()))
+    st.selectbox(BY_FIELD["benchmark"].label, names, key=key("benchmark"), on_change=_on_benchmark,
+                 format_func=lambda n: n if BENCHMARKS[n].bundled else t("controls.downloads_once", name=n),
+                 help="\n\n".join(f"**{b}**: {benchmark_help(b)}" for b in BENCHMARKS))
     info = BENCHMARKS[v[key("benchmark")]]
-    st.caption(info.help)
+    st.caption(benchmark_help(info.name))
     if not info.bundled:
-        st.caption(f":material/wifi: Needs internet once: the data set is downloaded to {default_data_dir()} "
-                   "the first time, then it works offline.")
+        st.caption(t("controls.needs_internet", path=default_data_dir()))
     error_for("benchmark")
     split = info.kind == "split"
     has_classes = split and bool((v[key("classes")] or "").strip())
-    st.number_input("Number of tasks", key=key("n_tasks"), step=1, disabled=has_classes,
-                    help="How many tasks the sequence has" + (" (set by the class grouping below)"
-                                                              if has_classes else ""))
+    st.number_input(BY_FIELD["n_tasks"].label, key=key("n_tasks"), step=1, disabled=has_classes,
+                    help=t("controls.help.n_tasks_set" if has_classes else "controls.help.n_tasks"))
     error_for("n_tasks")
     if split:
-        st.text_input("Class grouping and order", key=key("classes"),
-                      placeholder="e.g. 0,1|2,3|4,5|6,7|8,9 (empty: even split in order)",
-                      help="One group of class numbers per task, tasks separated by '|', in training order. "
-                           "Empty: the classes in order, split evenly into the number of tasks.")
+        st.text_input(BY_FIELD["classes"].label, key=key("classes"), placeholder=t("controls.classes_placeholder"),
+                      help=t("controls.help.classes"))
         error_for("classes")
     scenarios = scenarios_for(info)
     if v[key("scenario")] not in scenarios:
         fix(key("scenario"), scenarios[0])
-    st.radio("Scenario", scenarios, key=key("scenario"), horizontal=True, format_func=SCENARIO_LABELS.get,
-             help="Class-IL: the model must tell all classes seen so far apart. Task-IL: it is told the task and "
-                  "only chooses among that task's classes (trained and scored that way)." if split else
-             "Domain-IL: every task has all classes and the model is not told which task an input comes from. "
-             "Task-IL: it is told the task at test time, which changes the answer only for task-aware strategies "
-             "(a head, column or mask per task).")
+    st.radio(BY_FIELD["scenario"].label, scenarios, key=key("scenario"), horizontal=True, format_func=scenario_label,
+             help=t("controls.help.scenario_split" if split else "controls.help.scenario_domain"))
     error_for("scenario")
 
-    st.subheader("Strategy", divider="gray")
+    st.subheader(t("controls.section.strategy"), divider="gray")
     strategies = list(STRATEGIES)
     if v[key("strategy")] not in strategies:
         fix(key("strategy"), "finetune")
-    st.selectbox("Strategy", strategies, key=key("strategy"), format_func=lambda s: STRATEGIES[s].title,
-                 help="\n\n".join(f"**{c.title}**: {c.summary}" for c in STRATEGIES.values()))
+    st.selectbox(BY_FIELD["strategy"].label, strategies, key=key("strategy"), format_func=strategy_title,
+                 help="\n\n".join(f"**{strategy_title(s)}**: {strategy_summary(s)}" for s in STRATEGIES))
     cls = STRATEGIES[v[key("strategy")]]
-    st.caption(cls.summary)
+    st.caption(strategy_summary(cls.name))
     error_for("strategy")
     for p in cls.params:
         k = param_key(cls.name, p.name)
         label = f"{p.name}"
         if p.kind is bool:
-            st.checkbox(label, key=k, help=p.help)
+            st.checkbox(label, key=k, help=_param_help(cls.name, p))
         else:
             value = v.get(k, p.default)
             low = None if p.low is None else p.kind(p.low)
@@ -552,69 +647,67 @@ def render(errors: dict[str, str]) -> set[str]:
             if (low is not None and value < low) or (high is not None and value > high):
                 fix(k, p.default)
             if p.kind is int:
-                st.number_input(label, key=k, min_value=low, max_value=high, step=1, help=_param_help(p))
+                st.number_input(label, key=k, min_value=low, max_value=high, step=1, help=_param_help(cls.name, p))
             else:
                 st.number_input(label, key=k, min_value=low, max_value=high, step=_float_step(p), format="%g",
-                                help=_param_help(p))
+                                help=_param_help(cls.name, p))
         error_for(param_field(p.name))
     if cls.uses_buffer:
-        st.number_input("Buffer size (examples)", key=key("buffer_size"), step=50,
-                        help="How many past examples the replay buffer keeps (reservoir sampling by default).")
+        st.number_input(BY_FIELD["buffer_size"].label, key=key("buffer_size"), step=50,
+                        help=t("controls.help.buffer_size"))
         error_for("buffer_size")
-        st.number_input("Replay batch size", key=key("replay_batch_size"), step=1,
-                        help="Buffer examples replayed at each training step.")
+        st.number_input(BY_FIELD["replay_batch_size"].label, key=key("replay_batch_size"), step=1,
+                        help=t("controls.help.replay_batch_size"))
         error_for("replay_batch_size")
 
-    st.subheader("Training", divider="gray")
-    st.number_input("Training examples per task", key=key("train_subset"), step=500,
-                    help="Use only this many training examples of each task (0: all, about 12,000). Small "
-                         "values make quick demos.")
+    st.subheader(t("controls.section.training"), divider="gray")
+    st.number_input(BY_FIELD["train_subset"].label, key=key("train_subset"), step=500,
+                    help=t("controls.help.train_subset"))
     error_for("train_subset")
-    st.number_input("Epochs per task", key=key("epochs"), step=1)
+    st.number_input(BY_FIELD["epochs"].label, key=key("epochs"), step=1)
     error_for("epochs")
-    st.number_input("Batch size", key=key("batch_size"), step=1)
+    st.number_input(BY_FIELD["batch_size"].label, key=key("batch_size"), step=1)
     error_for("batch_size")
-    st.number_input("Learning rate", key=key("lr"), step=0.005, format="%g")
+    st.number_input(BY_FIELD["lr"].label, key=key("lr"), step=0.005, format="%g")
     error_for("lr")
-    st.selectbox("Optimizer", list(OPTIMIZERS), key=key("optimizer"))
+    st.selectbox(BY_FIELD["optimizer"].label, list(OPTIMIZERS), key=key("optimizer"))
     error_for("optimizer")
-    st.number_input("Seed", key=key("seed"), step=1, help="Same seed and settings: the same run.")
+    st.number_input(BY_FIELD["seed"].label, key=key("seed"), step=1, help=t("controls.help.seed"))
     error_for("seed")
 
-    st.subheader("Model and device", divider="gray")
-    st.selectbox("Model", list(MODEL_NAMES), key=key("model"),
-                 format_func=lambda m: {"mlp": "MLP (fully connected)", "cnn": "small CNN",
-                                        "resnet18": "ResNet-18 (slow on a CPU)"}.get(m, m))
+    st.subheader(t("controls.section.model_device"), divider="gray")
+    st.selectbox(BY_FIELD["model"].label, list(MODEL_NAMES), key=key("model"),
+                 format_func=lambda m: t(f"controls.model.{m}"))
     error_for("model")
     if v[key("model")] == "mlp":
-        st.text_input("Hidden layer sizes", key=key("hidden"), help="Comma-separated, e.g. 100,100")
+        st.text_input(BY_FIELD["hidden"].label, key=key("hidden"), help=t("controls.help.hidden"))
         error_for("hidden")
     devices = available_devices()
     if v[key("device")] not in devices:
         fix(key("device"), "auto")
-    st.selectbox("Device", devices, key=key("device"),
-                 format_func=lambda d: f"auto: {describe_device('auto')}" if d == "auto" else describe_device(d))
-    st.caption(f"Detected on this server: **{describe_device('auto')}**")
+    st.selectbox(BY_FIELD["device"].label, devices, key=key("device"),
+                 format_func=lambda d: t("controls.device.auto", device=describe_device("auto")) if d == "auto"
+                 else describe_device(d))
+    st.caption(t("controls.device.detected", device=describe_device("auto")))
     error_for("device")
 
     advanced_fields = {"momentum", "weight_decay", "buffer_policy", "eval_every", "eval_subset"}
-    with st.expander("Advanced", expanded=bool(advanced_fields & set(errors))):
+    with st.expander(t("controls.section.advanced"), expanded=bool(advanced_fields & set(errors))):
         if v[key("optimizer")] == "sgd":
-            st.number_input("Momentum", key=key("momentum"), step=0.1, format="%g")
+            st.number_input(BY_FIELD["momentum"].label, key=key("momentum"), step=0.1, format="%g")
             error_for("momentum")
-        st.number_input("Weight decay", key=key("weight_decay"), step=0.0001, format="%g")
+        st.number_input(BY_FIELD["weight_decay"].label, key=key("weight_decay"), step=0.0001, format="%g")
         error_for("weight_decay")
         if cls.uses_buffer and cls.buffer_policy is not None:
-            st.caption(f"Buffer policy: {cls.buffer_policy}, part of {cls.title}'s definition.")
+            st.caption(t("controls.buffer_policy_fixed", policy=cls.buffer_policy, strategy=strategy_title(cls.name)))
         elif cls.uses_buffer:
-            st.selectbox("Buffer policy", list(BUFFER_POLICIES), key=key("buffer_policy"),
-                         help="reservoir: every example seen is kept with equal probability; balanced: "
-                              "class-balanced (GDumb).")
+            st.selectbox(BY_FIELD["buffer_policy"].label, list(BUFFER_POLICIES), key=key("buffer_policy"),
+                         help=t("controls.help.buffer_policy"))
             error_for("buffer_policy")
-        st.number_input("Live evaluation every N steps", key=key("eval_every"), step=1,
-                        help="0: automatic, about 20 evaluations per task.")
+        st.number_input(BY_FIELD["eval_every"].label, key=key("eval_every"), step=1,
+                        help=t("controls.help.eval_every"))
         error_for("eval_every")
-        st.number_input("Test samples per task in live evaluations", key=key("eval_subset"), step=100,
-                        help="0: automatic. Task ends always use the whole test sets.")
+        st.number_input(BY_FIELD["eval_subset"].label, key=key("eval_subset"), step=100,
+                        help=t("controls.help.eval_subset"))
         error_for("eval_subset")
     return shown

@@ -6,38 +6,33 @@ with `python -m pages.shared.presets` on the reference machine (2 CPU cores, no 
 `measured_cpu_s` is the process CPU time of the same run. The machine was shared with other jobs while
 measuring (load average about 4.5 on the 2 cores), so the wall times are upper bounds; in the app a run
 takes somewhat longer because the live views redraw while it trains. The About page shows them.
+
+Each lecture preset's title and description are catalog texts, `presets.<name>.title` / `.description`
+(pages/shared/i18n.py); `lecture_title(name)` and `lecture_description(name)` give them in the active language.
 """
 from __future__ import annotations
 
 from clcore import PRESETS
+
+from .i18n import t
 
 PAPER_PREFIX = "paper:"
 
 # Lecture presets: settings are RunConfig fields (what `clcore.make_config` takes).
 LECTURE_PRESETS: dict[str, dict] = {
     "forgetting-30s": {
-        "title": "Catastrophic forgetting in 30 seconds",
-        "description": "Plain fine-tuning on Split MNIST (digits in pairs 0/1, 2/3, ...): each new pair is "
-                       "learned almost perfectly while every earlier pair drops to zero: the heatmap's "
-                       "diagonal is bright, everything left of it dark.",
         "settings": dict(benchmark="split-mnist", strategy="finetune", epochs=1, batch_size=10, lr=0.03,
                          optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=2000, eval_subset=300,
                          seed=0),
         "measured_s": 4.9, "measured_cpu_s": 4.7,
     },
     "replay": {
-        "title": "Replay to the rescue",
-        "description": "Experience replay with only 200 stored digits: the old pairs stay recognisable. "
-                       "Compare its heatmap with the fine-tuning one.",
         "settings": dict(benchmark="split-mnist", strategy="er", buffer_size=200, replay_batch_size=10,
                          epochs=1, batch_size=10, lr=0.1, optimizer="sgd", model="mlp", hidden=(100, 100),
                          train_subset=2000, eval_subset=300, seed=0),
         "measured_s": 3.1, "measured_cpu_s": 2.9,
     },
     "ewc-permuted": {
-        "title": "EWC on permuted digits",
-        "description": "Online EWC on 5 permuted-MNIST tasks: the Fisher information anchors the weights each "
-                       "task relied on; see which input pixels and hidden units became important.",
         "settings": dict(benchmark="permuted-mnist", n_tasks=5, strategy="ewc",
                          params=dict(ewc_lambda=10.0, gamma=1.0, fisher_samples=1000), epochs=1, batch_size=10,
                          lr=0.1, optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=3000,
@@ -45,9 +40,6 @@ LECTURE_PRESETS: dict[str, dict] = {
         "measured_s": 10.5, "measured_cpu_s": 10.0,
     },
     "clser": {
-        "title": "CLS-ER: fast and slow teachers",
-        "description": "CLS-ER with a 200-sample buffer: a plastic (fast) and a stable (slow) EMA copy of the "
-                       "network teach it on replayed samples; watch which teacher each old task's samples take.",
         "settings": dict(benchmark="split-mnist", strategy="clser", buffer_size=200, replay_batch_size=32,
                          params=dict(reg_weight=1.0, plastic_freq=1.0, plastic_alpha=0.95, stable_freq=0.9,
                                      stable_alpha=0.99),
@@ -56,9 +48,6 @@ LECTURE_PRESETS: dict[str, dict] = {
         "measured_s": 5.8, "measured_cpu_s": 5.6,
     },
     "joint": {
-        "title": "Joint training: the upper bound",
-        "description": "All five tasks mixed and trained at once (not continual): the accuracy a continual "
-                       "learner would like to reach.",
         "settings": dict(benchmark="split-mnist", strategy="joint", epochs=1, batch_size=10, lr=0.03,
                          optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=2000, eval_subset=300,
                          seed=0),
@@ -72,13 +61,21 @@ def preset_choices() -> list[str]:
     return ["", *LECTURE_PRESETS, *(PAPER_PREFIX + name for name in PRESETS)]
 
 
+def lecture_title(name: str) -> str:
+    return t(f"presets.{name}.title")
+
+
+def lecture_description(name: str) -> str:
+    return t(f"presets.{name}.description")
+
+
 def preset_title(choice: str) -> str:
     if not choice:
-        return "— choose a preset —"
+        return t("presets.choose")
     if choice in LECTURE_PRESETS:
-        return LECTURE_PRESETS[choice]["title"]
+        return lecture_title(choice)
     if choice.startswith(PAPER_PREFIX):
-        return f"Paper settings: {choice[len(PAPER_PREFIX):]}"
+        return t("presets.paper_title", name=choice[len(PAPER_PREFIX):])
     return choice
 
 
@@ -94,12 +91,12 @@ def preset_settings(choice: str) -> dict | None:
 
 def preset_note(choice: str) -> str:
     if choice in LECTURE_PRESETS:
-        p = LECTURE_PRESETS[choice]
-        took = f" Measured: {p['measured_s']:.0f} s on a 2-core CPU." if p.get("measured_s") else ""
-        return p["description"] + took
+        measured = LECTURE_PRESETS[choice].get("measured_s")
+        if measured:
+            return t("presets.note_measured", description=lecture_description(choice), seconds=f"{measured:.0f}")
+        return lecture_description(choice)
     if preset_settings(choice):
-        return ("Published best settings (mammoth / CLS-ER): full training sets, so on a CPU this takes "
-                "minutes; lower 'training examples per task' for a quick look.")
+        return t("presets.paper_note")
     return ""
 
 
