@@ -1,7 +1,14 @@
 """Compare: every run of this browser session's workspace, overlaid curves, heatmaps side by side, a
 metrics table with the differing knob highlighted, "change one knob and run again", and a grid runner.
 
-Only runs of this session's workspace are ever read (the store is always queried with it)."""
+Only runs of this session's workspace are ever read (the store is always queried with it).
+
+Every visible text comes from the string catalogs (pages/shared/i18n.py, table `compare`; the settings'
+labels are the Playground controls' `controls.label.*`, the engine's ConfigError messages are translated by
+controls.translate_error). Statuses, settings and metrics keep English codes inside (the store, the runs'
+JSON) and are translated where they are shown. Options' format_func are lookups in texts made while the page
+runs (not calls of t()): Streamlit's AppTest formats widget values outside the page's run, where the
+session's language is unknown."""
 from __future__ import annotations
 
 import dataclasses
@@ -30,9 +37,8 @@ from clcore.config import FIELDS, OPTIMIZERS  # noqa: E402
 from clcore.metrics import accuracy_after_each_task  # noqa: E402
 from clcore.models import MODEL_NAMES  # noqa: E402
 from clcore.store import STATUSES  # noqa: E402
-from pages.shared import charts, session  # noqa: E402
-
-session.run_through_app()
+from pages.shared import charts, controls, i18n, session  # noqa: E402
+from pages.shared.i18n import t  # noqa: E402
 
 # Okabe & Ito's colour-blind-safe palette; beyond 8 runs the dash pattern changes too.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -43,31 +49,47 @@ MAX_GRID = 48  # runs per grid
 GRID_BUFFERS = [20, 50, 100, 200, 500, 1000, 2000, 5120]
 QUICK_BASE = {"benchmark": "split-mnist", "train_subset": 1000, "epochs": 1, "batch_size": 10, "lr": 0.03}
 
-# Knobs offered by "change one knob": field -> (label, choices or None for a typed value).
+# Knobs offered by "change one knob": field -> choices, or None for a typed value. Labelled as the
+# Playground's controls (catalog controls.label.<field>).
 KNOBS = {
-    "strategy": ("Strategy", list(STRATEGIES)),
-    "buffer_size": ("Buffer size", None),
-    "lr": ("Learning rate", None),
-    "epochs": ("Epochs per task", None),
-    "batch_size": ("Batch size", None),
-    "seed": ("Seed", None),
-    "train_subset": ("Training examples per task", None),
-    "benchmark": ("Benchmark", list(BENCHMARKS)),
-    "n_tasks": ("Number of tasks", None),
-    "scenario": ("Scenario", list(SCENARIOS)),
-    "optimizer": ("Optimizer", list(OPTIMIZERS)),
-    "momentum": ("Momentum", None),
-    "weight_decay": ("Weight decay", None),
-    "replay_batch_size": ("Replay batch size", None),
-    "buffer_policy": ("Buffer policy", list(BUFFER_POLICIES)),
-    "model": ("Model", list(MODEL_NAMES)),
-    "hidden": ("Hidden layer sizes", None),
+    "strategy": list(STRATEGIES),
+    "buffer_size": None,
+    "lr": None,
+    "epochs": None,
+    "batch_size": None,
+    "seed": None,
+    "train_subset": None,
+    "benchmark": list(BENCHMARKS),
+    "n_tasks": None,
+    "scenario": list(SCENARIOS),
+    "optimizer": list(OPTIMIZERS),
+    "momentum": None,
+    "weight_decay": None,
+    "replay_batch_size": None,
+    "buffer_policy": list(BUFFER_POLICIES),
+    "model": list(MODEL_NAMES),
+    "hidden": None,
 }
-# Columns of the runs table: config field -> header.
-TABLE_KNOBS = {"strategy": "strategy", "benchmark": "benchmark", "scenario": "scenario", "n_tasks": "tasks",
-               "buffer_size": "buffer", "epochs": "epochs", "batch_size": "batch", "lr": "lr", "seed": "seed",
-               "train_subset": "examples/task"}
+# Config fields shown as columns of the runs table (headers: catalog compare.column.<field>).
+TABLE_KNOBS = ("strategy", "benchmark", "scenario", "n_tasks", "buffer_size", "epochs", "batch_size", "lr", "seed",
+               "train_subset")
 NOT_KNOBS = {"preset", "log_every", "device"}  # bookkeeping, never "the knob that differs"
+DEFAULT_BUFFER = 200  # a replay strategy's buffer when "change one knob" switches to it from none
+CURVE_MODES = {"average": "compare.side.curve_average", "task": "compare.side.curve_task"}
+# Statuses (the store's, the trainer's and the grid's, as this page names them) -> catalog compare.status.<key>.
+STATUS_KEYS = {"training": "training", "busy, queued": "queued", "ready": "ready", "paused": "paused",
+               "running": "training", "finished": "finished", "stopped": "stopped", "failed": "failed",
+               "interrupted": "interrupted", "cancelled": "cancelled", "waiting": "waiting"}
+
+
+def column(name: str) -> str:
+    """A table header in the active language (catalog compare.column.<name>)."""
+    return t(f"compare.column.{name}")
+
+
+def status_text(status: str) -> str:
+    """A status as shown; one this page does not know is shown as the engine wrote it."""
+    return t(f"compare.status.{STATUS_KEYS[status]}") if status in STATUS_KEYS else status
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,7 +159,7 @@ def collect_entries(ws: str) -> list[Entry]:
         elif row.id in grid_state:
             status = grid_state[row.id]
             training = status in ("training", "busy, queued")
-        entries.append(Entry(row.id, row.label or f"run {row.id}", status, training, row.created, config,
+        entries.append(Entry(row.id, row.label or t("compare.runs.unnamed", id=row.id), status, training, row.created, config,
                              summary, lr, row.config))
     return entries
 
@@ -212,35 +234,37 @@ def style_of(i: int) -> dict:
 
 
 def overlay_figure(pairs: list[tuple[Entry, dict]], task: int | None, task_label: str = "") -> go.Figure:
+    words = charts.translated(t)
     fig = go.Figure()
     for i, (entry, result) in enumerate(pairs):
         style = style_of(i)
         name = name_of(entry)
+        task_ends = t("compare.overlay.task_ends", run=name)
         if task is None:
             xs, ys = seen_average_curve(result)
         else:
             xs, ys = task_curve(result, task)
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, legendgroup=name,
                                  line={"color": style["color"], "dash": style["dash"], "width": 2.5},
-                                 hovertemplate=f"{name}<br>step %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
+                                 hovertemplate=f"{name}<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
         bounds = result.get("task_boundaries") or []
         matrix = result.get("acc_matrix") or []
         if task is None and matrix and bounds and not result.get("offline"):
             marks = accuracy_after_each_task(matrix)[:len(bounds)]
-            fig.add_trace(go.Scatter(x=bounds[:len(marks)], y=marks, mode="markers", name=f"{name} (task ends)",
+            fig.add_trace(go.Scatter(x=bounds[:len(marks)], y=marks, mode="markers", name=task_ends,
                                      legendgroup=name, showlegend=False,
                                      marker={"color": style["color"], "size": 9, "symbol": i % 20},
-                                     hovertemplate=f"{name}<br>end of a task, full test sets"
-                                                   f"<br>step %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
+                                     hovertemplate=f"{name}<br>{t('compare.overlay.task_end_hover')}"
+                                                   f"<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
         elif task is not None and matrix and bounds:
             marks = [row[task] if task < len(row) else None for row in matrix][:len(bounds)]
             fig.add_trace(go.Scatter(x=bounds[:len(marks)], y=marks, mode="markers", showlegend=False,
-                                     name=f"{name} (task ends)", legendgroup=name,
+                                     name=task_ends, legendgroup=name,
                                      marker={"color": style["color"], "size": 9, "symbol": i % 20}))
         for b in bounds[:-1]:
             fig.add_vline(x=b, line={"color": style["color"], "dash": "dot", "width": 1}, opacity=0.45)
-    title = "Average accuracy over the tasks seen so far" if task is None else f"Accuracy on {task_label}"
-    fig.update_layout(title=title, xaxis_title="training step", yaxis_title="accuracy (%)",
+    title = t("compare.overlay.average_title") if task is None else t("compare.overlay.task_title", task=task_label)
+    fig.update_layout(title=title, xaxis_title=words["training_step"], yaxis_title=t("compare.overlay.y_title"),
                       yaxis={"range": [0, 100]}, height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"orientation": "h", "yanchor": "bottom", "y": -0.35})
     return fig
@@ -248,10 +272,11 @@ def overlay_figure(pairs: list[tuple[Entry, dict]], task: int | None, task_label
 
 def matrix_csv(result: dict, task_il: bool = False) -> str:
     matrix = result.get("acc_matrix_task_il" if task_il else "acc_matrix") or []
-    tasks = result.get("tasks") or [f"task {j + 1}" for j in range(len(matrix[0]) if matrix else 0)]
-    index = ["after joint training"] if result.get("offline") else [f"after {tasks[i]}" for i in range(len(matrix))]
+    tasks = result.get("tasks") or [t("common.task_numbered", n=j + 1) for j in range(len(matrix[0]) if matrix else 0)]
+    index = [t("compare.csv.after_joint")] if result.get("offline") else \
+        [t("compare.csv.after_task", task=tasks[i]) for i in range(len(matrix))]
     frame = pd.DataFrame(matrix, index=index, columns=tasks)
-    frame.index.name = "R[i][j] accuracy %"
+    frame.index.name = t("compare.csv.corner")
     buf = io.StringIO()
     frame.to_csv(buf, float_format="%.4f")
     return buf.getvalue()
@@ -261,28 +286,30 @@ def metrics_frame(entries: list[Entry], differing: list[str]) -> pd.DataFrame:
     rows = []
     for e, flat in zip(entries, comparable([e.config for e in entries])):
         s = e.summary or {}
-        row = {"run": name_of(e), "status": e.status}
+        row = {column("run"): name_of(e), column("status"): status_text(e.status)}
         for k in differing:
-            row[k] = flat.get(k, "–")
-        row.update({"avg acc %": s.get("avg_acc"), "forgetting": s.get("forgetting"), "BWT": s.get("bwt"),
-                    "FWT": s.get("fwt")})
+            row[k] = flat.get(k, "–")  # settings keep their config names: the same in every language
+        row.update({column("avg_acc"): s.get("avg_acc"), column("forgetting"): s.get("forgetting"),
+                    column("bwt"): s.get("bwt"), column("fwt"): s.get("fwt")})
         if any((x.summary or {}).get("task_il") for x in entries):
-            row["Task-IL avg acc %"] = ((s.get("task_il") or {}).get("avg_acc"))
-        row.update({"steps": s.get("steps"), "wall s": s.get("wall_s"), "samples/s": s.get("train_samples_per_s")})
+            row[column("task_il_avg_acc")] = ((s.get("task_il") or {}).get("avg_acc"))
+        row.update({column("steps"): s.get("steps"), column("wall_s"): s.get("wall_s"),
+                    column("samples_per_s"): s.get("train_samples_per_s")})
         rows.append(row)
-    return pd.DataFrame(rows).set_index("run")
+    return pd.DataFrame(rows).set_index(column("run"))
 
 
 def styled_metrics(frame: pd.DataFrame, differing: list[str]):
-    numeric = [c for c in frame.columns if c not in differing and c != "status"]
+    numeric = [c for c in frame.columns if c not in differing and c != column("status")]
     frame = frame.copy()
     for c in numeric:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     styler = frame.style.format(precision=2, na_rep="–", subset=numeric)
     if differing:
         styler = styler.map(lambda _: HIGHLIGHT, subset=differing)
-    if "avg acc %" in frame and frame["avg acc %"].notna().sum() > 1:
-        styler = styler.highlight_max(subset=["avg acc %"], props="font-weight: 700; text-decoration: underline")
+    avg_acc = column("avg_acc")
+    if avg_acc in frame and frame[avg_acc].notna().sum() > 1:
+        styler = styler.highlight_max(subset=[avg_acc], props="font-weight: 700; text-decoration: underline")
     return styler
 
 
@@ -297,8 +324,8 @@ def knob_options(config: dict) -> list[str]:
 
 def knob_label(knob: str) -> str:
     if knob.startswith("params."):
-        return f"{knob.split('.', 1)[1]} (strategy parameter)"
-    return KNOBS[knob][0]
+        return t("compare.knob.param", name=knob.split(".", 1)[1])
+    return t(f"controls.label.{knob}")
 
 
 def knob_current(config: dict, knob: str):
@@ -313,7 +340,7 @@ def changed_config(base: dict, knob: str, value) -> tuple[object, list[str]]:
     if isinstance(value, str):
         value = value.strip()
         if value == "":
-            raise ConfigError(f"{knob_label(knob)}: enter a new value")
+            raise ConfigError(t("compare.knob.empty", knob=knob_label(knob)))
     cfg = {k: v for k, v in base.items() if k in FIELDS}
     cfg["preset"] = None  # the new run is no longer the preset: its values are all explicit
     notes = []
@@ -325,8 +352,8 @@ def changed_config(base: dict, knob: str, value) -> tuple[object, list[str]]:
         cfg["params"] = {}  # another strategy: its own defaults
         cls = STRATEGIES.get(value)
         if cls is not None and cls.uses_buffer and not int(cfg.get("buffer_size") or 0):
-            cfg["buffer_size"] = 200
-            notes.append(f"{value} replays from a buffer: buffer size set to 200")
+            cfg["buffer_size"] = DEFAULT_BUFFER
+            notes.append(t("compare.knob.buffer_set", strategy=value, size=DEFAULT_BUFFER))
         if cls is not None and not cls.uses_buffer and cfg.get("buffer_size"):
             cfg["buffer_size"] = 0
     if knob == "benchmark":
@@ -476,7 +503,8 @@ def grid_cells(base: dict, strategies: list[str], buffers: list[int], seeds: lis
                 same = cfg.get("strategy") == strategy
                 cfg.update(strategy=strategy, buffer_size=buffer, seed=seed, preset=None,
                            params=(cfg.get("params") or {}) if same else {})
-                label = f"{tag} {strategy}" + (f" buf {buffer}" if cls.uses_buffer else "") + f" seed {seed}"
+                label = (t("compare.grid.label_buffer", tag=tag, strategy=strategy, buffer=buffer, seed=seed)
+                         if cls.uses_buffer else t("compare.grid.label", tag=tag, strategy=strategy, seed=seed))
                 cells.append((label, make_config(**cfg)))
     return cells
 
@@ -490,35 +518,38 @@ def parse_seeds(text: str) -> list[int]:
         if "-" in part[1:]:
             low, high = part.split("-", 1)
             if not (low.strip().isdigit() and high.strip().isdigit()) or int(low) > int(high):
-                raise ValueError(f"seeds: '{part}' is not a range like 0-4")
+                raise ValueError(t("compare.grid.seed_range", part=part))
             seeds.extend(range(int(low), int(high) + 1))
         elif part.isdigit():
             seeds.append(int(part))
         else:
-            raise ValueError(f"seeds: '{part}' is not a whole number ≥ 0")
+            raise ValueError(t("compare.grid.seed_number", part=part))
     if not seeds:
-        raise ValueError("seeds: give at least one seed, e.g. 0 or 0,1,2 or 0-2")
+        raise ValueError(t("compare.grid.seed_none"))
     return list(dict.fromkeys(seeds))
 
 
 # --------------------------------------------------------------------------------------------------
 # Page
 # --------------------------------------------------------------------------------------------------
+NUMERIC_COLUMNS = ("avg_acc", "forgetting", "bwt", "fwt", "wall_s")  # of the runs table, one decimal shown
+
+
 def runs_table(entries: list[Entry]) -> pd.DataFrame:
     rows = []
     for e in entries:
         s = e.summary or {}
-        row = {"#": e.id, "label": e.label, "status": e.status}
-        for key, header in TABLE_KNOBS.items():
-            row[header] = _fmt_value(e.config.get(key))
-        row["strategy params"] = ", ".join(f"{k}={_fmt_value(v)}" for k, v in (e.config.get("params") or {}).items())
-        row.update({"avg acc %": s.get("avg_acc"), "forgetting": s.get("forgetting"), "BWT": s.get("bwt"),
-                    "FWT": s.get("fwt"), "wall s": s.get("wall_s"),
-                    "created": dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")})
+        row = {"#": e.id, column("label"): e.label, column("status"): status_text(e.status)}
+        for key in TABLE_KNOBS:
+            row[column(key)] = _fmt_value(e.config.get(key))
+        row[column("params")] = ", ".join(f"{k}={_fmt_value(v)}" for k, v in (e.config.get("params") or {}).items())
+        row.update({column("avg_acc"): s.get("avg_acc"), column("forgetting"): s.get("forgetting"),
+                    column("bwt"): s.get("bwt"), column("fwt"): s.get("fwt"), column("wall_s"): s.get("wall_s"),
+                    column("created"): dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for c in ("avg acc %", "forgetting", "BWT", "FWT", "wall s"):
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    for c in NUMERIC_COLUMNS:
+        frame[column(c)] = pd.to_numeric(frame[column(c)], errors="coerce").astype("float64")
     return frame
 
 
@@ -528,12 +559,13 @@ def show_grid_progress(job: GridJob) -> None:
     if job.finished:
         failed = sum(c["state"] == "failed" for c in job.cells)
         cancelled = sum(c["state"] == "cancelled" for c in job.cells)
-        text = f"Grid done: {done - failed - cancelled} of {total} runs finished" + \
-            (f", {failed} failed" if failed else "") + (f", {cancelled} cancelled" if cancelled else "")
+        text = t("compare.grid.done", finished=done - failed - cancelled, total=total) + \
+            (t("compare.grid.done_failed", n=failed) if failed else "") + \
+            (t("compare.grid.done_cancelled", n=cancelled) if cancelled else "")
         st.progress(1.0, text=text)
         for c in job.cells:
             if c["state"] == "failed":
-                st.error(f"{c['label']}: {c['message']}")
+                st.error(t("compare.grid.failed", label=c["label"], message=c["message"]))
         return
     fraction = 0.0
     now = ""
@@ -542,12 +574,12 @@ def show_grid_progress(job: GridJob) -> None:
         if job.total_steps:
             fraction = min(1.0, job.step / job.total_steps)
         if cell["state"] == "queued":
-            now = f" — {cell['label']}: busy, queued (waiting for a free training slot on this server)"
+            now = t("compare.grid.now_queued", label=cell["label"])
         elif cell["state"] == "starting":
-            now = f" — {cell['label']}: preparing the data"
+            now = t("compare.grid.now_starting", label=cell["label"])
         else:
-            now = f" — now {cell['label']}: step {job.step} of {job.total_steps or '?'}"
-    st.progress(min(1.0, (done + fraction) / total), text=f"Grid: {done} of {total} runs done{now}")
+            now = t("compare.grid.now_training", label=cell["label"], step=job.step, total=job.total_steps or "?")
+    st.progress(min(1.0, (done + fraction) / total), text=t("compare.grid.progress", done=done, total=total) + now)
 
 
 def compare_section(ws: str, chosen: list[Entry]) -> None:
@@ -557,51 +589,50 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
         if result and (result.get("curves") or result.get("acc_matrix")):
             pairs.append((e, result))
         else:
-            st.caption(f"{name_of(e)} has no results yet ({e.status}).")
+            st.caption(t("compare.side.no_results", run=name_of(e), status=status_text(e.status)))
     if not pairs:
         return
     n_tasks = max(len(r.get("tasks") or []) for _, r in pairs)
     task_names = next((r["tasks"] for _, r in pairs if len(r.get("tasks") or []) == n_tasks), [])
     left, right = st.columns([3, 2])
-    view = left.radio("Curves", ["Average over seen tasks", "One task"], horizontal=True, key="cmp_curve_mode",
-                      help="Average: at each evaluation, the mean accuracy over the tasks trained so far "
-                           "(including the current one). One task: that task's accuracy in every run.")
+    modes = {mode: t(key) for mode, key in CURVE_MODES.items()}
+    view = left.radio(t("compare.side.curves"), list(modes), horizontal=True, key="cmp_curve_mode",
+                      format_func=modes.get, help=t("compare.side.curves_help"))
     task = None
     label = ""
-    if view == "One task" and n_tasks:
-        task = right.selectbox("Task", list(range(n_tasks)), format_func=lambda j: f"{j + 1}: {task_names[j]}",
-                               key="cmp_curve_task")
-        label = f"task {task + 1} ({task_names[task]})"
+    if view == "task" and n_tasks:
+        task = right.selectbox(t("compare.side.task"), list(range(n_tasks)),
+                               format_func=lambda j: f"{j + 1}: {task_names[j]}", key="cmp_curve_task")
+        label = t("compare.side.task_label", n=task + 1, name=task_names[task])
     st.plotly_chart(overlay_figure(pairs, task, label), key="cmp_overlay", width="stretch")
-    st.caption("Lines: live evaluations on a fixed test subset; markers: full test sets at each task end; "
-               "dotted verticals: task boundaries, in each run's colour.")
+    st.caption(t("compare.side.curves_caption"))
 
     has_til = [bool(r.get("acc_matrix_task_il")) for _, r in pairs]
     use_til = False
     if any(has_til):
-        use_til = st.radio("Heatmaps", ["Class-IL", "Task-IL"], horizontal=True, key="cmp_heat_scenario",
-                           help="Task-IL grades the same model told which task each image is from.") == "Task-IL"
+        scenarios = {s: t(f"common.scenario.{s}") for s in ("class-il", "task-il")}
+        use_til = st.radio(t("compare.side.heatmaps"), list(scenarios), horizontal=True, key="cmp_heat_scenario",
+                           format_func=scenarios.get, help=t("compare.side.heatmaps_help")) == "task-il"
     per_row = min(3, len(pairs))
     for start in range(0, len(pairs), per_row):
         cols = st.columns(max(2, per_row))  # a single heatmap keeps half the width
         for col, (e, r) in zip(cols, pairs[start:start + per_row]):
             matrix = r.get("acc_matrix_task_il") if use_til and r.get("acc_matrix_task_il") else r.get("acc_matrix")
             fig = charts.accuracy_heatmap(matrix or [], r.get("tasks") or [], name_of(e),
-                                          offline=bool(r.get("offline")))
+                                          offline=bool(r.get("offline")), text=charts.translated(t))
             col.plotly_chart(fig, key=f"cmp_heat_{e.id}", width="stretch")
 
     configs = [e.config for e, _ in pairs]
     differing = differing_knobs(configs)
     shown = [e for e, _ in pairs]
-    st.markdown("**Metrics**")
+    st.markdown(t("compare.side.metrics"))
     st.dataframe(styled_metrics(metrics_frame(shown, differing), differing), width="stretch", key="cmp_metrics")
     if len(pairs) > 1:
         if differing:
-            st.caption("Highlighted: the settings that differ between these runs — "
-                       + ", ".join(knob_label(k) if k in KNOBS else k for k in differing)
-                       + ". Underlined: the best average accuracy.")
+            st.caption(t("compare.side.differing",
+                         settings=", ".join(knob_label(k) if k in KNOBS else k for k in differing)))
         else:
-            st.caption("These runs have identical settings.")
+            st.caption(t("compare.side.identical"))
 
 
 def one_run_section(ws: str, entries: list[Entry]) -> None:
@@ -610,92 +641,101 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
     if st.session_state.get("cmp_one") not in by_id:
         chosen = st.session_state.get("cmp_sel") or []
         st.session_state["cmp_one"] = chosen[-1] if chosen else ids[-1]
-    rid = st.selectbox("Run", ids, format_func=lambda i: f"{name_of(by_id[i])} — {by_id[i].status}", key="cmp_one")
+    shown = {i: t("compare.one.run_option", run=name_of(e), status=status_text(e.status)) for i, e in by_id.items()}
+    rid = st.selectbox(t("compare.one.run"), ids, key="cmp_one", format_func=shown.get)
     entry = by_id[rid]
     result = full_result(ws, entry) if entry.summary is not None or entry.live is not None else None
     c_dl, c_knob, c_del = st.columns([1, 2, 1])
 
     with c_dl:
-        st.markdown("**Downloads**")
+        st.markdown(t("compare.one.downloads"))
         has_matrix = bool(result and result.get("acc_matrix"))
-        st.download_button("Accuracy matrix (CSV)", data=matrix_csv(result) if has_matrix else "",
+        st.download_button(t("compare.one.csv"), data=matrix_csv(result) if has_matrix else "",
                            file_name=f"run-{rid}-accuracy-matrix.csv", mime="text/csv", disabled=not has_matrix,
                            key="cmp_dl_csv", on_click="ignore")
-        st.download_button("Whole run (JSON)", data=json.dumps(result, indent=1) if result else "{}",
+        st.download_button(t("compare.one.json"), data=json.dumps(result, indent=1) if result else "{}",
                            file_name=f"run-{rid}.json", mime="application/json", disabled=not result,
-                           key="cmp_dl_json", on_click="ignore",
-                           help="Same schema as `python -m clcore run --out`.")
+                           key="cmp_dl_json", on_click="ignore", help=t("compare.one.json_help"))
 
     with c_knob:
-        st.markdown("**Change one knob and run again**")
+        st.markdown(t("compare.knob.heading"))
         base = dict(entry.given or entry.config)
         options = knob_options(base)
         if st.session_state.get("cmp_knob") not in options:
             st.session_state["cmp_knob"] = options[0]
-        knob = st.selectbox("Knob", options, format_func=knob_label, key="cmp_knob")
+        labels = {option: knob_label(option) for option in options}
+        knob = st.selectbox(t("compare.knob.knob"), options, format_func=labels.get, key="cmp_knob")
         current = knob_current(base, knob)
         if current is None:  # left to the engine's default when it started: show what it resolved to
             current = knob_current(entry.config, knob)
-        choices = KNOBS.get(knob, (None, None))[1]
+        choices = KNOBS.get(knob)
+        new_label = t("compare.knob.new_value", knob=knob_label(knob), current=_fmt_value(current))
         if choices:
             others = [c for c in choices if c != current]
-            value = st.selectbox(f"New {knob_label(knob).lower()} (now {_fmt_value(current)})", others,
-                                 key=f"cmp_knob_value_{knob}")
+            value = st.selectbox(new_label, others, key=f"cmp_knob_value_{knob}")
         else:
-            value = st.text_input(f"New {knob_label(knob).lower()} (now {_fmt_value(current)})",
-                                  key=f"cmp_knob_value_{knob}", placeholder=_fmt_value(current))
+            value = st.text_input(new_label, key=f"cmp_knob_value_{knob}", placeholder=_fmt_value(current))
         new_config, notes, error = None, [], None
         if value not in (None, ""):
             try:
                 new_config, notes = changed_config(base, knob, value)
                 if _fmt_value(knob_current(new_config.to_dict(), knob)) == _fmt_value(current):
                     new_config = None
-                    error = f"{knob_label(knob)} is already {_fmt_value(current)}: choose another value"
+                    error = t("compare.knob.unchanged", knob=knob_label(knob), current=_fmt_value(current))
             except ConfigError as exc:
-                error = str(exc)
+                error = controls.translate_error(str(exc))
         if error:
             st.error(error)
         for note in notes:
             st.caption(note)
-        clicked = st.button("Run again with this change", key="cmp_knob_go", disabled=new_config is None,
-                            type="primary")
+        clicked = st.button(t("compare.knob.go"), key="cmp_knob_go", disabled=new_config is None, type="primary")
         if clicked and new_config is not None:
             try:
-                label = f"{entry.label} · {knob_label(knob).lower()} {_fmt_value(current)} → {_fmt_value(value)}"
+                label = t("compare.knob.run_label", label=entry.label, knob=knob_label(knob),
+                          old=_fmt_value(current), new=_fmt_value(value))
                 live = session.start_run(new_config, label=label[:120])
                 live.bg.play()
-                st.session_state["cmp_knob_msg"] = (f"Started run #{live.store_id}: {knob_label(knob)} = "
-                                                    f"{_fmt_value(value)}. It trains in the background "
-                                                    "(also shown on the Playground).")
+                st.session_state["cmp_knob_msg"] = t("compare.knob.started", id=live.store_id, knob=knob_label(knob),
+                                                     value=_fmt_value(value))
                 st.session_state["cmp_sel_add"] = live.store_id  # applied before the selector next run
                 st.rerun()
             except ConfigError as exc:
-                st.error(str(exc))
+                st.error(controls.translate_error(str(exc)))
             except Exception as exc:  # noqa: BLE001 - e.g. data unavailable: say so beside the button
-                st.error(f"Could not start the run: {type(exc).__name__}: {exc}")
+                st.error(t("compare.knob.start_failed", error=f"{type(exc).__name__}: {exc}"))
         if st.session_state.get("cmp_knob_msg"):
             st.success(st.session_state["cmp_knob_msg"])
 
     with c_del:
-        st.markdown("**Label**")
-        label = st.text_input("Label", value=entry.label, key=f"cmp_label_{rid}", max_chars=120,
+        st.markdown(t("compare.one.label_heading"))
+        label = st.text_input(t("compare.one.label"), value=entry.label, key=f"cmp_label_{rid}", max_chars=120,
                               label_visibility="collapsed")
-        if st.button("Rename", key="cmp_rename", disabled=not label.strip() or label.strip() == entry.label):
+        if st.button(t("compare.one.rename"), key="cmp_rename",
+                     disabled=not label.strip() or label.strip() == entry.label):
             session.run_store().rename(rid, label.strip(), workspace=ws)
             if entry.live is not None:
                 entry.live.label = label.strip()
             st.rerun()
-        st.markdown("**Delete**")
+        st.markdown(t("compare.one.delete_heading"))
         if entry.training:
-            st.caption("Still training: pause or stop it first (Playground, or cancel the grid).")
-        if st.button(f"Delete run #{rid}", key="cmp_delete", disabled=entry.training):
+            st.caption(t("compare.one.still_training"))
+        if st.button(t("compare.one.delete", id=rid), key="cmp_delete", disabled=entry.training):
             if entry.live is not None:
                 session.discard(entry.live)  # out of this session's memory (it is not training)
             if session.run_store().delete(rid, ws):
-                st.session_state["cmp_deleted"] = f"Deleted run #{rid} ({entry.label})."
+                st.session_state["cmp_deleted"] = t("compare.one.deleted", id=rid, label=entry.label)
                 st.rerun()
             else:
-                st.error(f"Run #{rid} is not in this workspace (already deleted?).")
+                st.error(t("compare.one.not_here", id=rid))
+
+
+def next_grid_number(entries: list[Entry]) -> int:
+    """1 + the highest grid number among the runs' labels, tagged in any language ("grid 2:", "网格 2：")."""
+    numbers = []
+    for code in i18n.LANGUAGES:
+        tag = re.escape(i18n.catalog(code)["compare.grid.tag"]).replace(re.escape("{n}"), r"(\d+)")
+        numbers += [int(m.group(1)) for e in entries if (m := re.match(tag, e.label))]
+    return max(numbers, default=0) + 1
 
 
 def grid_section(ws: str, entries: list[Entry]) -> None:
@@ -704,37 +744,39 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
     by_id = {e.id: e for e in entries}
     c1, c2, c3 = st.columns(3)
     base_options = [None] + list(by_id)
-    base_id = c1.selectbox("Base settings", base_options, key="cmp_grid_base",
-                           format_func=lambda i: "Quick demo (split-mnist, 1000 examples per task)" if i is None
-                           else f"from {name_of(by_id[i])}",
-                           help="Every grid run uses these settings, with its strategy, buffer size and seed.")
-    strategies = c1.multiselect("Strategies", list(STRATEGIES), default=["finetune", "er"], key="cmp_grid_strats")
-    buffers = c2.multiselect("Buffer sizes", GRID_BUFFERS, default=[200], key="cmp_grid_buffers",
-                             help="Only for strategies that replay from a buffer.")
-    seeds_text = c3.text_input("Seeds", value="0", key="cmp_grid_seeds", help="e.g. 0 or 0,1,2 or 0-4")
+    bases = {i: t("compare.grid.from_run", run=name_of(e)) for i, e in by_id.items()}
+    bases[None] = t("compare.grid.quick_base", benchmark=QUICK_BASE["benchmark"], examples=QUICK_BASE["train_subset"])
+    base_id = c1.selectbox(t("compare.grid.base"), base_options, key="cmp_grid_base", format_func=bases.get,
+                           help=t("compare.grid.base_help"))
+    strategies = c1.multiselect(t("compare.grid.strategies"), list(STRATEGIES), default=["finetune", "er"],
+                                key="cmp_grid_strats")
+    buffers = c2.multiselect(t("compare.grid.buffers"), GRID_BUFFERS, default=[DEFAULT_BUFFER], key="cmp_grid_buffers",
+                             help=t("compare.grid.buffers_help"))
+    seeds_text = c3.text_input(t("compare.grid.seeds"), value="0", key="cmp_grid_seeds",
+                               help=t("compare.grid.seeds_help"))
     cells, error = [], None
     try:
         seeds = parse_seeds(seeds_text)
         if not strategies:
-            raise ValueError("strategies: choose at least one")
+            raise ValueError(t("compare.grid.no_strategy"))
         if any(STRATEGIES[s].uses_buffer for s in strategies) and not buffers:
-            raise ValueError("buffer sizes: choose at least one for " +
-                             ", ".join(s for s in strategies if STRATEGIES[s].uses_buffer))
+            raise ValueError(t("compare.grid.no_buffer",
+                               strategies=", ".join(s for s in strategies if STRATEGIES[s].uses_buffer)))
         base = dict(QUICK_BASE) if base_id is None else dict(by_id[base_id].given or by_id[base_id].config)
-        numbers = [int(m.group(1)) for e in entries if (m := re.match(r"grid (\d+):", e.label))]
-        tag = f"grid {max(numbers, default=0) + 1}:"
+        tag = t("compare.grid.tag", n=next_grid_number(entries))
         cells = grid_cells(base, strategies, buffers, seeds, tag)
         if len(cells) > MAX_GRID:
-            raise ValueError(f"{len(cells)} runs is too many for one grid; at most {MAX_GRID}")
-    except (ValueError, ConfigError) as exc:
+            raise ValueError(t("compare.grid.too_many", n=len(cells), most=MAX_GRID))
+    except ValueError as exc:
         error = str(exc)
+    except ConfigError as exc:
+        error = controls.translate_error(str(exc))
     if error:
         c3.error(error)
     else:
-        c3.caption(f"{len(cells)} run(s), one after another, each waiting for a free training slot "
-                   f"(this server trains at most {session.max_trainings()} run(s) at once; "
-                   f"{session.trainings_running()} training now).")
-    if st.button("Run grid", key="cmp_grid_go", disabled=running or not cells, type="primary"):
+        c3.caption(t("compare.grid.plan", n=len(cells), most=session.max_trainings(),
+                     running=session.trainings_running()))
+    if st.button(t("compare.grid.go"), key="cmp_grid_go", disabled=running or not cells, type="primary"):
         st.session_state["cmp_grid"] = GridJob(ws, session.run_store(), session.training_slots(), cells)
         st.rerun()  # the whole page, so that it redraws itself while the grid runs
 
@@ -748,10 +790,10 @@ def grid_progress() -> None:
         st.rerun()
     show_grid_progress(job)
     a, b, _ = st.columns([1, 1, 2])
-    if not job.finished and a.button("Cancel grid", key="cmp_grid_cancel"):
+    if not job.finished and a.button(t("compare.grid.cancel"), key="cmp_grid_cancel"):
         job.cancel()
     ids = [c["store_id"] for c in job.cells if c["store_id"] is not None and c["state"] in ("finished", "stopped")]
-    if ids and b.button("Compare the grid's runs", key="cmp_grid_select"):
+    if ids and b.button(t("compare.grid.select"), key="cmp_grid_select"):
         st.session_state["cmp_sel_set"] = ids[-16:]
         st.rerun()
 
@@ -776,33 +818,33 @@ def runs_overview(ws: str) -> None:
             is_busy() != st.session_state.get("cmp_refreshing", False):
         st.rerun()
     if not entries:
-        st.info("No runs yet in this workspace. Press Play on the Playground, or run a grid below.")
+        st.info(t("compare.runs.none"))
         return
     st.dataframe(runs_table(entries), hide_index=True, width="stretch", key="cmp_runs",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.1f")
-                                for c in ("avg acc %", "forgetting", "BWT", "FWT", "wall s")})
+                 column_config={column(c): st.column_config.NumberColumn(column(c), format="%.1f")
+                                for c in NUMERIC_COLUMNS})
     queued = [e for e in entries if e.status == "busy, queued"]
     if queued:
-        st.warning(f"The server is busy: {len(queued)} of your runs are queued and start as soon as a training "
-                   "slot is free.", icon=":material/hourglass_top:")
+        st.warning(t("compare.runs.busy", n=len(queued)), icon=":material/hourglass_top:")
 
 
 def page() -> None:
+    session.run_through_app()
+    i18n.language_switch()
     ws = session.workspace_id()
     entries = collect_entries(ws)
     st.session_state["cmp_drawn"] = signature(entries)
     st.session_state["cmp_refreshing"] = refreshing = is_busy()
     every = REFRESH_S if refreshing else None
 
-    st.title("Compare runs")
-    st.caption("Every run of this browser session's workspace — live, finished, stopped, failed or interrupted. "
-               "Other people's runs on this server are never shown.")
+    st.title(t("compare.title"))
+    st.caption(t("compare.intro"))
     if st.session_state.get("cmp_deleted"):
         st.success(st.session_state.pop("cmp_deleted"))
     st.fragment(run_every=every)(runs_overview)(ws)
 
     if entries:
-        st.subheader("Side by side")
+        st.subheader(t("compare.side.heading"))
         ids = [e.id for e in entries]
         by_id = {e.id: e for e in entries}
         if "cmp_sel" not in st.session_state:
@@ -811,18 +853,18 @@ def page() -> None:
         chosen = st.session_state.pop("cmp_sel_set", None) or st.session_state["cmp_sel"]
         added = st.session_state.pop("cmp_sel_add", None)
         st.session_state["cmp_sel"] = [i for i in dict.fromkeys([*chosen, added]) if i in by_id]
-        selected = st.multiselect("Runs to compare", ids, key="cmp_sel",
-                                  format_func=lambda i: f"{name_of(by_id[i])} ({by_id[i].status})",
-                                  help="Overlay their curves, see their heatmaps side by side, compare metrics.")
+        shown = {i: t("compare.side.select_option", run=name_of(e), status=status_text(e.status))
+                 for i, e in by_id.items()}
+        selected = st.multiselect(t("compare.side.select"), ids, key="cmp_sel", format_func=shown.get,
+                                  help=t("compare.side.select_help"))
         if selected:
             compare_section(ws, [by_id[i] for i in selected])
 
-        st.subheader("One run: download, change one knob, rename, delete")
+        st.subheader(t("compare.one.heading"))
         one_run_section(ws, entries)
 
-    st.subheader("Grid runner")
-    st.caption("Strategies × buffer sizes × seeds on the same base settings, run in the background; "
-               "each finished run is saved and appears in the table above.")
+    st.subheader(t("compare.grid.heading"))
+    st.caption(t("compare.grid.intro"))
     grid_section(ws, entries)
     st.fragment(run_every=every)(grid_progress)()
 

@@ -54,7 +54,7 @@ def lfd_views(snap, live) -> None:
     if not equilibria:
         st.info(t("views.gradient.lfd_waiting"))
         return
-    st.plotly_chart(charts.grouped_bars([f"T{k + 1}" for k, _ in equilibria],
+    st.plotly_chart(charts.grouped_bars([t("common.task_short", n=k + 1) for k, _ in equilibria],
                                         {t("views.gradient.lfd_alpha"): [e["alpha"] for _, e in equilibria]},
                                         t("views.gradient.lfd_alpha_chart"), t("views.gradient.lfd_alpha_axis"),
                                         y_range=(0, 1.02)),

@@ -38,8 +38,9 @@ def importance_views(snap, live) -> None:
     if st.session_state.get("pg_imp_which") not in WHICH:
         # permuted tasks scramble the pixels: only a single task's own maps map back onto the digits
         st.session_state["pg_imp_which"] = "task_importance" if permuted else "importance"
-    which = st.radio(t("views.importance.which"), list(WHICH), key="pg_imp_which", horizontal=True,
-                     format_func=lambda w: t(WHICH[w]))
+    labels = {w: t(key) for w, key in WHICH.items()}  # texts made now: AppTest formats options outside the run
+    which = st.radio(t("views.importance.which"), list(labels), key="pg_imp_which", horizontal=True,
+                     format_func=labels.get)
     summary = reports[-1][which]
     last = len(reports) - 1
     if "unit_maps" in summary:
@@ -58,7 +59,7 @@ def importance_views(snap, live) -> None:
         pixel = [_unpermute(live, i, r["task_importance"]["pixel_map"]) if permuted else
                  r["task_importance"]["pixel_map"] for i, r in enumerate(reports)
                  if "pixel_map" in r["task_importance"]]
-        st.plotly_chart(charts.importance_maps(pixel, [f"T{i + 1}" for i in range(len(pixel))],
+        st.plotly_chart(charts.importance_maps(pixel, charts.task_labels(len(pixel)),
                                                t("views.importance.pixel_maps"), cols=min(5, max(1, len(pixel))),
                                                text=chart_text()),
                         key="pg_pixel_maps", config=NO_BAR)
