@@ -137,7 +137,8 @@ def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
         x, ys, ts = samples
         x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
         images = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
-        snap.buffer_samples = [(img[:, :, 0] if img.shape[2] == 1 else img, y, task) for img, y, task in zip(images, ys, ts)]
+        snap.buffer_samples = [(img[:, :, 0] if img.shape[2] == 1 else img, y, task)
+                               for img, y, task in zip(images, ys, ts)]
     return snap
 
 
@@ -337,7 +338,7 @@ def training_views(snap: Snap) -> None:
                 st.caption(t("playground.no_buffer", strategy=controls.strategy_title(snap.strategy)))
             return
         by = st.radio(t("playground.buffer_by"), ["task", "class"], key="pg_buffer_by", horizontal=True,
-                      format_func=lambda group: t(f"playground.buffer_by_{group}"))
+                      format_func=controls.labels(["task", "class"], lambda group: t(f"playground.buffer_by_{group}")))
         idx = charts.thin_indices(len(snap.buffer_history))
         steps = [snap.buffer_history[i][0] for i in idx]
         if by == "task":

@@ -139,7 +139,7 @@ def test_try_it_opens_the_playground_with_the_cards_settings(names):
     for name in names:
         at.button(key=f"learn_try_{name}").click().run()
         assert not at.exception, at.exception
-        assert at.title[0].value == "Continual Learning Playground"
+        assert at.title[0].value == i18n.catalog("zh")["playground.title"]  # the Playground, in the language kept
         wanted = learn.try_it_state(name)
         for k in controls.all_keys():
             if k in wanted and (k.startswith(controls.PREFIX + "p_" + name + "_") or not

@@ -256,7 +256,6 @@ ENGINE_ERRORS = (
     (r"(?P<field>[\w-]+): '(?P<value>.*)' is not a valid (?P<kind>int|float)", "not_a_number"),
     (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be at least (?P<low>\S+) and at most (?P<high>\S+)",
      "between"),
-    (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be at least (?P<low>\S+)", "at_least"),
     (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be greater than (?P<low>\S+) and at most "
      r"(?P<high>\S+)", "greater_than"),
     (r"(?P<field>[\w-]+): unknown '(?P<value>.*)'; choose one of (?P<choices>.*)", "unknown_choice"),
@@ -264,7 +263,7 @@ ENGINE_ERRORS = (
      "buffer_needed"),
     (r"hidden: '(?P<value>.*)' is not a comma-separated list of layer sizes \(e\.g\. 100,100\)", "hidden_not_list"),
     (r"hidden: (?P<value>.*) is invalid; give 1 or more layer sizes between 1 and 100000", "hidden_invalid"),
-    (r"device: (?P<value>cuda|mps)(?: \(Apple GPU\))? is not available on this machine; choose auto or cpu",
+    (r"device: (?P<value>cuda|mps(?: \(Apple GPU\))?) is not available on this machine; choose auto or cpu",
      "device_unavailable"),
     (r"classes: '(?P<value>.*)' is not a comma-separated list of class numbers \(write e\.g\. 0,1\|2,3\)",
      "classes_not_list"),
@@ -562,6 +561,12 @@ def _param_help(strategy: str, p) -> str:
     return t("controls.param_range", help=text, low=low, high=high, default=f"{p.default:g}")
 
 
+def labels(options, label_of):
+    """A format_func for a widget: each option's label, looked up now in the active language (a lookup
+    at display time would not know the session's language)."""
+    return {option: label_of(option) for option in options}.__getitem__
+
+
 def strategy_title(name: str) -> str:
     return t(f"strategy_ui.{name}.title")
 
@@ -592,7 +597,8 @@ def render(errors: dict[str, str]) -> set[str]:
     choices = preset_choices()
     if ss.get(PRESET_KEY) not in choices:
         ss[PRESET_KEY] = ""
-    st.selectbox(t("controls.preset"), choices, key=PRESET_KEY, format_func=preset_title, on_change=_on_preset,
+    st.selectbox(t("controls.preset"), choices, key=PRESET_KEY, format_func=labels(choices, preset_title),
+                 on_change=_on_preset,
                  help=t("controls.preset_help"))
     note = preset_note(ss.get(PRESET_KEY) or "")
     if note:
@@ -603,7 +609,8 @@ def render(errors: dict[str, str]) -> set[str]:
     if v[key("benchmark")] not in names:
         fix(key("benchmark"), "split-mnist")
     st.selectbox(BY_FIELD["benchmark"].label, names, key=key("benchmark"), on_change=_on_benchmark,
-                 format_func=lambda n: n if BENCHMARKS[n].bundled else t("controls.downloads_once", name=n),
+                 format_func=labels(names, lambda n: n if BENCHMARKS[n].bundled
+                                    else t("controls.downloads_once", name=n)),
                  help="\n\n".join(f"**{b}**: {benchmark_help(b)}" for b in BENCHMARKS))
     info = BENCHMARKS[v[key("benchmark")]]
     st.caption(benchmark_help(info.name))
@@ -622,7 +629,8 @@ def render(errors: dict[str, str]) -> set[str]:
     scenarios = scenarios_for(info)
     if v[key("scenario")] not in scenarios:
         fix(key("scenario"), scenarios[0])
-    st.radio(BY_FIELD["scenario"].label, scenarios, key=key("scenario"), horizontal=True, format_func=scenario_label,
+    st.radio(BY_FIELD["scenario"].label, scenarios, key=key("scenario"), horizontal=True,
+             format_func=labels(scenarios, scenario_label),
              help=t("controls.help.scenario_split" if split else "controls.help.scenario_domain"))
     error_for("scenario")
 
@@ -630,7 +638,8 @@ def render(errors: dict[str, str]) -> set[str]:
     strategies = list(STRATEGIES)
     if v[key("strategy")] not in strategies:
         fix(key("strategy"), "finetune")
-    st.selectbox(BY_FIELD["strategy"].label, strategies, key=key("strategy"), format_func=strategy_title,
+    st.selectbox(BY_FIELD["strategy"].label, strategies, key=key("strategy"),
+                 format_func=labels(strategies, strategy_title),
                  help="\n\n".join(f"**{strategy_title(s)}**: {strategy_summary(s)}" for s in STRATEGIES))
     cls = STRATEGIES[v[key("strategy")]]
     st.caption(strategy_summary(cls.name))
@@ -677,7 +686,7 @@ def render(errors: dict[str, str]) -> set[str]:
 
     st.subheader(t("controls.section.model_device"), divider="gray")
     st.selectbox(BY_FIELD["model"].label, list(MODEL_NAMES), key=key("model"),
-                 format_func=lambda m: t(f"controls.model.{m}"))
+                 format_func=labels(MODEL_NAMES, lambda m: t(f"controls.model.{m}")))
     error_for("model")
     if v[key("model")] == "mlp":
         st.text_input(BY_FIELD["hidden"].label, key=key("hidden"), help=t("controls.help.hidden"))
@@ -686,8 +695,8 @@ def render(errors: dict[str, str]) -> set[str]:
     if v[key("device")] not in devices:
         fix(key("device"), "auto")
     st.selectbox(BY_FIELD["device"].label, devices, key=key("device"),
-                 format_func=lambda d: t("controls.device.auto", device=describe_device("auto")) if d == "auto"
-                 else describe_device(d))
+                 format_func=labels(devices, lambda d: t("controls.device.auto", device=describe_device("auto"))
+                                    if d == "auto" else describe_device(d)))
     st.caption(t("controls.device.detected", device=describe_device("auto")))
     error_for("device")
 
