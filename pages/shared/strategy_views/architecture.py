@@ -3,15 +3,18 @@ network's capacity is carved up between tasks, drawn at each task end from the f
 (clcore.task_models.capacity_report): per layer the share each task owns (stacked bars), the parameter
 count against a fixed-size network, and for the masking methods (PackNet, HAT, Piggyback, SupSup) each
 task's first-layer mask as an image; for Piggyback and SupSup the fraction of weights each task's mask
-keeps, for the hypernetwork how far the weights it generates for earlier tasks have moved."""
+keeps, for the hypernetwork how far the weights it generates for earlier tasks have moved.
+
+The report's English words (what a layer's share counts, the masks' caption) are the engine's; the view
+shows each strategy's own catalog text for them (views.architecture.unit.<strategy>, .masks.<strategy>)."""
 from __future__ import annotations
 
 import streamlit as st
 
-from clcore import STRATEGIES
 from pages.shared import charts
+from pages.shared.i18n import t
 from pages.shared.strategy_views import view
-from pages.shared.strategy_views.common import NO_BAR, stat_curves
+from pages.shared.strategy_views.common import NO_BAR, chart_text, engine_name, stat_curves, strategy_title
 
 
 @view("multihead", "pnn", "packnet", "hat", "piggyback", "supsup", "hypernetwork", at_task_end=True)
@@ -20,46 +23,50 @@ def capacity_views(snap, live) -> None:
     if not reports:
         return
     name = snap.strategy
-    st.subheader(f"{STRATEGIES[name].title}: how the network's capacity is shared between tasks")
+    st.subheader(t("views.architecture.title", method=strategy_title(name)))
     last = len(reports)
     capacity = reports[-1]["capacity"]
     layers = list(capacity["layers"])
-    shares = {owner: [capacity["layers"][layer][k] for layer in layers] for k, owner in enumerate(capacity["owners"])}
-    st.plotly_chart(charts.grouped_bars(layers, shares, f"Share of each layer's {capacity['unit']} per task "
-                                                        f"(after T{last})", "fraction", stacked=True,
-                                        y_range=(0, 1)),
+    shares = {engine_name(owner): [capacity["layers"][layer][k] for layer in layers]
+              for k, owner in enumerate(capacity["owners"])}
+    st.plotly_chart(charts.grouped_bars([engine_name(layer) for layer in layers], shares,
+                                        t("views.architecture.capacity_chart", unit=t(f"views.architecture.unit.{name}"),
+                                          task=last),
+                                        t("views.architecture.fraction"), stacked=True, y_range=(0, 1)),
                     key=f"pg_{name}_capacity", config=NO_BAR)
-    tasks = [f"T{i + 1}" for i in range(last)]
-    counts = {"this strategy": [r["param_count"] for r in reports],
-              "fixed-size network (fine-tune, EWC, SI, replay)": [r["baseline_params"] for r in reports]}
-    st.plotly_chart(charts.grouped_bars(tasks, counts, "Parameters after each task", "parameters"),
+    counts = {t("views.architecture.this_strategy"): [r["param_count"] for r in reports],
+              t("views.architecture.fixed_size"): [r["baseline_params"] for r in reports]}
+    st.plotly_chart(charts.grouped_bars(charts.task_labels(last), counts, t("views.architecture.params_chart"),
+                                        t("views.common.parameters")),
                     key=f"pg_{name}_params", config=NO_BAR)
     masks = reports[-1].get("first_layer_masks")
     if masks:
-        titles = reports[-1].get("masks_titles") or [f"T{i + 1}" for i in range(len(masks))]
-        st.plotly_chart(charts.importance_maps(masks, titles,
-                                               reports[-1]["masks_caption"], cols=min(5, len(masks))),
+        titles = reports[-1].get("masks_titles") or charts.task_labels(len(masks))
+        st.plotly_chart(charts.importance_maps(masks, titles, t(f"views.architecture.masks.{name}"),
+                                               cols=min(5, len(masks)), text=chart_text()),
                         key=f"pg_{name}_masks", config=NO_BAR)
     if name == "hat":
-        stat_curves(snap, {"regulariser": "attention regulariser R"}, "HAT: attention-sparsity regulariser",
-                    "R", key="pg_hat_regulariser")
+        stat_curves(snap, {"regulariser": t("views.architecture.hat_regulariser")},
+                    t("views.architecture.hat_chart"), t("views.architecture.hat_axis"), key="pg_hat_regulariser")
     density = reports[-1].get("mask_density")
     if density and density["tasks"]:
         layer_names = list(density["layers"])
-        st.plotly_chart(charts.grouped_bars(layer_names, {task: [density["layers"][layer][k] for layer in layer_names]
-                                                          for k, task in enumerate(density["tasks"])},
-                                            "Fraction of each layer's weights that each task's mask keeps",
-                                            "fraction kept", y_range=(0, 1)),
+        st.plotly_chart(charts.grouped_bars([engine_name(layer) for layer in layer_names],
+                                            {task: [density["layers"][layer][k] for layer in layer_names]
+                                             for k, task in enumerate(density["tasks"])},
+                                            t("views.architecture.density_chart"), t("views.architecture.kept"),
+                                            y_range=(0, 1)),
                         key=f"pg_{name}_density", config=NO_BAR)
     if name == "piggyback":
-        stat_curves(snap, {"mask_density": "weights kept by the current task's mask"},
-                    "Piggyback: the training task's binarised mask", "fraction kept", key="pg_piggyback_mask")
+        stat_curves(snap, {"mask_density": t("views.architecture.piggyback_kept")},
+                    t("views.architecture.piggyback_chart"), t("views.architecture.kept"), key="pg_piggyback_mask")
     if name == "hypernetwork":
         drift = reports[-1].get("weight_drift") or []
         if drift:
-            st.plotly_chart(charts.grouped_bars([f"T{i + 1}" for i in range(len(drift))], {"relative change": drift},
-                                                "How far each task's generated weights moved since its training "
-                                                "ended, ||h(e_t) - h*(e_t)|| / ||h*(e_t)||", "relative change"),
+            change = t("views.architecture.relative_change")
+            st.plotly_chart(charts.grouped_bars(charts.task_labels(len(drift)), {change: drift},
+                                                t("views.architecture.drift_chart"), change),
                             key="pg_hypernetwork_drift", config=NO_BAR)
-        stat_curves(snap, {"regulariser": "output regulariser"}, "Hypernetwork: output regulariser on earlier "
-                    "tasks' generated weights", "regulariser", key="pg_hypernetwork_regulariser")
+        stat_curves(snap, {"regulariser": t("views.architecture.hnet_regulariser")},
+                    t("views.architecture.hnet_chart"), t("views.architecture.hnet_axis"),
+                    key="pg_hypernetwork_regulariser")
