@@ -442,8 +442,8 @@ def _visible_texts(at) -> list[str]:
     """The page's prose and widget labels (not the data in tables and charts)."""
     texts = [el.value for kind in ("title", "subheader", "caption", "markdown", "info", "warning", "error", "success")
              for el in getattr(at, kind)]
-    widgets = [*at.button, *at.selectbox, *at.multiselect, *at.radio, *at.text_input, *at.get("download_button")]
-    return texts + [w.label for w in widgets if hasattr(w, "label")] + [w.proto.label for w in at.get("download_button")]
+    widgets = [*at.button, *at.selectbox, *at.multiselect, *at.radio, *at.text_input]
+    return texts + [w.label for w in widgets] + [w.proto.label for w in at.get("download_button")]
 
 
 def test_compare_in_chinese_translates_titles_tables_charts_and_errors(store, two_results):
