@@ -19,17 +19,19 @@ run: $(STAMP)
 	$(PY) -m streamlit run app.py --server.headless true
 
 # The browser end-to-end test (tests/test_e2e_browser.py) drives Debian's Chromium through PyPI
-# Playwright (never `playwright install`): install Chromium from apt when it is missing. Needs root
-# (CI runs as root) or passwordless sudo; if apt fails the e2e test fails loudly rather than skipping.
+# Playwright (never `playwright install`): install Chromium from apt when it is missing, and a CJK font
+# (fonts-noto-cjk) so that the Chinese interface and its charts render. Needs root (CI runs as root) or
+# passwordless sudo; if apt fails the e2e test fails loudly rather than skipping.
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+E2E_PACKAGES := chromium chromium-driver fonts-noto-cjk
 e2e-deps:
-	@test -x $(CHROMIUM) || { \
-	  echo "installing chromium from apt for the browser end-to-end test"; \
+	@{ test -x $(CHROMIUM) && fc-list :lang=zh | grep -q . ; } || { \
+	  echo "installing $(E2E_PACKAGES) from apt for the browser end-to-end test"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null || \
-	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null; } || \
-	  echo "WARNING: could not install chromium; tests/test_e2e_browser.py will fail"; }
+	  $(SUDO) apt-get install -y -q $(E2E_PACKAGES) >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(E2E_PACKAGES) >/dev/null; } || \
+	  echo "WARNING: could not install $(E2E_PACKAGES); tests/test_e2e_browser.py will fail"; }
 
 test: $(STAMP) e2e-deps
 	$(PY) -m pytest -q --durations=15 tests

@@ -1,6 +1,6 @@
 """What a real-browser session against the app needs, shared by tests/test_e2e_browser.py and
-bench/app_speed.py: Debian's Chromium (installed from apt when missing; never `playwright install`) and
-`streamlit run app.py` in its own process group on a free port."""
+bench/app_speed.py: Debian's Chromium and a CJK font for the Chinese interface (installed from apt when
+missing; never `playwright install`) and `streamlit run app.py` in its own process group on a free port."""
 from __future__ import annotations
 
 import contextlib
@@ -30,19 +30,36 @@ def _apt(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*prefix, "apt-get", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
+# Chromium, its driver, and a CJK font: without one the Chinese interface and its charts render as boxes.
+APT_PACKAGES = ("chromium", "chromium-driver", "fonts-noto-cjk")
+
+
+def has_cjk_font() -> bool:
+    """Whether fontconfig (which Chromium uses) knows a font covering Chinese."""
+    try:
+        listed = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listed.returncode == 0 and bool(listed.stdout.strip())
+
+
+def _ready() -> bool:
+    return os.access(CHROMIUM, os.X_OK) and has_cjk_font()
+
+
 def ensure_chromium() -> str:
-    """The Chromium executable, installing it from apt first if it is missing."""
-    if os.access(CHROMIUM, os.X_OK):
+    """The Chromium executable, installing it (and a CJK font) from apt first if either is missing."""
+    if _ready():
         return CHROMIUM
     log = []
-    for attempt in (("install", "-y", "-q", "chromium", "chromium-driver"), ("update", "-q"),
-                    ("install", "-y", "-q", "chromium", "chromium-driver")):
+    for attempt in (("install", "-y", "-q", *APT_PACKAGES), ("update", "-q"), ("install", "-y", "-q", *APT_PACKAGES)):
         done = _apt(*attempt)
         log.append(f"$ apt-get {' '.join(attempt)} -> {done.returncode}\n{done.stderr[-2000:]}")
-        if attempt[0] == "install" and done.returncode == 0 and os.access(CHROMIUM, os.X_OK):
+        if attempt[0] == "install" and done.returncode == 0 and _ready():
             return CHROMIUM
-    raise BrowserUnavailable("Chromium is required for the browser end-to-end test and could not be installed from "
-                             "apt (run `apt-get install -y chromium chromium-driver` as root):\n" + "\n".join(log))
+    raise BrowserUnavailable("Chromium and a CJK font are required for the browser end-to-end test and could not be "
+                             f"installed from apt (run `apt-get install -y {' '.join(APT_PACKAGES)}` as root):\n"
+                             + "\n".join(log))
 
 
 def _free_port() -> int:

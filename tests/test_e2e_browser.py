@@ -3,7 +3,10 @@ through PyPI Playwright (never `playwright install`).
 
 Choose a lecture preset, press Play, see the accuracy heatmap fill in while it trains (its cells change
 between two screenshots, the step counter increases), press Pause and see the step counter stop, open
-Compare and find the run there. Screenshots go to artifacts/e2e/ (gitignored), with the server's log.
+Compare and find the run there. Then the Playground and the Learn page in English and in Chinese, one
+screenshot each (playground-en.png, playground-zh.png, learn-en.png, learn-zh.png), the Chinese ones
+checked for Chinese text in the page, the navigation and a chart title. Screenshots go to artifacts/e2e/
+(gitignored), with the server's log.
 
 Chromium comes from apt: `make test` installs it (target e2e-deps) and this module tries again if it
 is missing; if it cannot be installed the test fails loudly instead of skipping.
@@ -15,13 +18,16 @@ import time
 
 import pytest
 
-from tests.e2e_support import ROOT, BrowserUnavailable, app_server, chromium
+from pages.shared import i18n
+from tests.e2e_support import ROOT, BrowserUnavailable, app_server, chromium, has_cjk_font
 
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 PRESET_TITLE = "Catastrophic forgetting in 30 seconds"
 EXAMPLES_PER_TASK = 12000  # nearly all of each task: the preset's 2000 finishes before we can pause it
 WORKSPACE = "e2e0c0ffee000001"
 OTHER_WORKSPACE = "e2e0c0ffee000002"
+LANGUAGE_WORKSPACE = "e2e0c0ffee000003"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -207,3 +213,50 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         context.close()
         other.close()
         console.close()
+
+
+def nav_labels(page) -> list[str]:
+    """The navigation's page titles (each link's text is its icon's name, then the title)."""
+    return [link.split("\n")[-1].strip() for link in nav_links(page)]
+
+
+def chart_titles(page) -> list[str]:
+    """The titles plotly drew in the page's charts (SVG text of each figure's title)."""
+    return [(t or "").strip() for t in page.locator(".js-plotly-plot .gtitle").all_text_contents()]
+
+
+@pytest.mark.parametrize("lang", list(i18n.LANGUAGES))
+def test_playground_and_learn_in_each_language(server, browser, lang):
+    """The Playground and the Learn page opened with ?lang=: their title, navigation and chart titles in
+    that language; a screenshot of each (the Chinese ones need a CJK font, which e2e-deps installs)."""
+    words = i18n.catalog(lang)
+    if lang != "en":
+        assert has_cjk_font(), "no CJK font: Chinese would render as boxes (make e2e-deps installs fonts-noto-cjk)"
+    query = f"ws={LANGUAGE_WORKSPACE}" + ("" if lang == i18n.DEFAULT else f"&lang={lang}")
+    context = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/?{query}", wait_until="domcontentloaded")
+        page.get_by_role("heading", name=words["playground.title"]).first.wait_for(timeout=60_000)
+        wait_until(lambda: words["playground.heatmap_placeholder"] in chart_titles(page), 30, "the heatmap's title")
+        play = page.locator(".st-key-pg_play button").first.inner_text()  # the icon's name, then the label
+        assert play.split("\n")[-1].strip() == words["playground.button.play"], play
+        assert words["nav.learn"] in nav_labels(page)
+        main = page.locator("[data-testid='stMain']").inner_text()
+        assert bool(CJK.search(main)) == (lang == "zh"), main[:500]
+        page.wait_for_timeout(500)
+        shot(page, f"playground-{lang}")
+
+        page.goto(f"{server}/learn?{query}", wait_until="domcontentloaded")
+        page.get_by_role("heading", name=words["learn.title"]).first.wait_for(timeout=60_000)
+        page.locator("[data-testid='stSidebarNav']").first.wait_for(timeout=30_000)
+        assert words["nav.playground"] in nav_labels(page)
+        main = page.locator("[data-testid='stMain']").inner_text()
+        assert bool(CJK.search(main)) == (lang == "zh"), main[:500]
+        page.wait_for_timeout(500)
+        shot(page, f"learn-{lang}")
+    except Exception:
+        shot(page, f"failure-language-{lang}")
+        raise
+    finally:
+        context.close()
