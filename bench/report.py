@@ -225,6 +225,27 @@ def speed_section(speed: dict) -> list[str]:
     return lines
 
 
+def app_speed_section(app: dict) -> list[str]:
+    """bench/app_speed.py: the app in Chromium against the CLI, same configuration."""
+    c = app["config"]
+    lines = ["## The app in a real browser: responsiveness and training speed", "",
+             f"`python -m bench.app_speed` ({app.get('measured_at', '')}): {c['strategy']}, buffer {c['buffer_size']}, "
+             f"Split-MNIST with {c['train_subset']:,} examples per task, other settings at their defaults; per "
+             "repetition the CLI and then the app (Chromium via Playwright, DOM sampled every 50 ms) train the same "
+             "configuration. Chromium shares the machine's 2 cores with the server here.", "",
+             "| rep | load (1 min) | app / CLI train samples/s | CLI / app wall | Play → first status update s | "
+             "Play → first chart update s | status redraw median / p90 / max s | chart redraw median / p90 / max s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in app["reps"]:
+        sr, cr = r["status_redraw"], r["chart_redraw"]
+        lines.append(f"| {r['rep']} | {r['load_avg_1min']:.1f} | **{r['throughput_ratio']:.2f}** | "
+                     f"{r['wall_ratio_cli_over_app']:.2f} | {r['play_to_first_status_s']:.2f} | "
+                     f"{r['play_to_first_chart_s']:.2f} | {sr['median_s']:.2f} / {sr['p90_s']:.2f} / {sr['max_s']:.2f} | "
+                     f"{cr['median_s']:.2f} / {cr['p90_s']:.2f} / {cr['max_s']:.2f} |")
+    lines.append("")
+    return lines
+
+
 def diagnose_section(diag: dict) -> list[str]:
     runs = diag["runs"]
     presets = list(dict.fromkeys(r["preset"] for r in runs))
@@ -328,6 +349,9 @@ def main(argv=None) -> int:
     speed = read_json(results / "speed.json", None)
     if speed:
         lines += speed_section(speed)
+    app = read_json(results / "app-speed.json", None)
+    if app and app.get("reps"):
+        lines += app_speed_section(app)
     diag = read_json(results / "diagnose-init.json", None)
     if diag and diag.get("runs"):
         lines += diagnose_section(diag)
