@@ -3,9 +3,7 @@ parameters, benchmarks, models, controls, chart words, presets), the engine's er
 with their values, and the page itself switched to 中文 (AppTest; nothing trains here)."""
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -16,16 +14,11 @@ from clcore.config import resolve_device
 from clcore.models import MODEL_NAMES
 from pages.shared import charts, controls, i18n
 from pages.shared.presets import LECTURE_PRESETS
+from tests.test_app_playground import figures, open_app, store_path  # noqa: F401  (store_path: autouse)
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 EN, ZH = i18n.catalog("en"), i18n.catalog("zh")
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(autouse=True)
-def store_path(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLCORE_STORE", str(tmp_path / "runs.sqlite"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -141,19 +134,6 @@ def test_url_notices_keep_english_text_and_translate_when_shown():
 # ------------------------------------------------------------------------------------------------
 # The page in Chinese
 # ------------------------------------------------------------------------------------------------
-def open_app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def figures(at) -> dict[str, dict]:
-    return {el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
-
-
 def test_switching_to_chinese_changes_the_playground():
     i18n.MISSING.clear()
     at = open_app()
