@@ -20,6 +20,7 @@ session.workspace_id()
 i18n.language()  # from ?lang= (kept in every page's URL); the titles below are in that language
 st.set_page_config(page_title=t("nav.page_title"), layout="wide", page_icon=":material/school:")
 session.prewarm_data()
+session.import_optimizer_machinery()
 st.navigation([
     st.Page("pages/playground.py", title=t("nav.playground"), icon=":material/play_circle:", default=True),
     st.Page("pages/learn.py", title=t("nav.learn"), icon=":material/menu_book:"),

@@ -240,6 +240,7 @@ class Run:
                 self._emit(EpochEnd(self.step, phase_index, epoch))
                 yield "epoch"
             strategy.end_task(phase_index)
+            self._check_weights_finite(phase_index)
             self._report()
             row = self._evaluate(full=True)
             self.record.task_boundaries.append(self.step)
@@ -251,6 +252,16 @@ class Run:
             self._emit(TaskEnd(self.step, phase_index, row, report, composition))
             yield "task"
         self._finish("finished")
+
+    def _check_weights_finite(self, phase_index: int) -> None:
+        """End-of-task updates (P&C's compress, GDumb's retraining, ...) train outside observe(), whose loss
+        is checked per window: a divergence there must fail the run too, not score NaN weights."""
+        for name, model in self.strategy.evaluation_models().items():
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise TrainingDiverged(
+                    f"the {name} model's weights became non-finite in {self.config.strategy}'s end-of-task update "
+                    f"(task {phase_index + 1}); lower the learning rate (now {self.config.lr}) or the strategy's "
+                    f"weights and run again")
 
     def _report(self) -> None:
         w = self._window

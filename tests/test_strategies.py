@@ -207,6 +207,24 @@ def test_domain_il_transforms_fixed_per_seed_and_distinct_per_task(name):
 # ---------------------------------------------------------------------------------------------------
 # failure on a non-finite loss
 
+def test_non_finite_weights_after_an_end_of_task_update_fail_the_run():
+    run = tiny("finetune", lr=0.05, eval_every=0)
+    real = run.strategy.end_task
+
+    def end_task(task_index):
+        real(task_index)
+        if task_index == 1:
+            with torch.no_grad():
+                run.strategy.model.classifier.weight[0, 0] = float("inf")
+
+    run.strategy.end_task = end_task
+    result = run.run_to_end()
+    assert result["status"] == "failed"
+    assert "non-finite" in result["message"] and "task 2" in result["message"] and "0.05" in result["message"]
+    assert len(result["acc_matrix"]) == 1  # the diverged task is not scored
+    json.dumps(result, allow_nan=False)
+
+
 def test_nan_loss_fails_the_run_and_keeps_results_so_far():
     run = tiny("finetune", lr=0.05, log_every=1, eval_every=0)
     real = run.strategy.observe

@@ -71,7 +71,8 @@ class ProgressCompress(Strategy):
     summary = ("An active column learns each task, then is distilled into a knowledge base protected by "
                "online EWC.")
     params = (
-        Param("ewc_lambda", 100.0, 0.0, 1e6, "lambda: strength of the online-EWC penalty on the knowledge base"),
+        Param("ewc_lambda", 30.0, 0.0, 1e6, "lambda: strength of the online-EWC penalty on the knowledge base "
+              "(the compress phase's SGD diverges once lambda * lr * max Fisher > 1)"),
         Param("gamma", 1.0, 0.0, 1.0, "decay of the running Fisher at each new task (1 = plain sum)"),
         Param("compress_epochs", 1, 1, 100, "passes over the task's training data in the compress phase"),
         Param("lateral", True, help="lateral adaptors from the knowledge base into the active column (MLP only)"),

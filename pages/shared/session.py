@@ -127,22 +127,29 @@ def trainings_running() -> int:
 
 @st.cache_resource(show_spinner=False)
 def prewarm_data() -> threading.Thread:
-    """Load the bundled MNIST onto the default device and import torch's optimizer machinery in the
-    background, once per process, so the first Play does not wait for them (seconds on a small CPU;
-    data sets are cached per process by clcore.datasets)."""
+    """Load the bundled MNIST onto the default device in the background, once per process, so the first
+    Play does not wait for it (data sets are cached per process by clcore.datasets)."""
     def load():
         try:
-            import torch
-
             from clcore.config import resolve_device
             from clcore.datasets import load_dataset
             load_dataset("mnist", resolve_device("auto"))
-            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # imports torch's compiler stack
         except Exception:  # noqa: BLE001 - Play reports any real problem
-            LOG.exception("preloading failed")
+            LOG.exception("preloading MNIST failed")
     thread = threading.Thread(target=load, name="clcore-prewarm", daemon=True)
     thread.start()
     return thread
+
+
+@st.cache_resource(show_spinner=False)
+def import_optimizer_machinery() -> bool:
+    """Build one torch optimizer, once per process, in the calling script thread. The first optimizer
+    imports torch's compiler stack (1-3 s here), and that import parses Python source: in a background
+    thread it raced with Streamlit compiling a page (CPython 3.11: "AST constructor recursion depth
+    mismatch"); left to the first Play, it would delay the first step instead."""
+    import torch
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    return True
 
 
 # ------------------------------------------------------------------------------------------------
