@@ -2,6 +2,7 @@
 delete, downloads, the grid runner, the training cap, and workspace isolation across many sessions."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -301,59 +302,59 @@ def test_grid_runner_fills_the_table(store, two_results):
     assert at.multiselect(key="cmp_sel").value == [r.id for r in rows[1:]]
 
 
-def test_grid_waits_busy_queued_when_the_training_slots_are_taken(store, two_results):
-    from pages.shared import session  # the app's process-wide cap
-    (g1, r1), _ = two_results
-    base = _put(store, "9b9b9b9b", g1, r1, "base")
-    at = _open("9b9b9b9b")
+@contextlib.contextmanager
+def all_training_slots_taken():
+    """Hold every slot of the app's process-wide training cap, as other sessions' trainings would."""
+    from pages.shared import session
     slots = session.training_slots()
     held = 0
     while slots.acquire(blocking=False):
         held += 1
     try:
-        at.selectbox(key="cmp_grid_base").set_value(base)
-        at.multiselect(key="cmp_grid_strats").set_value(["finetune"]).run()
-        at.button(key="cmp_grid_go").click().run()
-        job = at.session_state["cmp_grid"]
-        deadline = time.time() + 30
-        while job.cells[0]["state"] != "queued" and time.time() < deadline:
-            time.sleep(0.05)
-        at.run()
-        assert "busy, queued" in at.get("progress")[0].proto.text
-        assert "busy, queued" in list(_runs_table(at)["status"])
-        assert any("server is busy" in w.value for w in at.warning)
+        yield
     finally:
         for _ in range(held):
             slots.release()
+
+
+def start_queued_grid(at):
+    """Press the grid's Go with every slot taken; returns the grid job once its first cell is queued."""
+    at.button(key="cmp_grid_go").click().run()
+    job = at.session_state["cmp_grid"]
+    deadline = time.time() + 30
+    while job.cells[0]["state"] != "queued" and time.time() < deadline:
+        time.sleep(0.05)
+    at.run()
+    return job
+
+
+def test_grid_waits_busy_queued_when_the_training_slots_are_taken(store, two_results):
+    (g1, r1), _ = two_results
+    base = _put(store, "9b9b9b9b", g1, r1, "base")
+    at = _open("9b9b9b9b")
+    with all_training_slots_taken():
+        at.selectbox(key="cmp_grid_base").set_value(base)
+        at.multiselect(key="cmp_grid_strats").set_value(["finetune"]).run()
+        job = start_queued_grid(at)
+        assert "busy, queued" in at.get("progress")[0].proto.text
+        assert "busy, queued" in list(_runs_table(at)["status"])
+        assert any("server is busy" in w.value for w in at.warning)
     assert job.join(60)
     at.run()
     assert set(_runs_table(at)["status"]) == {"finished"}
 
 
 def test_cancel_a_queued_grid_keeps_no_empty_runs(store, two_results):
-    from pages.shared import session
     (g1, r1), _ = two_results
     base = _put(store, "9c9c9c9c", g1, r1, "base")
     at = _open("9c9c9c9c")
-    slots = session.training_slots()
-    held = 0
-    while slots.acquire(blocking=False):
-        held += 1
-    try:
+    with all_training_slots_taken():
         at.selectbox(key="cmp_grid_base").set_value(base)
         at.multiselect(key="cmp_grid_strats").set_value(["finetune"])
         at.text_input(key="cmp_grid_seeds").input("0,1").run()
-        at.button(key="cmp_grid_go").click().run()
-        job = at.session_state["cmp_grid"]
-        deadline = time.time() + 30
-        while job.cells[0]["state"] != "queued" and time.time() < deadline:
-            time.sleep(0.05)
-        at.run()
+        job = start_queued_grid(at)
         at.button(key="cmp_grid_cancel").click().run()
         assert job.join(30)
-    finally:
-        for _ in range(held):
-            slots.release()
     at.run()
     assert [c["state"] for c in job.cells] == ["cancelled", "cancelled"]
     assert [r.id for r in store.list("9c9c9c9c")] == [base]
