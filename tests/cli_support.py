@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+from pathlib import Path
 
 from clcore.cli import main
 
@@ -14,3 +16,14 @@ def run_cli(args: list[str]) -> tuple[int, str]:
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
         code = main(args)
     return code, stderr.getvalue()
+
+
+def run_each(out_dir: Path, runs: dict[str, list[str]], common: list[str]) -> dict[str, tuple[int, str, dict | None]]:
+    """`clcore run --strategy <name> <common> <extra> --quiet --out <out_dir>/<name>.json` for each
+    `name: extra` of `runs`: {name: (exit code, stderr, its result JSON or None when none was written)}."""
+    done = {}
+    for name, extra in runs.items():
+        path = Path(out_dir) / f"{name}.json"
+        code, stderr = run_cli(["run", "--strategy", name, *common, *extra, "--quiet", "--out", str(path)])
+        done[name] = (code, stderr, json.loads(path.read_text()) if path.exists() else None)
+    return done

@@ -1,6 +1,5 @@
 """The architectural family's core mechanisms on hand-made cases (multi-head, PNN, PackNet, HAT and the
 task inference they share), and each strategy end to end through the CLI."""
-import json
 
 import pytest
 import torch
@@ -8,7 +7,7 @@ import torch
 from clcore import ConfigError, Run, make_config
 from clcore.strategies.hat import annealed_scale, attention_regulariser, compensation_factors
 from clcore.task_models import TaskAwareNet, parameter_count
-from tests.cli_support import run_cli
+from tests.cli_support import run_each
 
 ARCHITECTURAL = ["multihead", "pnn", "packnet", "hat"]
 
@@ -184,19 +183,14 @@ def test_hat_keeps_earlier_tasks_while_a_new_task_trains():
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("architecture_cli")
-    done = {name: run_cli(["run", "--strategy", name, "--train-subset", "100", "--hidden", "32", "--classes",
-                           "0,1|2,3", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json")])
-            for name in ARCHITECTURAL}
-    return out, done
+    return run_each(tmp_path_factory.mktemp("architecture_cli"), {name: [] for name in ARCHITECTURAL},
+                    ["--train-subset", "100", "--hidden", "32", "--classes", "0,1|2,3", "--eval-every", "0"])
 
 
 @pytest.mark.parametrize("name", ARCHITECTURAL)
 def test_cli_runs_each_strategy(cli_runs, name):
-    out, done = cli_runs
-    code, stderr = done[name]
+    code, stderr, result = cli_runs[name]
     assert code == 0, stderr
-    result = json.loads((out / f"{name}.json").read_text())
     assert result["status"] == "finished" and result["config"]["strategy"] == name
     assert len(result["acc_matrix_task_il"]) == 2
     assert min(result["acc_matrix_task_il"][-1]) > 75  # task-aware: far above a two-class task's 50% chance

@@ -1,6 +1,5 @@
 """Baselines and exemplar methods (cumulative, ensemble, GDumb, iCaRL): each one's core mechanism on a
 hand-made case, and a CLI run end to end."""
-import json
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from clcore.strategies import Batch
 from clcore.losses import binary_distillation_loss
 from clcore.strategies.ensemble import Ensemble
 from clcore.strategies.icarl import NearestMeanOfExemplars, herding_order
-from tests.cli_support import run_cli
+from tests.cli_support import run_each
 
 SUBSET = 100  # training examples per task: 10 batches of 10
 CLI_RUNS = {  # strategy -> extra CLI arguments
@@ -35,20 +34,14 @@ def tiny(strategy, **kw):
 
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli")
-    results = {}
-    for name, extra in CLI_RUNS.items():
-        code, stderr = run_cli(["run", "--strategy", name, "--train-subset", str(SUBSET), "--hidden", "32", "--tasks",
-                                "2", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json"), *extra])
-        results[name] = (code, stderr, out / f"{name}.json")
-    return results
+    return run_each(tmp_path_factory.mktemp("cli"), CLI_RUNS,
+                    ["--train-subset", str(SUBSET), "--hidden", "32", "--tasks", "2", "--eval-every", "0"])
 
 
 @pytest.mark.parametrize("name", list(CLI_RUNS))
 def test_cli_run_end_to_end(cli_results, name):
-    code, stderr, path = cli_results[name]
+    code, stderr, result = cli_results[name]
     assert code == 0, stderr
-    result = json.loads(path.read_text())
     assert result["status"] == "finished" and result["config"]["strategy"] == name
     assert len(result["acc_matrix"]) == 2 and all(len(row) == 2 for row in result["acc_matrix"])
     assert len(result["strategy_reports"]) == 2 and result["avg_acc"] > 20

@@ -1,6 +1,5 @@
 """Generative replay (DGR), generative negative replay (GNR) and DualNet: their core mechanisms on
 hand-made cases, and each strategy through the CLI."""
-import json
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from clcore.strategies.ar1 import AR1
 from clcore.strategies.dualnet import barlow_twins_loss
 from clcore.strategies.generative_negative_replay import negative_replay_loss
 from clcore.vae import VAE
-from tests.cli_support import run_cli
+from tests.cli_support import run_each
 
 
 def tiny(strategy, **kw):
@@ -331,12 +330,10 @@ CLI_RUNS = {
 
 
 def test_each_strategy_runs_from_the_cli(tmp_path):
-    for name, extra in CLI_RUNS.items():
-        out = tmp_path / f"{name}.json"
-        code, stderr = run_cli(["run", "--strategy", name, "--tasks", "2", "--train-subset", "40", "--hidden", "32",
-                                "--eval-every", "0", "--eval-subset", "20", "--quiet", "--out", str(out), *extra])
+    done = run_each(tmp_path, CLI_RUNS, ["--tasks", "2", "--train-subset", "40", "--hidden", "32",
+                                         "--eval-every", "0", "--eval-subset", "20"])
+    for name, (code, stderr, result) in done.items():
         assert code == 0, f"{name}: {stderr}"
-        result = json.loads(out.read_text())
         assert result["status"] == "finished" and result["config"]["strategy"] == name
         assert len(result["acc_matrix"]) == 2 and result["steps"] == 8
         assert result["step_stats"]["values"]

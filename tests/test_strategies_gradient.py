@@ -4,7 +4,6 @@ samples, LFD's Riemannian direction search, orthogonal penalty and equilibrium p
 through the CLI."""
 import copy
 import itertools
-import json
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from clcore.gradients import earlier_task_samples, flat_grad, flat_params, proje
 from clcore.strategies import Batch
 from clcore.strategies.lfd import (equilibrium_point, find_direction, orthogonal_component,
                                    riemannian_sphere_step)
-from tests.cli_support import run_cli
+from tests.cli_support import run_each
 
 STRATEGIES = ("gem", "agem", "mir", "lfd")
 
@@ -252,19 +251,14 @@ def test_lfd_task_end_moves_to_the_memory_equilibrium():
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gradient_cli")
-    done = {name: run_cli(["run", "--strategy", name, "--buffer", "40", "--train-subset", "60", "--hidden", "32",
-                           "--tasks", "5", "--eval-every", "0", "--quiet", "--out", str(out / f"{name}.json")])
-            for name in STRATEGIES}
-    return out, done
+    return run_each(tmp_path_factory.mktemp("gradient_cli"), {name: [] for name in STRATEGIES},
+                    ["--buffer", "40", "--train-subset", "60", "--hidden", "32", "--tasks", "5", "--eval-every", "0"])
 
 
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_cli_runs_the_strategy(name, cli_runs):
-    out, done = cli_runs
-    code, stderr = done[name]
+    code, stderr, result = cli_runs[name]
     assert code == 0, stderr
-    result = json.loads((out / f"{name}.json").read_text())
     assert result["status"] == "finished" and result["config"]["strategy"] == name
     assert len(result["acc_matrix"]) == 5 and all(len(row) == 5 for row in result["acc_matrix"])
     stats = result["step_stats"]["values"]

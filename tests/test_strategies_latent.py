@@ -1,7 +1,6 @@
 """Latent & consolidation strategies: the models' block cuts, latent replay's frozen lower network and
 latent buffer, CWR*'s weighted consolidation, AR1's combination of the three, Progress & Compress's
 compress phase and online-EWC Fisher; each through the CLI too."""
-import json
 import math
 
 import pytest
@@ -13,7 +12,7 @@ from clcore.importance import online_sum
 from clcore.latent import freeze_lower, keep_frozen_in_eval
 from clcore.models import MLP, ResNet18, SmallCNN, reinitialised
 from clcore.strategies import Batch
-from tests.cli_support import run_cli
+from tests.cli_support import run_each
 
 SMALL = dict(train_subset=60, batch_size=10, hidden=(16, 16), eval_every=0, eval_subset=20, seed=0)
 
@@ -312,14 +311,8 @@ CLI_RUNS = {"latent_replay": ["--buffer", "30"], "cwr_star": [],
 
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli")
-    finished = {}
-    for name, extra in CLI_RUNS.items():
-        path = out / f"{name}.json"
-        code, stderr = run_cli(["run", "--strategy", name, "--train-subset", "40", "--hidden", "32", "--tasks", "2",
-                                "--eval-every", "0", "--quiet", "--out", str(path), *extra])
-        finished[name] = (code, stderr, json.loads(path.read_text()) if path.exists() else None)
-    return finished
+    return run_each(tmp_path_factory.mktemp("cli"), CLI_RUNS,
+                    ["--train-subset", "40", "--hidden", "32", "--tasks", "2", "--eval-every", "0"])
 
 
 @pytest.mark.parametrize("strategy", list(CLI_RUNS))
