@@ -90,7 +90,8 @@ class Task:
 
 def _permutation_transform(perm: torch.Tensor):
     def permute(x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(1)[:, perm].view_as(x)
+        # index_select, not x[:, perm]: the same result ~5x faster on CPU (evaluation permutes 10k images a task)
+        return x.flatten(1).index_select(1, perm).view_as(x)
     return permute
 
 

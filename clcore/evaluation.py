@@ -13,6 +13,9 @@ def evaluate(models: dict, benchmark, limit: int | None = None, batch_size: int 
     A model with `forward_task(x, task_index)` (task-aware: one head or mask per task) is scored with it
     wherever the task is known, i.e. for Task-IL, and with its task-agnostic forward otherwise."""
     task_il_scenario = benchmark.scenario == "task-il"
+    # Only what is reported is computed: a task-aware model's task-agnostic forward (task inference over all
+    # its tasks) is not needed in the Task-IL scenario, and per-task masking is not when no Task-IL is reported.
+    needs_masked = task_il_scenario or benchmark.has_task_il
     modes = {name: model.training for name, model in models.items()}
     for model in models.values():
         model.eval()
@@ -26,12 +29,13 @@ def evaluate(models: dict, benchmark, limit: int | None = None, batch_size: int 
             chunk = idx[start:start + batch_size]
             x, y = benchmark.inputs(task, benchmark.data.x_test[chunk]), benchmark.data.y_test[chunk]
             for m, model in enumerate(models.values()):
-                logits = model(x)
                 forward_task = getattr(model, "forward_task", None)
-                known_task = logits if forward_task is None else forward_task(x, task.index)
-                masked = known_task.masked_fill(~mask, float("-inf"))
+                logits = None if task_il_scenario and forward_task else model(x)
+                if needs_masked:
+                    known_task = logits if forward_task is None else forward_task(x, task.index)
+                    masked = known_task.masked_fill(~mask, float("-inf"))
+                    correct[m, 1, task.index] += (masked.argmax(1) == y).sum()
                 correct[m, 0, task.index] += ((masked if task_il_scenario else logits).argmax(1) == y).sum()
-                correct[m, 1, task.index] += (masked.argmax(1) == y).sum()
     for name, model in models.items():
         model.train(modes[name])
     acc = (correct * 100.0 / torch.tensor(totals, device=correct.device).clamp_min(1)).tolist()
