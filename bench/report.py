@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from clcore import STRATEGIES
+from clcore.benchmarks import BENCHMARKS
 from clcore.presets import PRESETS
 
 from ._common import BENCH_DIR, RESULTS_DIR, read_json
@@ -155,6 +156,11 @@ def suite_section(suite: str, data: dict) -> list[str]:
         lines += ["¹ Needs the task id at test time: its " + scenario + " accuracy comes from its own task-inference "
                   "rule (never the true task id); the Task-IL column gives it the task id. "
                   "² Run with the task id given at test time (scenario task-il), the papers' protocol.", ""]
+    if presets and BENCHMARKS[PRESETS[presets[0]]["benchmark"]].kind != "split":
+        lines += [f"Not defined in {scenario} (the engine refuses the configuration): {LABELS.get(name, name)}, which "
+                  f"needs tasks that bring new classes ({cls.needs_new_classes})." for name, cls in STRATEGIES.items()
+                  if cls.needs_new_classes]
+        lines.append("")
 
     several = [r for r in runs if r.get("per_model_avg_acc")]
     for strategy in dict.fromkeys(r["strategy"] for r in several):

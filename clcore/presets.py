@@ -157,15 +157,13 @@ _TABLE = {
         # Its lr 1e-4 assumes 5,000 iterations per task; one epoch here is 469, so the split setting's 1e-3 stays.
         "hypernetwork": {None: dict(lr=0.001, optimizer="adam", batch_size=128, scenario="task-il",
                                     params=dict(beta=0.05, embedding_dim=32, hnet_hidden=64, chunk_size=1000))},
-        # generative_replay / generative_negative_replay: mammoth's P-MNIST protocol (SGD 0.2, batch 128, one
-        # epoch, as many generated as real samples) with van de Ven & Tolias's VAE width for permuted MNIST
-        # (1000-1000, z 100): twenty permutations are much more to model than five digit pairs. dualnet: the
-        # paper's settings as for split-mnist, with mammoth's P-MNIST batch size and lr.
+        # generative_replay: mammoth's P-MNIST protocol (SGD 0.2, batch 128, one epoch, as many generated as
+        # real samples) with van de Ven & Tolias's VAE width for permuted MNIST (1000-1000, z 100): twenty
+        # permutations are much more to model than five digit pairs. generative_negative_replay is defined for
+        # new classes per task only (its needs_new_classes). dualnet: the paper's settings as for split-mnist,
+        # with mammoth's P-MNIST batch size and lr.
         "generative_replay": {None: dict(lr=0.2, batch_size=128, replay_batch_size=128,
                                          params=dict(vae_hidden=1000, latent_size=100))},
-        "generative_negative_replay": {None: dict(lr=0.2, batch_size=128, replay_batch_size=128,  # AR1's P-MNIST
-                                                  params=dict(latent_layer=1, c=0.5, xi=1.0,
-                                                              vae_hidden=1000, latent_size=100))},
         "dualnet": {b: dict(lr=0.2, batch_size=128, replay_batch_size=128,
                             params=dict(inner_steps=2, beta=0.05, ssl_lr=3e-4, ssl_batch_size=32,
                                         distill_weight=0.5, temperature=2.0)) for b in (200, 500)},

@@ -160,6 +160,14 @@ def test_bad_values_are_reported_beside_their_control():
     at.number_input(key="pg_buffer").set_value(100).run()
     assert not at.error and not at.button(key="pg_play").disabled
 
+    at.selectbox(key="pg_strategy").set_value("generative_negative_replay").run()
+    at.selectbox(key="pg_benchmark").set_value("permuted-mnist").run()
+    items = [el for el in flat(at.sidebar) if getattr(el, "key", None) or el.type == "error"]
+    keys = [getattr(el, "key", None) for el in items]
+    between = items[keys.index("pg_benchmark") + 1:keys.index("pg_tasks")]  # under the benchmark's captions
+    assert [el.value[:72] for el in between] == ["benchmark: generative_negative_replay needs tasks that bring new classes"]
+    assert at.button(key="pg_play").disabled
+
 
 def test_strategy_parameters_are_rendered_from_their_declaration():
     at = open_app()

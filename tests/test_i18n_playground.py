@@ -69,6 +69,7 @@ def _engine_errors() -> list[str]:
         lambda: make_config(strategy="ewc", params={"ewc_lambda": -1}),
         lambda: make_config(strategy="ewc", params={"fisher_samples": "x"}),
         lambda: make_config(strategy="gdumb", params={"min_lr": 0.5, "max_lr": 0.05}),
+        lambda: make_config(strategy="generative_negative_replay", benchmark="rotated-mnist"),
         lambda: parse_class_groups("0,a|2", 10), lambda: parse_class_groups("0,1||2", 10),
         lambda: parse_class_groups("0,11", 10), lambda: parse_class_groups("0,1|1,2", 10),
         lambda: even_class_groups(10, 3),

@@ -12,7 +12,7 @@ from clcore.strategies.ar1 import AR1
 from clcore.strategies.dualnet import barlow_twins_loss
 from clcore.strategies.generative_negative_replay import negative_replay_loss
 from clcore.vae import VAE
-from tests.cli_support import run_each
+from tests.cli_support import run_cli, run_each
 
 
 def tiny(strategy, **kw):
@@ -179,7 +179,7 @@ def test_negative_replay_gradient_only_pushes_current_classes_down():
     assert torch.isclose(negative_replay_loss(logits, labels, current), F.cross_entropy(logits, labels))
 
 
-def test_negative_replay_in_domain_il_never_raises_the_label():
+def test_negative_replay_with_every_class_current_never_raises_the_label():
     logits = torch.randn(4, 10, generator=torch.Generator().manual_seed(0), requires_grad=True)
     labels = torch.tensor([3, 3, 7, 0])
     negative_replay_loss(logits, labels, torch.ones(10, dtype=torch.bool)).backward()
@@ -311,6 +311,17 @@ def test_slow_learner_is_updated_only_by_the_ssl_loss():
     slow = state(held.strategy.dualnet.slow)
     held.advance(batches=5)
     assert same(slow, state(held.strategy.dualnet.slow))
+
+
+def test_gnr_is_refused_where_tasks_bring_no_new_classes():
+    from clcore.errors import ConfigError
+    for benchmark in ("permuted-mnist", "rotated-mnist"):
+        with pytest.raises(ConfigError, match=rf"^benchmark: generative_negative_replay needs tasks that bring new "
+                                              rf"classes .*every task of {benchmark} has all the classes"):
+            make_config(strategy="generative_negative_replay", benchmark=benchmark)
+    code, stderr = run_cli(["run", "--strategy", "generative_negative_replay", "--benchmark", "permuted-mnist"])
+    assert code == 2 and len(stderr.strip().splitlines()) == 1 and "choose a split benchmark" in stderr
+    assert make_config(strategy="generative_negative_replay", benchmark="split-mnist")  # where it is defined
 
 
 def test_dualnet_needs_the_mlp():

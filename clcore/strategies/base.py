@@ -121,6 +121,7 @@ class Strategy:
     trains_offline: ClassVar[bool] = False  # sees all tasks at once (the joint upper bound)
     needs_task_id: ClassVar[bool] = False  # its inference needs the task id (heads, masks): the app says so
     task_inference: ClassVar[str] = ""  # with needs_task_id: how it answers when the task id is not given
+    needs_new_classes: ClassVar[str] = ""  # set (to why) when the method is undefined unless tasks bring new classes
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, benchmark, buffer,
                  generator: torch.Generator, replay_batch_size: int, hp: dict):
@@ -146,7 +147,7 @@ class Strategy:
     def describe(cls) -> dict:
         return {"name": cls.name, "title": cls.title, "summary": cls.summary, "family": cls.family,
                 "uses_buffer": cls.uses_buffer, "needs_task_id": cls.needs_task_id,
-                "task_inference": cls.task_inference,
+                "task_inference": cls.task_inference, "needs_new_classes": cls.needs_new_classes,
                 "params": [p.describe() for p in cls.params]}
 
     # hooks -------------------------------------------------------------------------------------
