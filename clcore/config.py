@@ -111,8 +111,8 @@ def make_config(**given) -> RunConfig:
     cls = REGISTRY[strategy]
     benchmark = values.get("benchmark", "split-mnist")
     if cls.needs_new_classes and BENCHMARKS[benchmark].kind != "split":
-        raise ConfigError(f"benchmark: {strategy} needs tasks that bring new classes ({cls.needs_new_classes}); "
-                          f"every task of {benchmark} has all the classes; choose a split benchmark")
+        raise ConfigError(f"benchmark: {strategy} needs tasks that bring new classes; every task of {benchmark} "
+                          f"has all the classes; choose a split benchmark")
     values["params"] = cls.resolve_params(dict(values.get("params") or {}))
 
     v = values

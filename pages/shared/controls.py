@@ -274,7 +274,7 @@ ENGINE_ERRORS = (
     (r"tasks: (?P<classes>\d+) classes cannot be split evenly into (?P<value>-?\d+) tasks; choose one of "
      r"(?P<choices>\[.*\]) or give --classes", "tasks_uneven"),
     (r"tasks: (?P<value>\d+) given but classes '(?P<classes>.*)' define (?P<count>\d+) tasks", "tasks_mismatch"),
-    (r"benchmark: (?P<strategy>\w+) needs tasks that bring new classes \((?P<why>.*)\); every task of "
+    (r"benchmark: (?P<strategy>\w+) needs tasks that bring new classes; every task of "
      r"(?P<benchmark>[\w-]+) has all the classes; choose a split benchmark", "needs_new_classes"),
     (r"scenario: (?P<benchmark>[\w-]+) supports (?P<choices>class-il or task-il|domain-il,? or task-il)"
      r"(?: \(the task id given at test time\))?, not '(?P<value>.*)'", "scenario_unsupported"),
