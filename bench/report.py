@@ -156,10 +156,11 @@ def suite_section(suite: str, data: dict) -> list[str]:
         lines += ["¹ Needs the task id at test time: its " + scenario + " accuracy comes from its own task-inference "
                   "rule (never the true task id); the Task-IL column gives it the task id. "
                   "² Run with the task id given at test time (scenario task-il), the papers' protocol.", ""]
-    if presets and BENCHMARKS[PRESETS[presets[0]]["benchmark"]].kind != "split":
+    benchmark = BENCHMARKS[PRESETS[presets[0]]["benchmark"]] if presets else None
+    undefined = [(name, cls) for name, cls in STRATEGIES.items() if benchmark and not cls.defined_on(benchmark)]
+    if undefined:
         lines += [f"Not defined in {scenario} (the engine refuses the configuration): {LABELS.get(name, name)}, which "
-                  f"needs tasks that bring new classes ({cls.needs_new_classes})." for name, cls in STRATEGIES.items()
-                  if cls.needs_new_classes]
+                  f"needs tasks that bring new classes ({cls.needs_new_classes})." for name, cls in undefined]
         lines.append("")
 
     several = [r for r in runs if r.get("per_model_avg_acc")]

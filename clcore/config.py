@@ -105,12 +105,12 @@ def make_config(**given) -> RunConfig:
         given["params"] = {**PRESETS[preset].get("params", {}), **given.get("params", {})}
     values.update(given)
 
-    _choice("benchmark", values.get("benchmark", "split-mnist"), list(BENCHMARKS))
+    benchmark = values.get("benchmark", "split-mnist")
+    _choice("benchmark", benchmark, list(BENCHMARKS))
     strategy = values.get("strategy", "finetune")
     _choice("strategy", strategy, list(REGISTRY))
     cls = REGISTRY[strategy]
-    benchmark = values.get("benchmark", "split-mnist")
-    if cls.needs_new_classes and BENCHMARKS[benchmark].kind != "split":
+    if not cls.defined_on(BENCHMARKS[benchmark]):
         raise ConfigError(f"benchmark: {strategy} needs tasks that bring new classes; every task of {benchmark} "
                           f"has all the classes; choose a split benchmark")
     values["params"] = cls.resolve_params(dict(values.get("params") or {}))

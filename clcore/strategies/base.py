@@ -144,6 +144,12 @@ class Strategy:
         return {name: (p.parse(given[name], cls.name) if name in given else p.default) for name, p in known.items()}
 
     @classmethod
+    def defined_on(cls, benchmark) -> bool:
+        """Whether the method is defined on a benchmark (a BenchmarkInfo): one that needs new classes per task
+        is not on those whose every task has all the classes (permuted, rotated)."""
+        return not cls.needs_new_classes or benchmark.kind == "split"
+
+    @classmethod
     def describe(cls) -> dict:
         return {"name": cls.name, "title": cls.title, "summary": cls.summary, "family": cls.family,
                 "uses_buffer": cls.uses_buffer, "needs_task_id": cls.needs_task_id,
