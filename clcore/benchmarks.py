@@ -6,6 +6,7 @@ applied per batch on the device, so twenty permuted tasks cost no more memory th
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -171,13 +172,30 @@ class Benchmark:
         return self.inputs(task, self.data.x_test[idx]), self.data.y_test[idx]
 
 
+VALIDATION_SIZE = 10_000  # training examples set aside by `validation=True` (MNIST's test set has 10,000)
+_VALIDATION_SEED = 20_261_206  # fixed: the hold-out is the same for every run seed
+
+
+def validation_split(data: ImageDataset, size: int = VALIDATION_SIZE) -> ImageDataset:
+    """The data set with a fixed random part of its training set standing in for the test set, for tuning
+    settings without ever looking at the test set (bench/demo.py). The rest stays the training set."""
+    order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(_VALIDATION_SEED))
+    held, kept = order[:size].to(data.x_train.device), order[size:].to(data.x_train.device)
+    return dataclasses.replace(data, x_train=data.x_train[kept], y_train=data.y_train[kept],
+                               x_test=data.x_train[held], y_test=data.y_train[held])
+
+
 def build_benchmark(name: str, *, n_tasks: int | None = None, classes: str | None = None,
                     scenario: str | None = None, train_subset: int | None = None, seed: int = 0,
-                    device="cpu", data_dir=None) -> Benchmark:
+                    device="cpu", data_dir=None, validation: bool = False) -> Benchmark:
+    """The task sequence `name`; `validation=True` scores it on a hold-out of the training data instead of
+    the test set (see validation_split)."""
     if name not in BENCHMARKS:
         raise ConfigError(f"benchmark: unknown '{name}'; choose one of {', '.join(BENCHMARKS)}")
     info = BENCHMARKS[name]
     data = load_dataset(info.dataset, device, data_dir)
+    if validation:
+        data = validation_split(data)
     gen = torch.Generator().manual_seed(seed)  # task construction draws from the seed alone
     device = data.x_train.device
 

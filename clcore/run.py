@@ -69,13 +69,15 @@ class RunRecord:
 
 
 class Run:
-    def __init__(self, config: RunConfig | dict | None = None, **settings):
+    def __init__(self, config: RunConfig | dict | None = None, *, validation: bool = False, **settings):
+        """`validation=True` evaluates on a hold-out of the training data, not the test set (for tuning)."""
         given = config.to_dict() if isinstance(config, RunConfig) else dict(config or {})
         config = make_config(**{**given, **settings})  # always validated, whoever built it
         self.device = resolve_device(config.device)
         self.benchmark = build_benchmark(
             config.benchmark, n_tasks=config.n_tasks, classes=config.classes, scenario=config.scenario,
-            train_subset=config.train_subset, seed=config.seed, device=self.device)
+            train_subset=config.train_subset, seed=config.seed, device=self.device,
+            validation=validation)
         bench = self.benchmark
         cls = REGISTRY[config.strategy]
         with _MODEL_INIT_LOCK, torch.random.fork_rng(devices=[]):
