@@ -7,10 +7,11 @@ import sys
 import time
 
 from .benchmarks import BENCHMARKS
-from .config import DEVICES, OPTIMIZERS, make_config
+from .config import DEVICES, FIELDS, OPTIMIZERS, make_config
 from .errors import ConfigError, DataUnavailable
 from .events import BatchEnd, TaskEnd
 from .presets import PRESETS
+from .recommended import recommended_settings, with_recommended
 from .results import write_result
 from .strategies import REGISTRY
 
@@ -33,11 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     lister = sub.add_parser("list", help="benchmarks, strategies with their parameters, presets")
     lister.add_argument("--json", action="store_true", help="machine-readable output")
-    run = sub.add_parser("run", help="train one strategy on one task sequence")
+    run = sub.add_parser(
+        "run", help="train one strategy on one task sequence",
+        description="Options not given take the recommended settings of the strategy on the benchmark where "
+                    "there are some (the bundled benchmarks: clcore/strategies/recommended.json, written by "
+                    "python -m bench.demo, see bench/DEMO.md), else the defaults shown below. --no-recommended "
+                    "gives the defaults below; with --preset, the preset's settings are the base instead.")
     arg = run.add_argument
     arg("--benchmark", help=f"one of {', '.join(BENCHMARKS)} (default split-mnist)")
     arg("--strategy", help=f"one of {', '.join(REGISTRY)} (default finetune)")
-    arg("--preset", help="paper settings by name (see list); explicit options override them")
+    arg("--preset", help="paper settings by name (see list); explicit options override them; "
+                         "no recommended settings are added")
+    arg("--no-recommended", action="store_true",
+        help="the defaults below for every option not given, not the recommended settings")
     arg("--buffer", dest="buffer_size", help="replay buffer size (examples)")
     arg("--buffer-policy", help="reservoir (default) or balanced")
     arg("--epochs", help="epochs per task (default 1)")
@@ -58,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     arg("--eval-every", help="steps between live evaluations (0: only at task ends)")
     arg("--eval-subset", help="test samples per task in live evaluations")
     arg("--cpu-threads", help="torch threads on CPU (default: 1 for mlp, all cores otherwise)")
-    arg("--param", action="append", default=[], help="strategy parameter name=value (repeatable)")
+    arg("--param", action="append", default=[],
+        help="strategy parameter name=value (repeatable; replaces that one parameter, the others stay)")
     arg("--out", help="write the result JSON here")
-    arg("--quiet", action="store_true", help="no progress bar")
+    arg("--quiet", action="store_true", help="no progress bar and no notes on stderr (errors only)")
     return parser
 
 
@@ -141,6 +151,22 @@ def _summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+def run_settings(args: argparse.Namespace) -> dict:
+    """make_config keywords of `clcore run`: the options given (a --param per name) on top of the recommended
+    settings of the strategy on the benchmark, unless --no-recommended; a preset is its own base."""
+    given = {k: v for k, v in vars(args).items() if k in FIELDS}
+    given["params"] = dict(_parse_param(p) for p in args.param)
+    return given if args.no_recommended else with_recommended(given)
+
+
+def _recommended_note(args: argparse.Namespace, config) -> str | None:
+    """The stderr line saying that recommended settings filled the options not given (None where none did)."""
+    if args.no_recommended or args.preset or not recommended_settings(config.strategy, config.benchmark):
+        return None
+    return (f"clcore: recommended settings for {config.strategy} on {config.benchmark} loaded "
+            "(--no-recommended for the bare defaults)")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
@@ -148,13 +174,14 @@ def main(argv=None) -> int:
         return 0
     from .run import Run  # after argument parsing, so `--help` stays instant
 
-    settings = {k: v for k, v in vars(args).items() if k not in ("command", "param", "out", "quiet")}
     try:
-        settings["params"] = dict(_parse_param(p) for p in args.param)
-        run = Run(make_config(**settings))
+        run = Run(make_config(**run_settings(args)))
     except (ConfigError, DataUnavailable) as error:
         sys.stderr.write(f"clcore: {error}\n")
         return 2
+    note = _recommended_note(args, run.config)
+    if note and not args.quiet:  # after the checks: bad input still gets its one line only
+        sys.stderr.write(note + "\n")
     progress = _Progress(run, args.quiet)
     run.subscribe(progress)
     try:

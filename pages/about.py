@@ -42,21 +42,19 @@ def strategy_table() -> pd.DataFrame:
 def lecture_preset_table() -> pd.DataFrame | None:
     """The Playground's lecture presets (pages/shared/presets.py) with the times measured for them."""
     try:
-        from pages.shared.presets import LECTURE_PRESETS, lecture_title
+        from pages.shared.presets import LECTURE_PRESETS, lecture_settings, lecture_title, lecture_wall_s
     except Exception:  # noqa: BLE001 - the About page must render even without the Playground's module
         return None
     column = {name: t(f"about.presets.column.{name}")
-              for name in ("preset", "strategy", "benchmark", "tasks", "examples", "wall_s", "cpu_s")}
+              for name in ("preset", "strategy", "benchmark", "tasks", "examples", "wall_s")}
     rows = []
-    for name, preset in LECTURE_PRESETS.items():
-        settings = preset.get("settings") or {}
-        measured, cpu = preset.get("measured_s"), preset.get("measured_cpu_s")
-        rows.append({column["preset"]: lecture_title(name), column["strategy"]: settings.get("strategy", ""),
-                     column["benchmark"]: settings.get("benchmark", ""),
+    for name in LECTURE_PRESETS:
+        settings, measured = lecture_settings(name), lecture_wall_s(name)
+        rows.append({column["preset"]: lecture_title(name), column["strategy"]: settings["strategy"],
+                     column["benchmark"]: settings["benchmark"],
                      column["tasks"]: str(settings.get("n_tasks") or t("about.presets.default")),
                      column["examples"]: str(settings.get("train_subset") or t("about.presets.all")),
-                     column["wall_s"]: t("about.presets.not_measured") if measured is None else f"{measured:.1f}",
-                     column["cpu_s"]: "–" if cpu is None else f"{cpu:.1f}"})
+                     column["wall_s"]: t("about.presets.not_measured") if measured is None else f"{measured:.1f}"})
     return pd.DataFrame(rows) if rows else None
 
 

@@ -2,8 +2,9 @@
 
 Every visible text comes from the string catalogs (pages/shared/i18n.py, locales/<lang>.json): the
 concept sections under `learn.*`, each card under `strategy.<name>.*`. What does not depend on the
-language lives here: each card's update rule (LaTeX in the paper's notation), its reference and the
-Playground settings of its "Try it" run (URL parameters of the Playground, pages/shared/controls.py).
+language lives here: each card's update rule (LaTeX in the paper's notation), its reference and what its
+"Try it" runs: a strategy on a benchmark at its recommended settings (clcore.recommended), or the lecture
+preset built on them (URL parameters of the Playground, pages/shared/controls.py).
 Cards are shown for the strategies the engine registers (clcore.STRATEGIES), grouped by family.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ if str(ROOT) not in sys.path:  # run via app.py (st.navigation) or directly
 
 from clcore import STRATEGIES, metrics  # noqa: E402
 from clcore.strategies.base import FAMILIES  # noqa: E402
-from pages.shared import controls, i18n, session  # noqa: E402
+from pages.shared import controls, expectations, i18n, session  # noqa: E402
 from pages.shared.i18n import t  # noqa: E402
 from pages.shared.presets import LECTURE_PRESETS  # noqa: E402
 
@@ -31,22 +32,21 @@ SCENARIOS = ("task-il", "domain-il", "class-il")
 # Catalog texts of every card, `strategy.<name>.<text>`: its name, the idea, the symbols of its rule, what it
 # needs, strengths, limits, and what its Try-it run shows.
 CARD_TEXTS = ("title", "idea", "rule", "needs", "strengths", "limits", "try")
-# Try-it runs share these: small training subsets and live evaluations on 300 test samples per task. Every
-# card's run, timed through the engine (one torch thread) on the shared 2-core reference machine under a load
-# of about 8, took 1-14 s of CPU and at most 25 s of wall time (HAT; DualNet, GEM and GNR about 10-14 s).
-QUICK = {"subset": "1000", "eval_subset": "300", "seed": "0"}
 
 
-def quick(**settings) -> dict[str, str]:
-    """Playground URL parameters of a quick split-MNIST run, with `settings` (URL names) on top."""
-    return {"benchmark": "split-mnist", **QUICK, **{k: str(v) for k, v in settings.items()}}
+def recommended_run(strategy: str, benchmark: str = "split-mnist", scenario: str | None = None) -> dict[str, str]:
+    """Playground URL parameters of a card's "Try it": the strategy on the benchmark, in `scenario` where the
+    card's story needs it; the Playground takes everything else from the recommended settings
+    (clcore.recommended)."""
+    return {"benchmark": benchmark, "strategy": strategy, **({"scenario": scenario} if scenario else {})}
 
 
 @dataclass(frozen=True)
 class Card:
     rule: str  # the loss or update rule, LaTeX
     reference: str  # authors, title, venue, year
-    try_it: dict[str, str] = field(default_factory=dict)  # Playground URL parameters ("preset" allowed)
+    # Playground URL parameters: a recommended run, or a lecture preset (the same run, with the preset's note)
+    try_it: dict[str, str] = field(default_factory=dict)
 
 
 CARDS: dict[str, Card] = {
@@ -66,13 +66,13 @@ CARDS: dict[str, Card] = {
         r"\ell\big(f_\theta(x), y\big)",
         "Lomonaco & Maltoni, CORe50: a New Dataset and Benchmark for Continuous Object Recognition, "
         "CoRL 2017 (the cumulative strategy)",
-        quick(strategy="cumulative")),
+        recommended_run("cumulative")),
     "ensemble": Card(
         r"f_t = \arg\min_{f}\ \mathbb{E}_{\mathcal{D}_t}\,\ell\big(f(x), y\big),\qquad"
         r"\hat t(x) = \arg\max_{k}\ \max_c\ \operatorname{softmax}\big(f_k(x)\big)_c",
         "Aljundi, Chakravarty & Tuytelaars, Expert Gate: Lifelong Learning with a Network of Experts, "
         "CVPR 2017 (one expert per task)",
-        quick(strategy="ensemble")),
+        recommended_run("ensemble")),
     # --- replay ----------------------------------------------------------------------------------
     "er": Card(
         r"\mathcal{L} = \mathbb{E}_{(x,y)\sim\mathcal{D}_t}\,\ell\big(f_\theta(x), y\big)"
@@ -86,14 +86,14 @@ CARDS: dict[str, Card] = {
         r" + \alpha\,\mathbb{E}_{(x',z')\sim\mathcal{M}}\,\big\lVert z' - h_\theta(x')\big\rVert_2^2",
         "Buzzega, Boschini, Porrello, Abati & Calderara, Dark Experience for General Continual Learning: "
         "a Strong, Simple Baseline, NeurIPS 2020",
-        quick(strategy="der", buffer=200, rbatch=10, subset=2000, lr=0.1, p_alpha=0.3)),
+        recommended_run("der")),
     "derpp": Card(
         r"\mathcal{L} = \mathbb{E}_{\mathcal{D}_t}\,\ell\big(y, f_\theta(x)\big)"
         r" + \alpha\,\mathbb{E}_{(x',z')\sim\mathcal{M}}\big\lVert z' - h_\theta(x')\big\rVert_2^2"
         r" + \beta\,\mathbb{E}_{(x'',y'')\sim\mathcal{M}}\,\ell\big(y'', f_\theta(x'')\big)",
         "Buzzega, Boschini, Porrello, Abati & Calderara, Dark Experience for General Continual Learning: "
         "a Strong, Simple Baseline, NeurIPS 2020",
-        quick(strategy="derpp", buffer=200, rbatch=10, subset=2000, lr=0.1, p_alpha=0.2, p_beta=1.0)),
+        recommended_run("derpp")),
     "clser": Card(
         r"\begin{aligned}&\mathcal{L} = \mathcal{L}_{CE}\big(\mathcal{B}\cup\mathcal{B}_{\mathcal{M}}\big)"
         r" + \lambda\,\mathbb{E}_{(x,y)\sim\mathcal{B}_{\mathcal{M}}}\big\lVert Z^{*}(x) - f_\theta(x)\big\rVert_2^2,"
@@ -107,30 +107,30 @@ CARDS: dict[str, Card] = {
         r"\qquad |\mathcal{M}_c| \approx \frac{k}{|\mathcal{C}_{\le t}|}",
         "Prabhu, Torr & Dokania, GDumb: A Simple Approach that Questions Our Progress in Continual "
         "Learning, ECCV 2020",
-        quick(strategy="gdumb", buffer=200)),
+        recommended_run("gdumb")),
     "mir": Card(
         r"\theta^{v} = \theta - \eta\,\nabla_\theta\,\ell(\mathcal{B}_t;\theta),\quad"
         r"s(x') = \ell(x';\theta^{v}) - \ell(x';\theta),\quad"
         r"\mathcal{B}_{\mathcal{M}} = \operatorname{top}_k\, s(x'),\ x' \in \mathcal{C} \subset \mathcal{M}",
         "Aljundi, Caccia, Belilovsky, Caccia, Lin, Charlin & Tuytelaars, Online Continual Learning with "
         "Maximally Interfered Retrieval, NeurIPS 2019",
-        quick(strategy="mir", buffer=200, lr=0.1, p_mir_candidates=50)),
+        recommended_run("mir")),
     "latent_replay": Card(
         r"\mathcal{L} = \ell\big(g_\phi(h_{\bar\psi}(x)), y\big)"
         r" + \mathbb{E}_{(a',y')\sim\mathcal{M}}\,\ell\big(g_\phi(a'), y'\big)",
         "Pellegrini, Graffieti, Lomonaco & Maltoni, Latent Replay for Real-Time Continual Learning, IROS 2020",
-        quick(strategy="latent_replay", buffer=500, p_latent_layer=1)),
+        recommended_run("latent_replay")),
     "generative_replay": Card(
         r"\mathcal{L}_S = r\,\mathbb{E}_{(x,y)\sim\mathcal{D}_t}\,\ell\big(S(x), y\big)"
         r" + (1-r)\,\mathbb{E}_{x'\sim G_{t-1}}\,\ell\big(S(x'), \arg\max_c S_{t-1}(x')_c\big)",
         "Shin, Lee, Kim & Kim, Continual Learning with Deep Generative Replay, NeurIPS 2017",
-        quick(strategy="generative_replay")),
+        recommended_run("generative_replay")),
     # --- regularisation --------------------------------------------------------------------------
     "lwf": Card(
         r"\mathcal{L} = \ell\big(y, f_\theta(x)\big) + \alpha\,T^2\,"
         r"\mathrm{KL}\Big(\sigma\big(z^{o}/T\big)\,\Big\Vert\,\sigma\big(z_{\mathcal{C}_{<t}}/T\big)\Big)",
         "Li & Hoiem, Learning without Forgetting, ECCV 2016 (TPAMI 2018)",
-        quick(strategy="lwf", scenario="task-il")),
+        recommended_run("lwf", scenario="task-il")),
     "ewc": Card(
         r"\mathcal{L}(\theta) = \mathcal{L}_t(\theta) + \lambda\sum_k F^{*}_k\,\big(\theta_k - \theta^{*}_k\big)^2,"
         r"\qquad F^{*} \leftarrow \gamma F^{*} + F_t,\quad"
@@ -143,19 +143,18 @@ CARDS: dict[str, Card] = {
         r"\quad \Omega^\mu_k = \sum_{\nu<\mu}\frac{\omega^\nu_k}{(\Delta^\nu_k)^2 + \xi},"
         r"\quad \omega^\nu_k = -\int_{t^{\nu-1}}^{t^\nu} g_k\big(\theta(t)\big)\,\theta_k'(t)\,dt",
         "Zenke, Poole & Ganguli, Continual Learning Through Synaptic Intelligence, ICML 2017",
-        {"benchmark": "permuted-mnist", "tasks": "5", "subset": "2000", "eval_subset": "300", "seed": "0",
-         "strategy": "si", "lr": "0.1", "p_c": "0.5", "p_xi": "1.0"}),
+        recommended_run("si", "permuted-mnist")),
     # --- hybrid ----------------------------------------------------------------------------------
     "gem": Card(
         r"\min_{\tilde g}\ \tfrac12\,\lVert g - \tilde g\rVert_2^2\quad"
         r"\mathrm{s.t.}\quad \langle \tilde g, g_k\rangle \ge 0\quad \forall k < t",
         "Lopez-Paz & Ranzato, Gradient Episodic Memory for Continual Learning, NeurIPS 2017",
-        quick(strategy="gem", buffer=200, lr=0.03)),
+        recommended_run("gem")),
     "agem": Card(
         r"\tilde g = g - \frac{\min\big(0,\ g^\top g_{\mathrm{ref}}\big)}{g_{\mathrm{ref}}^\top g_{\mathrm{ref}}}"
         r"\; g_{\mathrm{ref}}",
         "Chaudhry, Ranzato, Rohrbach & Elhoseiny, Efficient Lifelong Learning with A-GEM, ICLR 2019",
-        quick(strategy="agem", buffer=200, lr=0.1)),
+        recommended_run("agem")),
     "icarl": Card(
         r"\begin{aligned}\ell(x_i) = &-\sum_{y\in\mathcal{C}_t}\big[\delta_{y=y_i}\log g_y(x_i)"
         r" + \delta_{y\ne y_i}\log(1-g_y(x_i))\big]\\ &-\sum_{y\in\mathcal{C}_{<t}}\big[q^y_i\log g_y(x_i)"
@@ -163,14 +162,13 @@ CARDS: dict[str, Card] = {
         r"\end{aligned}",
         "Rebuffi, Kolesnikov, Sperl & Lampert, iCaRL: Incremental Classifier and Representation Learning, "
         "CVPR 2017",
-        quick(strategy="icarl", buffer=200)),
+        recommended_run("icarl")),
     "progress_compress": Card(
         r"\mathbb{E}_{x\sim\mathcal{D}_t}\Big[\mathrm{KL}\big(\pi_{A}(\cdot\mid x)\,\Vert\,"
         r"\pi_{KB}(\cdot\mid x)\big)\Big] + \lambda\sum_k F^{*}_k\big(\theta^{KB}_k - \theta^{KB*}_k\big)^2",
         "Schwarz, Luketina, Czarnecki, Grabska-Barwinska, Teh, Pascanu & Hadsell, Progress & Compress: "
         "A scalable framework for continual learning, ICML 2018",
-        {"benchmark": "permuted-mnist", "tasks": "5", "subset": "2000", "eval_subset": "300", "seed": "0",
-         "strategy": "progress_compress", "lr": "0.1", "p_ewc_lambda": "0.7"}),
+        recommended_run("progress_compress", "permuted-mnist")),
     "ar1": Card(
         r"cw_j \leftarrow \frac{cw_j\,w_j + (tw_j - \overline{tw})}{w_j + 1},\ "
         r"w_j = \sqrt{\tfrac{past_j}{cur_j}};\qquad"
@@ -178,20 +176,20 @@ CARDS: dict[str, Card] = {
         "Maltoni & Lomonaco, Continuous learning in single-incremental-task scenarios, Neural Networks 116, "
         "2019; Pellegrini, Graffieti, Lomonaco & Maltoni, Latent Replay for Real-Time Continual Learning, "
         "IROS 2020",
-        quick(strategy="ar1", buffer=500)),
+        recommended_run("ar1")),
     "generative_negative_replay": Card(
         r"\mathcal{L}_{\mathrm{neg}}(x', y') = \mathrm{CE}(\tilde z, y'),\qquad"
         r"\tilde z_c = \begin{cases} z_c & c \in \mathcal{C}_t \setminus \{y'\}\\"
         r" \operatorname{sg}(z_c) & c \notin \mathcal{C}_t \setminus \{y'\}\end{cases}",
         "Graffieti, Maltoni, Pellegrini & Lomonaco, Generative negative replay for continual learning, "
         "Neural Networks 162, 2023",
-        quick(strategy="generative_negative_replay")),
+        recommended_run("generative_negative_replay")),
     "dualnet": Card(
         r"m_l = g_l(m_{l-1}) \odot h_l,\quad"
         r"\mathcal{L}_{BT} = \sum_i (1 - \mathcal{C}_{ii})^2 + \lambda\sum_i\sum_{j\ne i}\mathcal{C}_{ij}^2,\quad"
         r"\phi \leftarrow \phi + \beta\,(\phi' - \phi)",
         "Pham, Liu & Hoi, DualNet: Continual Learning, Fast and Slow, NeurIPS 2021",
-        quick(strategy="dualnet", buffer=200)),
+        recommended_run("dualnet")),
     "lfd": Card(
         r"\begin{aligned}&d^{*} = \arg\min_{\lVert d\rVert = 1}\mathcal{L}_{\mathcal{M}}(\theta_{o} + r\,d),\qquad"
         r"\mathcal{L} = \mathcal{L}_t(\theta) + \lambda_\perp\big\lVert (I - d^{*}d^{*\top})(\theta - \theta_{o})"
@@ -199,54 +197,54 @@ CARDS: dict[str, Card] = {
         r" \theta_{o})\big)\end{aligned}",
         "Wen, Qiu, Wang, Cheng & Li, Class Incremental Learning with Less Forgetting Direction and "
         "Equilibrium Point, IEEE TCSVT 2024",
-        quick(strategy="lfd", buffer=200)),
+        recommended_run("lfd")),
     # --- architecture ----------------------------------------------------------------------------
     "cwr_star": Card(
         r"cw_j \leftarrow \frac{cw_j\,w_j + (tw_j - \overline{tw})}{w_j + 1},\qquad"
         r"w_j = \sqrt{\tfrac{past_j}{cur_j}},\qquad past_j \leftarrow past_j + cur_j",
         "Lomonaco, Maltoni & Pellegrini, Rehearsal-Free Continual Learning over Small Non-I.I.D. Batches, "
         "CVPR Workshops 2020; CWR: Lomonaco & Maltoni, CoRL 2017",
-        quick(strategy="cwr_star")),
+        recommended_run("cwr_star")),
     "multihead": Card(
         r"\hat y = \arg\max_{c\in\mathcal{C}_t}\ \big(W_t\,h_\theta(x) + b_t\big)_c",
         "van de Ven & Tolias, Three scenarios for continual learning, arXiv:1904.07734, 2019",
-        quick(strategy="multihead", scenario="task-il")),
+        recommended_run("multihead", scenario="task-il")),
     "pnn": Card(
         r"h^{(k)}_i = \sigma\Big(W^{(k)}_i h^{(k)}_{i-1} + U^{(k:j)}_i\,"
         r"\sigma\big(V^{(k:j)}_i\,\alpha^{(<k)}_{i-1}\,h^{(<k)}_{i-1}\big)\Big)",
         "Rusu et al., Progressive Neural Networks, arXiv:1606.04671, 2016",
-        quick(strategy="pnn", scenario="task-il", lr=0.1)),
+        recommended_run("pnn", scenario="task-il")),
     "packnet": Card(
         r"W^{(t)} = W \odot \bigvee_{k\le t} M_k,\qquad"
         r"M_t = \operatorname{top}_{1-p}\big(|W| \odot F_t\big),\quad F_t = \lnot\bigvee_{k<t} M_k",
         "Mallya & Lazebnik, PackNet: Adding Multiple Tasks to a Single Network by Iterative Pruning, CVPR 2018",
-        quick(strategy="packnet", scenario="task-il")),
+        recommended_run("packnet", scenario="task-il")),
     "piggyback": Card(
         r"W^{(t)} = W \odot m^{(t)},\qquad m^{(t)}_{ij} = \mathbb{1}\big[r^{(t)}_{ij} > \tau\big],\qquad"
         r"\frac{\partial\mathcal{L}}{\partial r^{(t)}_{ij}} \approx \frac{\partial\mathcal{L}}{\partial m^{(t)}_{ij}}",
         "Mallya, Davis & Lazebnik, Piggyback: Adapting a Single Network to Multiple Tasks by Learning to Mask "
         "Weights, ECCV 2018",
-        quick(strategy="piggyback", scenario="task-il")),
+        recommended_run("piggyback", scenario="task-il")),
     "hat": Card(
         r"a^t_l = \sigma(s\,e^t_l),\quad"
         r"g'_{l,ij} = \big(1 - \min(a^{<t}_{l,i}, a^{<t}_{l-1,j})\big)\,g_{l,ij},\quad"
         r"R = c\,\frac{\sum_l\sum_i a^t_{l,i}\,(1 - a^{<t}_{l,i})}{\sum_l\sum_i (1 - a^{<t}_{l,i})}",
         "Serrà, Surís, Miron & Karatzoglou, Overcoming Catastrophic Forgetting with Hard Attention to the "
         "Task, ICML 2018",
-        quick(strategy="hat", scenario="task-il", lr=0.05)),
+        recommended_run("hat", scenario="task-il")),
     "hypernetwork": Card(
         r"\Theta^{(t)} = f_h\big(e^{(t)}, \Theta_h\big),\quad"
         r"\mathcal{L} = \mathcal{L}_{t}\big(\Theta_h, e^{(t)}\big) + \frac{\beta}{t-1}\sum_{t'<t}"
         r"\big\lVert f_h(e^{(t')}, \Theta_h^{*}) - f_h(e^{(t')}, \Theta_h + \Delta\Theta_h)\big\rVert^2",
         "von Oswald, Henning, Sacramento & Grewe, Continual learning with hypernetworks, ICLR 2020",
-        quick(strategy="hypernetwork", scenario="task-il")),
+        recommended_run("hypernetwork", scenario="task-il")),
     "supsup": Card(
         r"y = f\big(x;\ W \odot M^{t}\big),\qquad"
         r"\hat t = \arg\max_i\Big(-\frac{\partial}{\partial\alpha_i}\,"
         r"\mathcal{H}\Big(f\big(x;\ W \odot \textstyle\sum_j \alpha_j M^{j}\big)\Big)\Big)",
         "Wortsman, Ramanujan, Liu, Kembhavi, Rastegari, Yosinski & Farhadi, Supermasks in Superposition, "
         "NeurIPS 2020",
-        quick(strategy="supsup", scenario="task-il")),
+        recommended_run("supsup", scenario="task-il")),
 }
 
 # The worked example of the metrics section: three Domain-IL tasks (e.g. permuted MNIST), R[i][j] = accuracy
@@ -390,6 +388,22 @@ def families_section(groups: dict[str, list[str]]) -> None:
                     f"  \n{' · '.join(card_link(name) for name in names)}")
 
 
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def expectations_section(name: str) -> None:
+    """What the method's recommended runs gave beside fine-tune (once measured), and where its effect does not
+    show (pages/shared/expectations.py)."""
+    measured, caveats = expectations.card_results(name), expectations.card_caveats(name)
+    if measured:
+        st.markdown(f"**{t('expect.card.heading')}**")
+        st.markdown(f"{t('expect.card.intro')}\n\n{_bullets(measured)}")
+    if caveats:
+        st.markdown(f"**{t('expect.card.caveats')}**")
+        st.markdown(_bullets(caveats))
+
+
 def strategy_card(name: str) -> None:
     cls, card = STRATEGIES[name], CARDS[name]
     with st.container(border=True, key=f"learn_card_{name}"):
@@ -402,16 +416,16 @@ def strategy_card(name: str) -> None:
         needs, strengths, limits = st.columns(3)
         with needs:
             st.markdown(f"**{t('card.needs')}**")
-            st.markdown("\n".join([
-                f"- {t('card.buffer_yes' if cls.uses_buffer else 'card.buffer_no')}",
-                f"- {t('card.task_id_yes' if cls.needs_task_id else 'card.task_id_no')}",
-                f"- {t(f'strategy.{name}.needs')}"]))
+            st.markdown(_bullets([t("card.buffer_yes" if cls.uses_buffer else "card.buffer_no"),
+                                  t("card.task_id_yes" if cls.needs_task_id else "card.task_id_no"),
+                                  t(f"strategy.{name}.needs")]))
         with strengths:
             st.markdown(f"**{t('card.strengths')}**")
             st.markdown(t(f"strategy.{name}.strengths"))
         with limits:
             st.markdown(f"**{t('card.limits')}**")
             st.markdown(t(f"strategy.{name}.limits"))
+        expectations_section(name)
         st.caption(t("card.reference", reference=card.reference))
         with st.container(horizontal=True, vertical_alignment="center"):
             st.button(t("card.try_it"), key=f"learn_try_{name}", icon=":material/play_circle:",

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from clcore.recommended import recommended_settings
 from clcore.store import RunStore
 from pages.shared import charts, controls, session
 
@@ -124,7 +125,8 @@ def test_first_visit_renders_defaults_and_writes_the_url():
     assert at.selectbox(key="pg_benchmark").value == "split-mnist"
     assert at.selectbox(key="pg_strategy").value == "finetune"
     qp = at.query_params
-    assert qp["benchmark"] == "split-mnist" and qp["strategy"] == "finetune" and qp["lr"] == "0.03"
+    assert qp["benchmark"] == "split-mnist" and qp["strategy"] == "finetune"
+    assert float(qp["lr"]) == recommended_settings("finetune", "split-mnist")["lr"]  # the recommended run
     assert re.fullmatch(r"[0-9a-f]{16}", qp["ws"])
     heat = figures(at)["pg_heatmap"]["data"][0]
     assert len(heat["z"]) == 5 and all(v is None for row in heat["z"] for v in row)
@@ -172,29 +174,33 @@ def test_bad_values_are_reported_beside_their_control():
 def test_strategy_parameters_are_rendered_from_their_declaration():
     at = open_app()
     at.selectbox(key="pg_strategy").set_value("clser").run()
+    recommended = recommended_settings("clser", "split-mnist")  # what choosing the strategy loads
     for p in controls.STRATEGIES["clser"].params:
         widget = at.number_input(key=f"pg_p_clser_{p.name}")
-        assert widget.value == p.default and p.help in widget.help
+        assert widget.value == recommended["params"].get(p.name, p.default) and p.help in widget.help
         assert widget.min == p.low and widget.max == p.high
-    assert at.number_input(key="pg_buffer").value == 200  # only buffer strategies show it
+    assert at.number_input(key="pg_buffer").value == recommended["buffer_size"]  # only buffer strategies show it
 
 
 def test_presets_load_their_settings_into_the_controls():
+    from pages.shared.presets import LECTURE_PRESETS, lecture_wall_s, preset_settings
     at = open_app()
     at.selectbox(key="pg_preset").set_value("replay").run()
+    replay = preset_settings("replay")
     assert at.selectbox(key="pg_strategy").value == "er"
-    assert at.number_input(key="pg_buffer").value == 200
-    assert at.number_input(key="pg_lr").value == 0.1
-    assert at.number_input(key="pg_subset").value == 2000
+    assert at.number_input(key="pg_buffer").value == replay["buffer_size"]
+    assert at.number_input(key="pg_lr").value == replay["lr"]
+    assert at.number_input(key="pg_subset").value == replay["train_subset"]
     at.selectbox(key="pg_preset").set_value("paper:ewc-split-mnist").run()
     assert at.selectbox(key="pg_strategy").value == "ewc"
     assert at.number_input(key="pg_p_ewc_ewc_lambda").value == 90.0
     assert at.number_input(key="pg_subset").value == 0  # paper settings use the full training sets
-    from pages.shared.presets import LECTURE_PRESETS
     assert len(LECTURE_PRESETS) >= 4
-    for preset in LECTURE_PRESETS.values():
-        assert preset["measured_s"] is not None and preset["measured_s"] < 60, preset["settings"]
-        controls.validate(preset["settings"])  # every preset is a valid configuration
+    for name in LECTURE_PRESETS:
+        measured = lecture_wall_s(name)
+        assert measured is None or measured < 60, name  # sized for a lecture (None: not measured yet)
+        config, errors = controls.validate(preset_settings(name))
+        assert not errors, (name, errors)  # every preset is a valid configuration
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,9 +253,10 @@ def test_bad_url_parameters_are_reported_and_defaults_used():
     warnings = " ".join(w.value for w in at.warning)
     for name in ("lr=abc", "strategy=nope", "epochs=0", "p_bogus=1", "foo=bar", "ws=not-hex!"):
         assert name in warnings, name
-    assert at.number_input(key="pg_lr").value == 0.03
+    recommended = recommended_settings("finetune", "split-mnist")  # what a URL without valid values gets
+    assert at.number_input(key="pg_lr").value == recommended["lr"]
     assert at.selectbox(key="pg_strategy").value == "finetune"
-    assert at.number_input(key="pg_epochs").value == 1
+    assert at.number_input(key="pg_epochs").value == recommended["epochs"]
     assert re.fullmatch(r"[0-9a-f]{16}", at.query_params["ws"])
     assert not at.button(key="pg_play").disabled
 
@@ -295,7 +302,9 @@ def test_tiny_preset_trains_to_completion_with_heatmap_matching_the_engine(store
 
 
 def test_step_pause_and_reset():
-    at = open_app({"subset": "2000", "eval_every": "20", "eval_subset": "100"})
+    # 5 tasks of 200 steps, whatever the recommended settings
+    at = open_app({"tasks": "5", "subset": "2000", "batch": "10", "epochs": "1", "eval_every": "20",
+                   "eval_subset": "100"})
     at.button(key="pg_step_batch").click().run()
     wait_until(at, settled)
     assert live(at).run.step == 1 and live(at).bg.state == "paused"

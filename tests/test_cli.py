@@ -18,6 +18,7 @@ import clcore
 from clcore.benchmarks import BENCHMARKS
 from clcore.cli import main
 from clcore.config import FIELDS
+from clcore.recommended import recommended_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # One torch thread per process: these processes run side by side on a small machine.
@@ -45,7 +46,7 @@ BAD_INPUTS = [
     ("bad-hidden", ["--hidden", "100,abc"], ["hidden", "100,abc"]),
     ("repeated-classes", ["--classes", "0,1|1,2"], ["classes", "[1]", "more than one task"]),
     ("missing-classes", ["--classes", "0,11"], ["classes", "[11]", "0..9"]),
-    ("buffer-strategy-without-buffer", ["--strategy", "der"], ["buffer", "der"]),
+    ("buffer-strategy-without-buffer", ["--strategy", "der", "--no-recommended"], ["buffer", "der"]),
     ("buffer-strategy-buffer-zero", ["--strategy", "er", "--buffer", "0"], ["buffer", "er"]),
     ("forced-cuda", ["--device", "cuda"], ["cuda"]),
     ("unknown-preset", ["--preset", "nope"], ["preset", "nope"]),
@@ -162,14 +163,15 @@ def test_issue_example_command(cli):
     result = _json(cli, "issue")
     assert result["status"] == "finished"
     config = result["config"]
-    assert config["params"] == {"reg_weight": 2.0, "plastic_freq": 0.9, "plastic_alpha": 0.999,
-                                "stable_freq": 0.9, "stable_alpha": 0.999}
+    recommended = recommended_settings("clser", "split-mnist")
+    # the two --param values replace theirs; the other parameters are the recommended ones
+    assert config["params"] == {**recommended["params"], "reg_weight": 2.0, "stable_freq": 0.9}
     assert config["replay_batch_size"] == 128 and config["buffer_size"] == 200 and config["hidden"] == [100, 100]
     assert config["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # 'auto' resolved
     assert result["reported_model"] == "stable"
     assert set(result["per_model"]) == {"stable", "plastic", "student"}
     for m in result["per_model"].values():
-        assert len(m["acc_matrix"]) == 5 and isinstance(m["avg_acc"], float)
+        assert len(m["acc_matrix"]) == recommended["n_tasks"] and isinstance(m["avg_acc"], float)
     assert "reported model: stable" in cli["issue"].stdout
 
 
@@ -206,7 +208,9 @@ def test_ctrl_c_stops_the_run_and_writes_results_so_far(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(Finetune, "observe", observe)
     out = tmp_path / "r.json"
-    rc = main(["run", "--train-subset", "100", "--hidden", "16", "--eval-every", "0", "--quiet", "--out", str(out)])
+    # 10 steps a task, whatever the recommended settings: the interrupt comes in task 2
+    rc = main(["run", "--train-subset", "100", "--batch-size", "10", "--epochs", "1", "--hidden", "16",
+               "--eval-every", "0", "--quiet", "--out", str(out)])
     stdout, stderr = capfd.readouterr()
     assert rc == 1
     result = json.loads(out.read_text())
@@ -222,8 +226,8 @@ def test_every_strategy_runs_through_the_cli(strategy, tmp_path, capfd):
     command line, with its declared defaults, and writes a finished result."""
     out = tmp_path / "r.json"
     buffer = ["--buffer", "40"] if clcore.STRATEGIES[strategy].uses_buffer else []
-    rc = main(["run", "--strategy", strategy, *buffer, "--tasks", "2", "--train-subset", "60", "--hidden", "16",
-               "--eval-every", "0", "--quiet", "--out", str(out)])
+    rc = main(["run", "--strategy", strategy, "--no-recommended", *buffer, "--tasks", "2", "--train-subset", "60",
+               "--hidden", "16", "--eval-every", "0", "--quiet", "--out", str(out)])
     stdout, stderr = capfd.readouterr()
     assert rc == 0, stderr
     result = json.loads(out.read_text())

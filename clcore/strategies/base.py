@@ -122,6 +122,10 @@ class Strategy:
     needs_task_id: ClassVar[bool] = False  # its inference needs the task id (heads, masks): the app says so
     task_inference: ClassVar[str] = ""  # with needs_task_id: how it answers when the task id is not given
     needs_new_classes: ClassVar[str] = ""  # set (to why) when the method is undefined unless tasks bring new classes
+    # Scenarios where the method runs but cannot show its effect: {scenario: reason id}; the app warns before a
+    # run and the Learn card explains (the reason's text: `expect.weak.<id>` in the app's catalogs). Task-aware
+    # strategies (needs_task_id) need not declare Class-IL / Domain-IL: the app knows they guess the task there.
+    weak_scenarios: ClassVar[dict[str, str]] = {}
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, benchmark, buffer,
                  generator: torch.Generator, replay_batch_size: int, hp: dict):

@@ -52,6 +52,8 @@ class EnsembleStrategy(Strategy):
     title = "Ensemble (one model per task)"
     summary = ("Trains a fresh copy of the initial network on each task; without the task id the most "
                "confident member answers.")
+    # the members never saw each other's tasks: without the task id, the most confident one is a guess
+    weak_scenarios = {"class-il": "task_id", "domain-il": "task_id"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ class OnlineEWC(Strategy):
     family = "regularisation"
     title = "Online EWC"
     summary = "Penalises moving weights that the Fisher information marks as important for earlier tasks."
+    weak_scenarios = {"class-il": "regularisation"}  # near fine-tune there (van de Ven & Tolias 2019)
     params = (
         Param("ewc_lambda", 10.0, 0.0, 1e6, "lambda: strength of the penalty sum_k F_k (theta_k - theta*_k)^2"),
         Param("gamma", 1.0, 0.0, 1.0, "decay of the running Fisher at each new task (1 = plain sum)"),

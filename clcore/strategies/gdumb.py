@@ -39,6 +39,8 @@ class GDumb(Strategy):
                "scratch on that memory only.")
     uses_buffer = True
     buffer_policy = "balanced"  # GDumb's greedy class-balanced sampler
+    # every Domain-IL task brings the same classes: the balanced memory keeps the first task only
+    weak_scenarios = {"domain-il": "class_balanced_memory"}
     params = (
         Param("epochs_on_buffer", 32, 1, 2000, "epochs of training from scratch on the memory at each task end "
               "(the paper: 128 on MNIST; a power of two ends a cosine cycle)"),

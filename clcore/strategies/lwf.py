@@ -14,6 +14,7 @@ class LearningWithoutForgetting(Strategy):
     family = "regularisation"
     title = "Learning without Forgetting (LwF)"
     summary = "Distils the previous model's outputs on the new data into the old classes' logits."
+    weak_scenarios = {"class-il": "regularisation"}  # near fine-tune there (van de Ven & Tolias 2019)
     params = (
         Param("alpha", 1.0, 0.0, 100.0, "weight of the distillation term"),
         Param("temperature", 2.0, 0.1, 100.0, "T: softmax temperature of the distillation"),

@@ -70,6 +70,7 @@ class ProgressCompress(Strategy):
     title = "Progress & Compress"
     summary = ("An active column learns each task, then is distilled into a knowledge base protected by "
                "online EWC.")
+    weak_scenarios = {"class-il": "regularisation"}  # EWC and distillation only: near fine-tune there
     params = (
         Param("ewc_lambda", 30.0, 0.0, 1e6, "lambda: strength of the online-EWC penalty on the knowledge base "
               "(the compress phase's SGD diverges once lambda * lr * max Fisher > 1)"),

@@ -12,6 +12,7 @@ class SynapticIntelligence(Strategy):
     family = "regularisation"
     title = "Synaptic Intelligence (SI)"
     summary = "Estimates each weight's importance online from its path integral and anchors important weights."
+    weak_scenarios = {"class-il": "regularisation"}  # near fine-tune there (van de Ven & Tolias 2019)
     params = (
         Param("c", 0.5, 0.0, 1e6, "c: strength of the surrogate-loss penalty"),
         Param("xi", 1.0, 1e-9, 1e3, "xi: damping added to the squared total change of each weight"),

@@ -6,7 +6,9 @@ Strategy parameters are rendered from the strategy's declared `params` (key `pg_
 query parameter `p_<name>`).
 
 Widget values are kept in st.session_state (and a copy under SAVED_KEY, because Streamlit forgets the
-values of widgets that a page switch did not draw).
+values of widgets that a page switch did not draw). Choosing a strategy or a benchmark loads the recommended
+settings of that pair (clcore.recommended) into the widgets, and so does a first visit for what its URL does
+not give; a preset brings its own settings instead.
 
 Every visible text comes from the string catalogs (pages/shared/i18n.py): labels and help under
 `controls.*`, the engine's strategy names, summaries and parameter help under `strategy_ui.*` / `param.*`.
@@ -29,13 +31,16 @@ from clcore.buffer import BUFFER_POLICIES
 from clcore.config import DEVICES, OPTIMIZERS, resolve_device
 from clcore.datasets import default_data_dir
 from clcore.models import MODEL_NAMES
+from clcore.recommended import DECLARED, recommended_settings
 
+from . import expectations
 from .i18n import catalog, t
 from .presets import preset_choices, preset_note, preset_settings, preset_title
 
 PREFIX = "pg_"
 SAVED_KEY = "pg_saved_controls"
 PRESET_KEY = "pg_preset"
+RECOMMENDED_KEY = "pg_recommended"  # (strategy, benchmark) whose recommended settings a menu change loaded
 DATASET_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
 GENERAL = "general"
 
@@ -151,7 +156,8 @@ def scenarios_for(info) -> tuple[str, ...]:
     return ("class-il", "task-il") if info is None or info.kind == "split" else ("domain-il", "task-il")
 
 
-def default_state() -> dict:
+def bare_state() -> dict:
+    """The controls' own defaults and every strategy parameter's declared default."""
     state = {c.key: c.default for c in CONTROLS}
     for s, cls in STRATEGIES.items():
         for p in cls.params:
@@ -159,10 +165,16 @@ def default_state() -> dict:
     return state
 
 
+def default_state() -> dict:
+    """A first visit's widget values: the default strategy and benchmark at their recommended settings."""
+    return {**bare_state(), **recommended_state(BY_FIELD["strategy"].default, BY_FIELD["benchmark"].default)}
+
+
 def state_from_settings(settings: dict) -> dict:
-    """Widget values for RunConfig-like settings (a preset, a stored config); unspecified ones default."""
+    """Widget values for RunConfig-like settings (a preset, a stored config); unspecified ones take the bare
+    defaults, as make_config does (a paper preset is not mixed with recommended settings)."""
     s = {k: v for k, v in dict(settings).items() if v is not None}
-    state = default_state()
+    state = bare_state()
     bench = s.get("benchmark", "split-mnist")
     if bench not in BENCHMARKS:
         bench = "split-mnist"
@@ -203,6 +215,26 @@ def state_from_settings(settings: dict) -> dict:
         if p.name in params:
             state[param_key(strategy, p.name)] = _param_value(p, params[p.name])
     return state
+
+
+def recommended_state(strategy: str, benchmark: str) -> dict:
+    """Widget values of the recommended settings of `strategy` on `benchmark` (clcore.recommended): the fields
+    they declare and the strategy's parameters, so model, device, seed and live evaluation stay as they are;
+    {} where none are declared."""
+    settings = recommended_settings(strategy, benchmark)
+    if not settings:
+        return {}
+    full = state_from_settings(settings)
+    fields = ["benchmark", "strategy", *(f for f in DECLARED if f in settings and f != "params")]
+    keys = [key(f) for f in fields] + [param_key(strategy, p.name) for p in STRATEGIES[strategy].params]
+    return {k: full[k] for k in keys}
+
+
+def task_sequence_state(benchmark: str) -> dict:
+    """Widget values a newly chosen benchmark brings: its default number of tasks, no class order, its first
+    scenario."""
+    info = BENCHMARKS[benchmark]
+    return {key("n_tasks"): info.default_tasks, key("classes"): "", key("scenario"): scenarios_for(info)[0]}
 
 
 def settings_from_state(state: dict) -> dict:
@@ -441,25 +473,23 @@ def _parse_field(field: str, text: str, state: dict):
 
 def parse_url(query: dict[str, str]) -> tuple[dict, list[Notice]]:
     """Widget values from query parameters, and one message per parameter that was ignored (invalid,
-    unknown or stale); missing or bad values fall back to the defaults. Never raises."""
+    unknown or stale). What the URL does not give comes from its preset, else from the recommended settings
+    of its strategy on its benchmark (then the defaults); a bad value falls back the same way. Never raises."""
     state = default_state()
     messages = []
     query = {k: v for k, v in query.items() if k not in ("ws", "lang")}  # workspace, language: not run settings
     choice = query.pop("preset", None)
-    if choice is not None:
-        settings = preset_settings(choice)
-        if settings is None:
-            messages.append(Notice("controls.url.no_preset", value=choice))
-        else:
-            state = state_from_settings(settings)
-    order = ["benchmark", "strategy"] + [c.url for c in CONTROLS if c.url not in ("benchmark", "strategy")]
-    for url in order:
-        if url not in query:
-            continue
+    preset = None if choice is None else preset_settings(choice)
+    if preset is not None:
+        state = state_from_settings(preset)
+    elif choice is not None:
+        messages.append(Notice("controls.url.no_preset", value=choice))
+
+    def take(url: str) -> None:
         field = BY_URL[url].field
         text = query.pop(url)
         try:
-            value = _parse_field(field, text, state)
+            state[BY_URL[url].key] = _parse_field(field, text, state)
         except ConfigError as error:
             default = state[BY_URL[url].key]
             if default == "":
@@ -467,10 +497,17 @@ def parse_url(query: dict[str, str]) -> tuple[dict, list[Notice]]:
             else:
                 messages.append(Notice("controls.url.invalid", name=url, value=text, error=str(error),
                                        default=_fmt(default)))
-            continue
-        state[BY_URL[url].key] = value
-        if field == "benchmark" and "tasks" not in query and choice is None:
-            state[key("n_tasks")] = BENCHMARKS[value].default_tasks
+
+    for url in ("benchmark", "strategy"):  # first: they decide what the other values default to
+        if url in query:
+            take(url)
+    if preset is None:
+        benchmark = state[key("benchmark")]
+        state.update(task_sequence_state(benchmark))
+        state.update(recommended_state(state[key("strategy")], benchmark))
+    for url in [c.url for c in CONTROLS]:  # then the URL's own values, over those
+        if url in query:
+            take(url)
     strategy = state[key("strategy")]
     params = {p.name: p for p in STRATEGIES[strategy].params}
     for name in sorted(query):
@@ -502,10 +539,12 @@ def current_state() -> dict:
 
 
 def apply_state(state: dict) -> None:
-    """Set widget values (only before the widgets are drawn in a run, e.g. in a callback)."""
+    """Set widget values (only before the widgets are drawn in a run, e.g. in a callback). The line about
+    loaded recommended settings goes: whoever loads them says so again (`_load_recommended`)."""
     for k, v in state.items():
         st.session_state[k] = v
     st.session_state[SAVED_KEY] = {**st.session_state.get(SAVED_KEY, {}), **state}
+    st.session_state.pop(RECOMMENDED_KEY, None)
 
 
 def ensure_state(query: dict[str, str]) -> list[Notice]:
@@ -536,12 +575,24 @@ def _on_preset() -> None:
         apply_state(state_from_settings(settings))
 
 
+def _load_recommended(state: dict) -> None:
+    """`state`, then the recommended settings of the chosen strategy on the chosen benchmark, into the widgets;
+    the preset menu goes back to none (its settings were just replaced) and a line says what was loaded."""
+    ss = st.session_state
+    strategy, benchmark = ss[key("strategy")], ss[key("benchmark")]
+    recommended = recommended_state(strategy, benchmark)
+    apply_state({**state, **recommended})
+    ss[PRESET_KEY] = ""
+    if recommended:
+        ss[RECOMMENDED_KEY] = (strategy, benchmark)
+
+
+def _on_strategy() -> None:
+    _load_recommended({})
+
+
 def _on_benchmark() -> None:
-    info = BENCHMARKS.get(st.session_state[key("benchmark")])
-    if info is not None:
-        st.session_state[key("n_tasks")] = info.default_tasks
-        st.session_state[key("classes")] = ""
-        st.session_state[key("scenario")] = scenarios_for(info)[0]
+    _load_recommended(task_sequence_state(st.session_state[key("benchmark")]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -581,6 +632,11 @@ def benchmark_help(name: str) -> str:
     return t(f"controls.benchmark_help.{name}")
 
 
+def benchmark_label(name: str) -> str:
+    """A benchmark as its menu shows it: the name, and whether it downloads its data."""
+    return name if BENCHMARKS[name].bundled else t("controls.downloads_once", name=name)
+
+
 def render(errors: dict[str, str]) -> set[str]:
     """Draw the controls (call inside `with st.sidebar:`), each validation message beside its control.
     Returns the fields whose messages were shown."""
@@ -611,8 +667,7 @@ def render(errors: dict[str, str]) -> set[str]:
     if v[key("benchmark")] not in names:
         fix(key("benchmark"), "split-mnist")
     st.selectbox(BY_FIELD["benchmark"].label, names, key=key("benchmark"), on_change=_on_benchmark,
-                 format_func=labels(names, lambda n: n if BENCHMARKS[n].bundled
-                                    else t("controls.downloads_once", name=n)),
+                 format_func=labels(names, benchmark_label),
                  help="\n\n".join(f"**{b}**: {benchmark_help(b)}" for b in BENCHMARKS))
     info = BENCHMARKS[v[key("benchmark")]]
     st.caption(benchmark_help(info.name))
@@ -640,12 +695,19 @@ def render(errors: dict[str, str]) -> set[str]:
     strategies = list(STRATEGIES)
     if v[key("strategy")] not in strategies:
         fix(key("strategy"), "finetune")
-    st.selectbox(BY_FIELD["strategy"].label, strategies, key=key("strategy"),
+    st.selectbox(BY_FIELD["strategy"].label, strategies, key=key("strategy"), on_change=_on_strategy,
                  format_func=labels(strategies, strategy_title),
-                 help="\n\n".join(f"**{strategy_title(s)}**: {strategy_summary(s)}" for s in STRATEGIES))
+                 help=expectations.strategy_help(
+                     {s: f"**{strategy_title(s)}**: {strategy_summary(s)}" for s in STRATEGIES}, info.name))
     cls = STRATEGIES[v[key("strategy")]]
     st.caption(strategy_summary(cls.name))
+    if ss.get(RECOMMENDED_KEY) == (cls.name, info.name):
+        st.caption(t("recommended.loaded", strategy=strategy_title(cls.name),
+                     benchmark=benchmark_label(info.name)))
     error_for("strategy")
+    caveat = expectations.caveat(cls.name, info.name, v[key("scenario")])
+    if caveat:  # said before Play: this run will not show what the method is for
+        st.info(caveat, icon=":material/lightbulb:")
     for p in cls.params:
         k = param_key(cls.name, p.name)
         label = f"{p.name}"

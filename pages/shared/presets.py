@@ -1,59 +1,48 @@
-"""Presets of the Playground: lecture demos (small, each finishes in well under a minute on a 2-core
-CPU) and the engine's paper settings (clcore.PRESETS: full data, minutes on a CPU).
+"""Presets of the Playground: lecture demos and the engine's paper settings (clcore.PRESETS: full data,
+minutes on a CPU).
 
-`measured_s` is the wall time of `Run(make_config(**settings)).run_to_end()` through the engine, measured
-with `python -m pages.shared.presets` on the reference machine (2 CPU cores, no GPU, torch CPU build);
-`measured_cpu_s` is the process CPU time of the same run. The machine was shared with other jobs while
-measuring (load average about 4.5 on the 2 cores), so the wall times are upper bounds; in the app a run
-takes somewhat longer because the live views redraw while it trains. The About page shows them.
+A lecture preset is a strategy on a benchmark at its recommended settings (clcore.recommended: the same run as
+that strategy's "Try it" on the Learn page), plus any setting the lecture changes on purpose. Its time is the
+one `python -m bench.demo` measured for that recommended run (bench/DEMO.md); the About page and the preset's
+note show it, and say "not measured" until the search has run.
 
 Each lecture preset's title and description are catalog texts, `presets.<name>.title` / `.description`
-(pages/shared/i18n.py); `lecture_title(name)` and `lecture_description(name)` give them in the active language.
+(pages/shared/i18n.py); `lecture_title(name)` and `lecture_description(name)` give them in the active language,
+the description with the preset's number of tasks and buffer size filled in.
 """
 from __future__ import annotations
 
 from clcore import PRESETS
+from clcore.recommended import expected, recommended_settings
 
 from .i18n import t
 
 PAPER_PREFIX = "paper:"
 
-# Lecture presets: settings are RunConfig fields (what `clcore.make_config` takes).
+# Lecture presets: strategy and benchmark; any other key (a RunConfig field) overrides the recommended value.
 LECTURE_PRESETS: dict[str, dict] = {
-    "forgetting-30s": {
-        "settings": dict(benchmark="split-mnist", strategy="finetune", epochs=1, batch_size=10, lr=0.03,
-                         optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=2000, eval_subset=300,
-                         seed=0),
-        "measured_s": 4.9, "measured_cpu_s": 4.7,
-    },
-    "replay": {
-        "settings": dict(benchmark="split-mnist", strategy="er", buffer_size=200, replay_batch_size=10,
-                         epochs=1, batch_size=10, lr=0.1, optimizer="sgd", model="mlp", hidden=(100, 100),
-                         train_subset=2000, eval_subset=300, seed=0),
-        "measured_s": 3.1, "measured_cpu_s": 2.9,
-    },
-    "ewc-permuted": {
-        "settings": dict(benchmark="permuted-mnist", n_tasks=5, strategy="ewc",
-                         params=dict(ewc_lambda=10.0, gamma=1.0, fisher_samples=1000), epochs=1, batch_size=10,
-                         lr=0.1, optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=3000,
-                         eval_subset=300, seed=0),
-        "measured_s": 10.5, "measured_cpu_s": 10.0,
-    },
-    "clser": {
-        "settings": dict(benchmark="split-mnist", strategy="clser", buffer_size=200, replay_batch_size=32,
-                         params=dict(reg_weight=1.0, plastic_freq=1.0, plastic_alpha=0.95, stable_freq=0.9,
-                                     stable_alpha=0.99),
-                         epochs=1, batch_size=10, lr=0.05, optimizer="sgd", model="mlp", hidden=(100, 100),
-                         train_subset=3000, eval_subset=300, seed=0),
-        "measured_s": 5.8, "measured_cpu_s": 5.6,
-    },
-    "joint": {
-        "settings": dict(benchmark="split-mnist", strategy="joint", epochs=1, batch_size=10, lr=0.03,
-                         optimizer="sgd", model="mlp", hidden=(100, 100), train_subset=2000, eval_subset=300,
-                         seed=0),
-        "measured_s": 1.4, "measured_cpu_s": 1.3,
-    },
+    "forgetting-30s": dict(strategy="finetune", benchmark="split-mnist"),
+    "replay": dict(strategy="er", benchmark="split-mnist"),
+    "ewc-permuted": dict(strategy="ewc", benchmark="permuted-mnist"),
+    "clser": dict(strategy="clser", benchmark="split-mnist"),
+    "joint": dict(strategy="joint", benchmark="split-mnist"),
 }
+
+
+def lecture_settings(name: str) -> dict:
+    """RunConfig fields of a lecture preset: the recommended settings of its strategy on its benchmark, with
+    its own values on top."""
+    preset = LECTURE_PRESETS[name]
+    return {**recommended_settings(preset["strategy"], preset["benchmark"]), **preset}
+
+
+def lecture_wall_s(name: str) -> float | None:
+    """Seconds the preset's run took when bench.demo measured it (its slowest of three seeds); None if not
+    measured. Only a preset without overrides is that run."""
+    preset = LECTURE_PRESETS[name]
+    if set(preset) != {"strategy", "benchmark"}:
+        return None
+    return (expected(preset["strategy"], preset["benchmark"]) or {}).get("wall_s")
 
 
 def preset_choices() -> list[str]:
@@ -66,7 +55,8 @@ def lecture_title(name: str) -> str:
 
 
 def lecture_description(name: str) -> str:
-    return t(f"presets.{name}.description")
+    settings = lecture_settings(name)
+    return t(f"presets.{name}.description", tasks=settings.get("n_tasks"), buffer=settings.get("buffer_size"))
 
 
 def preset_title(choice: str) -> str:
@@ -82,7 +72,7 @@ def preset_title(choice: str) -> str:
 def preset_settings(choice: str) -> dict | None:
     """RunConfig fields of a preset menu choice (also accepts an engine preset's bare name)."""
     if choice in LECTURE_PRESETS:
-        return dict(LECTURE_PRESETS[choice]["settings"])
+        return lecture_settings(choice)
     name = choice[len(PAPER_PREFIX):] if choice.startswith(PAPER_PREFIX) else choice
     if name in PRESETS:
         return dict(PRESETS[name])
@@ -91,30 +81,10 @@ def preset_settings(choice: str) -> dict | None:
 
 def preset_note(choice: str) -> str:
     if choice in LECTURE_PRESETS:
-        measured = LECTURE_PRESETS[choice].get("measured_s")
+        measured = lecture_wall_s(choice)
         if measured:
             return t("presets.note_measured", description=lecture_description(choice), seconds=f"{measured:.0f}")
         return lecture_description(choice)
     if preset_settings(choice):
         return t("presets.paper_note")
     return ""
-
-
-def measure(names=None) -> dict[str, tuple[float, float]]:
-    """Time each lecture preset through the engine: {name: (wall s, CPU s)}."""
-    import time
-
-    from clcore import Run, make_config
-
-    out = {}
-    for name in names or LECTURE_PRESETS:
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = Run(make_config(**LECTURE_PRESETS[name]["settings"])).run_to_end()
-        out[name] = (time.perf_counter() - wall, time.process_time() - cpu)
-        print(f"{name:<16} {out[name][0]:6.1f} s wall {out[name][1]:6.1f} s CPU  avg acc {result['avg_acc']:.1f}  "
-              f"status {result['status']}", flush=True)
-    return out
-
-
-if __name__ == "__main__":  # python -m pages.shared.presets
-    measure()
