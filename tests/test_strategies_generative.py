@@ -341,7 +341,7 @@ CLI_RUNS = {
 
 
 def test_each_strategy_runs_from_the_cli(tmp_path):
-    done = run_each(tmp_path, CLI_RUNS, ["--tasks", "2", "--train-subset", "40", "--hidden", "32",
+    done = run_each(tmp_path, CLI_RUNS, ["--no-recommended", "--tasks", "2", "--train-subset", "40", "--hidden", "32",
                                          "--eval-every", "0", "--eval-subset", "20"])
     for name, (code, stderr, result) in done.items():
         assert code == 0, f"{name}: {stderr}"

@@ -117,6 +117,7 @@ class Strategy:
     params: ClassVar[tuple[Param, ...]] = ()
     uses_buffer: ClassVar[bool] = False
     buffer_policy: ClassVar[str | None] = None  # set when the method defines its own sampler (GDumb)
+    replays_generated: ClassVar[bool] = False  # replays generated samples: the replay batch size applies, no buffer
     stores_logits: ClassVar[bool] = False  # buffer keeps the logits seen at insertion (DER)
     trains_offline: ClassVar[bool] = False  # sees all tasks at once (the joint upper bound)
     needs_task_id: ClassVar[bool] = False  # its inference needs the task id (heads, masks): the app says so

@@ -141,6 +141,7 @@ class GenerativeReplay(GenerativeMemoryHooks, Strategy):
     family = "replay"
     # A demo-sized run is too short for its generator to model ten permutations (43 % vs fine-tune's 64 %).
     weak_scenarios = {"domain-il": "generator"}
+    replays_generated = True
     title = "Deep Generative Replay (DGR)"
     summary = "A VAE learns the inputs seen so far; its samples, labelled by the previous solver, are replayed."
     params = GENERATOR_PARAMS

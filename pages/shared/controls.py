@@ -263,9 +263,10 @@ def settings_from_state(state: dict) -> dict:
     }
     if cls is not None:
         settings["params"] = {p.name: state[param_key(strategy, p.name)] for p in cls.params}
+        if cls.uses_buffer or cls.replays_generated:
+            settings["replay_batch_size"] = state[key("replay_batch_size")]
         if cls.uses_buffer:
             settings["buffer_size"] = state[key("buffer_size")]
-            settings["replay_batch_size"] = state[key("replay_batch_size")]
             settings["buffer_policy"] = state[key("buffer_policy")]
     return settings
 
@@ -421,7 +422,9 @@ def url_from_state(state: dict) -> dict[str, str]:
             continue
         if f == "n_tasks" and split and classes:
             continue
-        if f in ("buffer_size", "replay_batch_size", "buffer_policy") and not (cls and cls.uses_buffer):
+        if f in ("buffer_size", "buffer_policy") and not (cls and cls.uses_buffer):
+            continue
+        if f == "replay_batch_size" and not (cls and (cls.uses_buffer or cls.replays_generated)):
             continue
         if f == "hidden" and state[key("model")] != "mlp":
             continue
