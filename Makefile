@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test e2e-deps test-e2e bench clean
+.PHONY: run test lint format e2e-deps test-e2e bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,17 @@ e2e-deps:
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(E2E_PACKAGES) >/dev/null; } || \
 	  echo "WARNING: could not install $(E2E_PACKAGES); tests/test_e2e_browser.py will fail"; }
 
-test: $(STAMP) e2e-deps
+# Style first (pyproject.toml configures ruff): CI fails on a lint error or an unformatted file.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Rewrite the tree into the house style (what `make lint` checks).
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint e2e-deps
 	$(PY) -m pytest -q --durations=15 tests
 
 # Only the browser end-to-end test (screenshots land in artifacts/e2e/).

@@ -1,4 +1,5 @@
 """Helpers shared by the bench scripts: thread settings, JSON files written atomically, environment."""
+
 from __future__ import annotations
 
 import json
@@ -23,19 +24,30 @@ def set_threads(threads: int) -> int:
 
 def clcore_revision() -> dict:
     """The repository commit and whether clcore/ differs from it (results depend on the engine's code)."""
+
     def git(*args):
         try:
-            return subprocess.run(["git", *args], cwd=BENCH_DIR.parent, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=BENCH_DIR.parent, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
-    return {"commit": git("rev-parse", "--short", "HEAD") or None,
-            "clcore_modified": bool(git("status", "--porcelain", "--", "clcore"))}
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "clcore_modified": bool(git("status", "--porcelain", "--", "clcore")),
+    }
 
 
 def environment(threads: int) -> dict:
-    return {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": threads, "git": clcore_revision()}
+    return {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": threads,
+        "git": clcore_revision(),
+    }
 
 
 def read_json(path: Path, default):

@@ -9,13 +9,14 @@ resumes where it stopped. Seeds are the outer loop: every preset of seed 0 runs 
 All runs use device='cpu' and eval_every=0 (no live evaluations; the accuracy matrix is still measured
 on the full test sets at every task end).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from clcore import PRESETS, STRATEGIES
@@ -29,8 +30,11 @@ SUITE_BUFFERS = {"split-mnist": (0, 200, 500), "permuted-mnist": (0, 200)}
 
 def _suite(benchmark: str) -> list[str]:
     order = list(STRATEGIES)
-    chosen = [(name, p) for name, p in PRESETS.items()
-              if p["benchmark"] == benchmark and p["buffer_size"] in SUITE_BUFFERS[benchmark]]
+    chosen = [
+        (name, p)
+        for name, p in PRESETS.items()
+        if p["benchmark"] == benchmark and p["buffer_size"] in SUITE_BUFFERS[benchmark]
+    ]
     chosen.sort(key=lambda item: (item[1]["buffer_size"], order.index(item[1]["strategy"])))
     return [name for name, _ in chosen]
 
@@ -73,7 +77,7 @@ def record_from_result(preset: str, seed: int, result: dict, elapsed_s: float) -
         "train_samples": result["train_samples"],
         "train_samples_per_s": result["train_samples_per_s"],
         "steps": result["steps"],
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if "per_model" in result:
         rec["per_model"] = {name: _model_summary(entry) for name, entry in result["per_model"].items()}
@@ -100,8 +104,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--out", help="result JSON (default bench/results/<suite>.json)")
     parser.add_argument("--only", help="comma-separated subset of the suite's presets")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default 1: the machine is shared; 0 = PyTorch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: the machine is shared; 0 = PyTorch's default)",
+    )
     args = parser.parse_args(argv)
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -123,8 +131,11 @@ def main(argv=None) -> int:
     done = {(r["preset"], r["seed"]) for r in data["runs"]}
 
     todo = [(p, s) for s in seeds for p in presets if (p, s) not in done]
-    print(f"suite {args.suite}: {len(todo)} runs to do, {len(seeds) * len(presets) - len(todo)} already in {out} "
-          f"(torch threads: {threads})", flush=True)
+    print(
+        f"suite {args.suite}: {len(todo)} runs to do, {len(seeds) * len(presets) - len(todo)} already in {out} "
+        f"(torch threads: {threads})",
+        flush=True,
+    )
     failures = 0
     for i, (preset, seed) in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {preset} seed {seed} ...", end=" ", flush=True)
@@ -141,9 +152,12 @@ def main(argv=None) -> int:
         extra = ""
         if rec.get("per_model_avg_acc"):
             extra = " [" + ", ".join(f"{k} {v:.2f}" for k, v in rec["per_model_avg_acc"].items()) + "]"
-        print(f"{rec['status']}: acc {_fmt(rec['avg_acc'])} task-il {_fmt(rec['task_il_avg_acc'])} "
-              f"forget {_fmt(rec['forgetting'])} bwt {_fmt(rec['bwt'])} wall {rec['wall_s']:.1f}s "
-              f"{_fmt(rec['train_samples_per_s'], 0)} samples/s{extra}", flush=True)
+        print(
+            f"{rec['status']}: acc {_fmt(rec['avg_acc'])} task-il {_fmt(rec['task_il_avg_acc'])} "
+            f"forget {_fmt(rec['forgetting'])} bwt {_fmt(rec['bwt'])} wall {rec['wall_s']:.1f}s "
+            f"{_fmt(rec['train_samples_per_s'], 0)} samples/s{extra}",
+            flush=True,
+        )
     print(f"done: {len(data['runs'])} runs in {out}" + (f", {failures} failed" if failures else ""), flush=True)
     return 1 if failures else 0
 

@@ -14,6 +14,7 @@ its wall time (Play to the end, including live evaluations); both come from the 
 CLI's JSON. Ratios are app / CLI within each repetition, as the machine's load varies between them.
 The browser shares this machine's cores with the server here; on a lecture hall's laptops it does not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from clcore.store import RunStore
+from clcore.runs.store import RunStore
 from tests.e2e_support import ROOT, app_server, chromium
 
 from ._common import RESULTS_DIR, environment, write_json
@@ -44,9 +45,28 @@ READ_PAGE = """() => {
 
 
 def cli_run(subset: int, out: Path) -> dict:
-    subprocess.run([sys.executable, "-m", "clcore", "run", "--strategy", STRATEGY, "--buffer", str(BUFFER),
-                    "--train-subset", str(subset), "--seed", "0", "--out", str(out)],
-                   cwd=ROOT, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "clcore",
+            "run",
+            "--strategy",
+            STRATEGY,
+            "--buffer",
+            str(BUFFER),
+            "--train-subset",
+            str(subset),
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.read_text())
 
 
@@ -54,16 +74,22 @@ def _intervals(times: list[float]) -> dict:
     gaps = [b - a for a, b in zip(times, times[1:])]
     if not gaps:
         return {"n": 0}
-    return {"n": len(gaps), "median_s": statistics.median(gaps), "p90_s": sorted(gaps)[int(0.9 * (len(gaps) - 1))],
-            "max_s": max(gaps)}
+    return {
+        "n": len(gaps),
+        "median_s": statistics.median(gaps),
+        "p90_s": sorted(gaps)[int(0.9 * (len(gaps) - 1))],
+        "max_s": max(gaps),
+    }
 
 
 def app_run(browser, url: str, store_path: Path, subset: int) -> dict:
     workspace = uuid.uuid4().hex[:16]
     page = browser.new_page(viewport={"width": 1500, "height": 1300})
     try:
-        page.goto(f"{url}/?ws={workspace}&strategy={STRATEGY}&buffer={BUFFER}&subset={subset}&seed=0",
-                  wait_until="domcontentloaded")
+        page.goto(
+            f"{url}/?ws={workspace}&strategy={STRATEGY}&buffer={BUFFER}&subset={subset}&seed=0",
+            wait_until="domcontentloaded",
+        )
         play = page.locator(".st-key-pg_play button").first
         play.wait_for(timeout=60_000)
         page.wait_for_timeout(1000)  # let the page settle: the URL's settings are in the controls
@@ -95,9 +121,14 @@ def app_run(browser, url: str, store_path: Path, subset: int) -> dict:
     store = RunStore(store_path)
     summary = store.list_summaries(workspace)[0]
     result = store.get(summary.id, workspace).result
-    return {"result": result, "play_to_first_status_s": first_status, "play_to_first_chart_s": first_chart,
-            "status_redraw": _intervals(status_changes), "chart_redraw": _intervals(chart_changes),
-            "play_to_finished_in_browser_s": finished_after}
+    return {
+        "result": result,
+        "play_to_first_status_s": first_status,
+        "play_to_first_chart_s": first_chart,
+        "status_redraw": _intervals(status_changes),
+        "chart_redraw": _intervals(chart_changes),
+        "play_to_finished_in_browser_s": finished_after,
+    }
 
 
 def main(argv=None) -> int:
@@ -115,24 +146,35 @@ def main(argv=None) -> int:
                 cli = cli_run(args.subset, Path(tmp) / f"cli{rep}.json")
                 app = app_run(browser, url, store_path, args.subset)
                 result = app.pop("result")
-                same = {k: v for k, v in result["config"].items() if k != "device"} == \
-                       {k: v for k, v in cli["config"].items() if k != "device"}
+                same = {k: v for k, v in result["config"].items() if k != "device"} == {
+                    k: v for k, v in cli["config"].items() if k != "device"
+                }
                 if not same:
                     raise RuntimeError(f"configs differ: app {result['config']} vs CLI {cli['config']}")
-                row = {"rep": rep, "load_avg_1min": load_before, **app,
-                       "cli": {k: cli[k] for k in ("train_samples_per_s", "wall_s", "avg_acc")},
-                       "app": {k: result[k] for k in ("train_samples_per_s", "wall_s", "avg_acc")}}
+                row = {
+                    "rep": rep,
+                    "load_avg_1min": load_before,
+                    **app,
+                    "cli": {k: cli[k] for k in ("train_samples_per_s", "wall_s", "avg_acc")},
+                    "app": {k: result[k] for k in ("train_samples_per_s", "wall_s", "avg_acc")},
+                }
                 row["throughput_ratio"] = row["app"]["train_samples_per_s"] / row["cli"]["train_samples_per_s"]
                 row["wall_ratio_cli_over_app"] = row["cli"]["wall_s"] / row["app"]["wall_s"]
                 reps.append(row)
-                print(f"rep {rep}: app/CLI train samples/s {row['throughput_ratio']:.2f}, CLI/app wall "
-                      f"{row['wall_ratio_cli_over_app']:.2f}; Play -> first status {app['play_to_first_status_s']:.2f} s, "
-                      f"first chart {app['play_to_first_chart_s']:.2f} s; redraw median status "
-                      f"{app['status_redraw'].get('median_s', float('nan')):.2f} s, charts "
-                      f"{app['chart_redraw'].get('median_s', float('nan')):.2f} s", flush=True)
+                print(
+                    f"rep {rep}: app/CLI train samples/s {row['throughput_ratio']:.2f}, CLI/app wall "
+                    f"{row['wall_ratio_cli_over_app']:.2f}; "
+                    f"Play -> first status {app['play_to_first_status_s']:.2f} s, "
+                    f"first chart {app['play_to_first_chart_s']:.2f} s; redraw median status "
+                    f"{app['status_redraw'].get('median_s', float('nan')):.2f} s, charts "
+                    f"{app['chart_redraw'].get('median_s', float('nan')):.2f} s",
+                    flush=True,
+                )
     config = {"strategy": STRATEGY, "buffer_size": BUFFER, "train_subset": args.subset, "seed": 0}
-    write_json(Path(args.out), {"config": config, "environment": environment(0), "reps": reps,
-                                "measured_at": time.strftime("%Y-%m-%d %H:%M")})
+    write_json(
+        Path(args.out),
+        {"config": config, "environment": environment(0), "reps": reps, "measured_at": time.strftime("%Y-%m-%d %H:%M")},
+    )
     return 0
 
 

@@ -8,12 +8,13 @@
 The Playground's scale is fixed: 1,000 training examples a task, batch 10, one torch thread a run, buffer 200
 for the methods that replay; Split-MNIST in 5 tasks, Permuted-MNIST in 10 (20 made a fine-tune demo take 19 s
 before any method's own cost), Rotated-MNIST in 5 (rotating every task's test images at each evaluation made
-10 tasks take 22 s for fine-tune alone). Within that, each strategy has a small grid of candidates (SPLIT_GRIDS, DOMAIN_GRIDS: the
+10 tasks take 22 s for fine-tune alone). Within that, each strategy has a small grid of candidates (SPLIT_GRIDS,
+DOMAIN_GRIDS: the
 knobs that decide whether its effect shows in a hundred steps a task).
 
 Protocol, never touching the test set before the choice is made:
 1. every candidate, seed 0, on the validation hold-out (10,000 training images set aside:
-   clcore.benchmarks.validation_split), no live evaluations;
+   clcore.data.benchmarks.validation_split), no live evaluations;
 2. the best TOP candidates of stage 1 (those within CLOSE points of the best) again with seeds 1 and 2; the
    best mean over the three seeds is chosen.
    Score: Class-IL + Task-IL accuracy on split benchmarks (a method that needs the task id: Task-IL alone; a run
@@ -23,6 +24,7 @@ Protocol, never touching the test set before the choice is made:
 Every record is appended to its results file when its run ends, and finished (candidate, seed) pairs are
 skipped, so an interrupted stage resumes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,16 +72,24 @@ SPLIT_GRIDS: dict = {
     # The paper's EMA decays assume ~1,200 steps a task; here a task is 100 steps, so the teachers must follow
     # about ten times faster (decay 0.999 -> 0.95-0.97) or the stable model, the one reported, never learns the
     # last task (0.99: 1-8 % on it, seed 0).
-    "clser": grid(lr=(0.05, 0.1), replay_batch_size=(32, 64), p_reg_weight=(0.5, 1.0), p_plastic_alpha=(0.9,),
-                  p_stable_alpha=(0.95, 0.97), p_plastic_freq=(1.0,), p_stable_freq=(0.8, 1.0)),
+    "clser": grid(
+        lr=(0.05, 0.1),
+        replay_batch_size=(32, 64),
+        p_reg_weight=(0.5, 1.0),
+        p_plastic_alpha=(0.9,),
+        p_stable_alpha=(0.95, 0.97),
+        p_plastic_freq=(1.0,),
+        p_stable_freq=(0.8, 1.0),
+    ),
     "gdumb": grid(lr=(0.05,), p_epochs_on_buffer=(16, 32, 64), p_max_lr=(0.05, 0.1)),
     "mir": grid(lr=LR, replay_batch_size=(10, 32)),
     # Latent replay, AR1, CWR* and GNR freeze what task 1 taught the lower layers: more epochs and a larger lr
     # are their only way to keep Task-IL near fine-tune's (1-2 epochs: 94.6-95.6 vs 96.2, test).
     "latent_replay": grid(lr=(0.03, 0.1, 0.2, 0.3), replay_batch_size=(10, 32), epochs=(1, 2, 3)),
     # r = 1/(tasks seen) starves the current task of gradient from task 3 on; r = 0.5 is the other classic choice.
-    "generative_replay": grid(lr=LR, replay_batch_size=(10, 32), p_vae_lr=(0.001, 0.003), epochs=(1, 2),
-                              p_new_data_ratio=(0.0, 0.5)),
+    "generative_replay": grid(
+        lr=LR, replay_batch_size=(10, 32), p_vae_lr=(0.001, 0.003), epochs=(1, 2), p_new_data_ratio=(0.0, 0.5)
+    ),
     "lwf": grid(lr=LR, p_alpha=(0.5, 1.0, 2.0)),
     "ewc": grid(lr=LR, p_ewc_lambda=(1.0, 10.0, 100.0)),
     "si": grid(lr=LR, p_c=(0.1, 0.5, 2.0)),
@@ -88,8 +98,7 @@ SPLIT_GRIDS: dict = {
     "icarl": grid(lr=(0.03, 0.1, 0.3)),
     "progress_compress": grid(lr=(0.01, 0.03), p_ewc_lambda=(1.0, 10.0), p_compress_epochs=(1, 2)),
     "ar1": grid(lr=LR, replay_batch_size=(10, 32), p_c=(0.1, 0.5, 1.0), epochs=(1, 2, 3)),
-    "generative_negative_replay": grid(lr=(0.01, 0.03, 0.1), p_vae_lr=(0.001, 0.003), epochs=(1, 2, 3),
-                                       p_c=(0.1, 0.5)),
+    "generative_negative_replay": grid(lr=(0.01, 0.03, 0.1), p_vae_lr=(0.001, 0.003), epochs=(1, 2, 3), p_c=(0.1, 0.5)),
     "dualnet": grid(lr=LR, replay_batch_size=(10, 32)),
     "lfd": grid(lr=LR, replay_batch_size=(10, 32)),
     "cwr_star": grid(lr=(0.03, 0.1, 0.3, 1.0), epochs=(1, 3, 5)),
@@ -102,12 +111,15 @@ SPLIT_GRIDS: dict = {
 }
 # Permuted- and Rotated-MNIST: runs cost 5-10x a split run, so fewer candidates, around what Split-MNIST chose.
 DOMAIN_GRIDS: dict = {
-    **{name: grid(lr=LR) for name in ("finetune", "joint", "cumulative", "ensemble", "multihead", "pnn",
-                                      "cwr_star", "packnet")},
+    **{
+        name: grid(lr=LR)
+        for name in ("finetune", "joint", "cumulative", "ensemble", "multihead", "pnn", "cwr_star", "packnet")
+    },
     **{name: grid(lr=LR, replay_batch_size=(32,)) for name in ("er", "mir", "lfd")},
     # A VAE learns permuted digits slowly (one epoch, vae_lr 0.001: 42.9 % vs fine-tune's 64.3, test).
-    "generative_replay": grid(lr=LR, replay_batch_size=(32,), p_vae_lr=(0.001, 0.003), epochs=(1, 2),
-                              p_new_data_ratio=(0.0, 0.5)),
+    "generative_replay": grid(
+        lr=LR, replay_batch_size=(32,), p_vae_lr=(0.001, 0.003), epochs=(1, 2), p_new_data_ratio=(0.0, 0.5)
+    ),
     # A first layer frozen after permutation 1 cannot serve the next permutations (35-40 % on validation):
     # latent_layer 0 replays raw inputs and freezes nothing.
     "latent_replay": grid(lr=LR, replay_batch_size=(32,), p_latent_layer=(0, 1)),
@@ -116,8 +128,15 @@ DOMAIN_GRIDS: dict = {
     "icarl": grid(lr=(0.03, 0.1, 0.2, 0.3)),
     "der": grid(lr=LR, replay_batch_size=(32,), p_alpha=(0.3, 1.0)),
     "derpp": grid(lr=LR, replay_batch_size=(32,), p_alpha=(0.2, 0.5), p_beta=(1.0,)),
-    "clser": grid(lr=(0.05, 0.1), replay_batch_size=(32,), p_reg_weight=(0.5, 1.0), p_plastic_alpha=(0.9,),
-                  p_stable_alpha=(0.95, 0.97), p_plastic_freq=(1.0,), p_stable_freq=(1.0,)),
+    "clser": grid(
+        lr=(0.05, 0.1),
+        replay_batch_size=(32,),
+        p_reg_weight=(0.5, 1.0),
+        p_plastic_alpha=(0.9,),
+        p_stable_alpha=(0.95, 0.97),
+        p_plastic_freq=(1.0,),
+        p_stable_freq=(1.0,),
+    ),
     "gdumb": grid(lr=(0.05,), p_epochs_on_buffer=(16,), p_max_lr=(0.05, 0.1)),
     "lwf": grid(lr=LR, p_alpha=(1.0,)),
     "ewc": grid(lr=LR, p_ewc_lambda=(10.0, 100.0)),
@@ -137,8 +156,9 @@ def base_settings(strategy: str, benchmark: str) -> dict:
 
     cls = STRATEGIES[strategy]
     tasks = FEWER_TASKS.get((strategy, benchmark), BENCHMARK_TASKS[benchmark])
-    settings = dict(benchmark=benchmark, strategy=strategy, n_tasks=tasks, **SCALE,
-                    buffer_size=BUFFER if cls.uses_buffer else 0)
+    settings = dict(
+        benchmark=benchmark, strategy=strategy, n_tasks=tasks, **SCALE, buffer_size=BUFFER if cls.uses_buffer else 0
+    )
     if cls.needs_task_id and benchmark != "split-mnist":
         settings["scenario"] = "task-il"  # as their papers run permuted digits: the task id is given
     return settings
@@ -171,7 +191,7 @@ def key_of(settings: dict) -> str:
 
 def pairs(benchmarks, strategies) -> list[tuple[str, str]]:
     from clcore import STRATEGIES
-    from clcore.benchmarks import BENCHMARKS
+    from clcore.data.benchmarks import BENCHMARKS
 
     return [(b, s) for b in benchmarks for s in strategies if STRATEGIES[s].defined_on(BENCHMARKS[b])]
 
@@ -191,14 +211,28 @@ def run_one(settings: dict, seed: int, validation: bool) -> dict:
         run = Run(make_config(**settings, seed=seed, device="cpu", cpu_threads=1, **extra), validation=validation)
         result = run.run_to_end()
     except Exception as error:  # recorded as a failed candidate, never silently dropped
-        return {"key": key_of(settings), "seed": seed, "status": "failed", "message": f"{type(error).__name__}: {error}",
-                "elapsed_s": time.perf_counter() - started}
+        return {
+            "key": key_of(settings),
+            "seed": seed,
+            "status": "failed",
+            "message": f"{type(error).__name__}: {error}",
+            "elapsed_s": time.perf_counter() - started,
+        }
     task_il = result.get("task_il") or {}
-    return {"key": key_of(settings), "seed": seed, "status": result["status"], "message": result["message"],
-            "scenario": result["config"]["scenario"], "avg_acc": result["avg_acc"],
-            "forgetting": result["forgetting"], "task_il": task_il.get("avg_acc"),
-            "task_il_forgetting": task_il.get("forgetting"), "acc_matrix": result["acc_matrix"],
-            "wall_s": result["wall_s"], "elapsed_s": time.perf_counter() - started}
+    return {
+        "key": key_of(settings),
+        "seed": seed,
+        "status": result["status"],
+        "message": result["message"],
+        "scenario": result["config"]["scenario"],
+        "avg_acc": result["avg_acc"],
+        "forgetting": result["forgetting"],
+        "task_il": task_il.get("avg_acc"),
+        "task_il_forgetting": task_il.get("forgetting"),
+        "acc_matrix": result["acc_matrix"],
+        "wall_s": result["wall_s"],
+        "elapsed_s": time.perf_counter() - started,
+    }
 
 
 REFERENCE = "finetune"
@@ -229,8 +263,11 @@ def task_il_floors(benchmark: str, records: dict) -> dict[int, float]:
     if reference is None:
         return {}
     k = key_of(reference)
-    return {seed: records[(k, seed)]["task_il"] - TASK_IL_SLACK for seed in SEEDS
-            if (k, seed) in records and records[(k, seed)].get("task_il") is not None}
+    return {
+        seed: records[(k, seed)]["task_il"] - TASK_IL_SLACK
+        for seed in SEEDS
+        if (k, seed) in records and records[(k, seed)].get("task_il") is not None
+    }
 
 
 def execute(jobs: list[tuple[dict, int, bool]], out: Path, workers: int) -> None:
@@ -250,8 +287,11 @@ def execute(jobs: list[tuple[dict, int, bool]], out: Path, workers: int) -> None
             write_json(out, data)
             til = f" task-il {rec['task_il']:.1f}" if rec.get("task_il") is not None else ""
             acc = f"{rec['avg_acc']:.1f}" if rec.get("avg_acc") is not None else "-"
-            print(f"[{i}/{len(todo)}] {settings['benchmark']} {settings['strategy']} seed {seed}: {rec['status']} "
-                  f"acc {acc}{til} {rec['elapsed_s']:.1f}s {rec.get('message', '')[:80]}", flush=True)
+            print(
+                f"[{i}/{len(todo)}] {settings['benchmark']} {settings['strategy']} seed {seed}: {rec['status']} "
+                f"acc {acc}{til} {rec['elapsed_s']:.1f}s {rec.get('message', '')[:80]}",
+                flush=True,
+            )
 
 
 def _records(path: Path) -> dict:
@@ -259,7 +299,9 @@ def _records(path: Path) -> dict:
     return {(r["key"], r["seed"]): r for r in (read_json(path, None) or {"runs": []})["runs"]}
 
 
-def ranking(strategy: str, benchmark: str, records: dict, floors: dict | None = None) -> list[tuple[float, float, dict]]:
+def ranking(
+    strategy: str, benchmark: str, records: dict, floors: dict | None = None
+) -> list[tuple[float, float, dict]]:
     """Candidates by stage-1 score (seed 0), best first: (stage-1 score, mean score over the seeds run, settings).
     `floors`: Task-IL floors per seed (task_il_floors; computed when None)."""
     if floors is None:
@@ -280,7 +322,7 @@ def finalists(strategy: str, benchmark: str, records: dict, floors: dict | None 
     seed (diverged, or fell below the Task-IL floor), the next candidate in stage-1 order joins."""
     ranked = [item for item in ranking(strategy, benchmark, records, floors) if item[0] > float("-inf")]
     chosen_from = [item for item in ranked[:TOP] if item[0] >= ranked[0][0] - CLOSE] if ranked else []
-    for item in ranked[len(chosen_from):]:
+    for item in ranked[len(chosen_from) :]:
         if any(kept[1] > 0 for kept in chosen_from):  # a mean score <= 0: a seed failed or fell below the floor
             break
         chosen_from.append(item)
@@ -299,8 +341,13 @@ def stage_search(selected, workers: int) -> None:
     for group in ([p for p in selected if p[1] == REFERENCE], [p for p in selected if p[1] != REFERENCE]):
         while True:  # until every finalist has all seeds (a diverged finalist brings in the next candidate)
             records = _records(SEARCH_FILE)
-            again = [(item[2], seed, True) for b, s in group for item in finalists(s, b, records)
-                     for seed in SEEDS[1:] if (key_of(item[2]), seed) not in records]
+            again = [
+                (item[2], seed, True)
+                for b, s in group
+                for item in finalists(s, b, records)
+                for seed in SEEDS[1:]
+                if (key_of(item[2]), seed) not in records
+            ]
             if not again:
                 break
             execute(again, SEARCH_FILE, workers)
@@ -330,18 +377,21 @@ def _mean_std(values) -> list[float] | None:
 
 def summarise(test_records: list[dict]) -> dict:
     finished = [r for r in test_records if r["status"] == "finished"]
-    return {"scenario": test_records[0].get("scenario"), "seeds": sorted(r["seed"] for r in finished),
-            "failed_seeds": sorted(r["seed"] for r in test_records if r["status"] != "finished"),
-            "avg_acc": _mean_std(r["avg_acc"] for r in finished),
-            "forgetting": _mean_std(r["forgetting"] for r in finished),
-            "task_il": _mean_std(r.get("task_il") for r in finished),
-            "task_il_forgetting": _mean_std(r.get("task_il_forgetting") for r in finished),
-            "wall_s": round(max(r["elapsed_s"] for r in test_records), 1)}
+    return {
+        "scenario": test_records[0].get("scenario"),
+        "seeds": sorted(r["seed"] for r in finished),
+        "failed_seeds": sorted(r["seed"] for r in test_records if r["status"] != "finished"),
+        "avg_acc": _mean_std(r["avg_acc"] for r in finished),
+        "forgetting": _mean_std(r["forgetting"] for r in finished),
+        "task_il": _mean_std(r.get("task_il") for r in finished),
+        "task_il_forgetting": _mean_std(r.get("task_il_forgetting") for r in finished),
+        "wall_s": round(max(r["elapsed_s"] for r in test_records), 1),
+    }
 
 
 def stage_write() -> None:
     from clcore import STRATEGIES
-    from clcore.recommended import TABLE_PATH
+    from clcore.settings.recommended import TABLE_PATH
 
     search, tests = _records(SEARCH_FILE), _records(TEST_FILE)
     entries: dict = {}
@@ -353,8 +403,10 @@ def stage_write() -> None:
         measured = [tests[(k, seed)] for seed in SEEDS if (k, seed) in tests]
         kept = {name: value for name, value in settings.items() if name not in ("benchmark", "strategy")}
         entries.setdefault(b, {})[s] = {"settings": kept, "expected": summarise(measured) if measured else None}
-    write_json(TABLE_PATH, {"about": "Written by `python -m bench.demo write` (see bench/DEMO.md); do not edit.",
-                            "entries": entries})
+    write_json(
+        TABLE_PATH,
+        {"about": "Written by `python -m bench.demo write` (see bench/DEMO.md); do not edit.", "entries": entries},
+    )
     REPORT_FILE.write_text(report(entries, search), encoding="utf-8")
     print(f"wrote {TABLE_PATH} and {REPORT_FILE}")
 
@@ -398,14 +450,19 @@ def report(entries: dict, search: dict) -> str:
     for b, per_strategy in entries.items():
         split = b == "split-mnist"
         lines += [f"## {b} ({BENCHMARK_TASKS[b]} tasks)", ""]
-        lines += [f"{s}: {n} tasks (see FEWER_TASKS in bench/demo.py)." for (s, bench), n in FEWER_TASKS.items()
-                  if bench == b] + ([""] if any(bench == b for _, bench in FEWER_TASKS) else [])
+        lines += [
+            f"{s}: {n} tasks (see FEWER_TASKS in bench/demo.py)." for (s, bench), n in FEWER_TASKS.items() if bench == b
+        ] + ([""] if any(bench == b for _, bench in FEWER_TASKS) else [])
         if split:
-            lines += ["| strategy | Class-IL | Task-IL | forgetting | s | settings (searched candidates) |",
-                      "| --- | --- | --- | --- | --- | --- |"]
+            lines += [
+                "| strategy | Class-IL | Task-IL | forgetting | s | settings (searched candidates) |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
         else:
-            lines += ["| strategy | accuracy | forgetting | s | settings (searched candidates) |",
-                      "| --- | --- | --- | --- | --- |"]
+            lines += [
+                "| strategy | accuracy | forgetting | s | settings (searched candidates) |",
+                "| --- | --- | --- | --- | --- |",
+            ]
         for s, entry in per_strategy.items():
             e = entry["expected"] or {}
             settings = f"{_changed(entry['settings'], s)} ({len(candidates(s, b))})"
@@ -414,11 +471,14 @@ def report(entries: dict, search: dict) -> str:
             name = s + ("²" if e.get("scenario") == "task-il" and not split else "")
             wall = f"{e['wall_s']:.1f}" if e.get("wall_s") is not None else "-"
             if split:
-                lines.append(f"| {name}{failed} | {_fmt(e.get('avg_acc'))} | {_fmt(e.get('task_il'))} | "
-                             f"{_fmt(forgetting)} | {wall} | {settings} |")
+                lines.append(
+                    f"| {name}{failed} | {_fmt(e.get('avg_acc'))} | {_fmt(e.get('task_il'))} | "
+                    f"{_fmt(forgetting)} | {wall} | {settings} |"
+                )
             else:
-                lines.append(f"| {name}{failed} | {_fmt(e.get('avg_acc'))} | {_fmt(forgetting)} | {wall} | "
-                             f"{settings} |")
+                lines.append(
+                    f"| {name}{failed} | {_fmt(e.get('avg_acc'))} | {_fmt(forgetting)} | {wall} | {settings} |"
+                )
         lines += [*against_finetune(b, per_strategy), ""]
     return "\n".join(lines)
 
@@ -430,20 +490,33 @@ def against_finetune(benchmark: str, per_strategy: dict) -> list[str]:
     reference = (per_strategy.get(REFERENCE) or {}).get("expected")
     if not reference:
         return []
+
     def mean(entry, field):
         value = (entry.get("expected") or {}).get(field)
         return None if value is None else value[0]
+
     lines = []
     if benchmark == "split-mnist":
         floor = reference["task_il"][0] - TASK_IL_SLACK
-        low = [f"{s} {mean(e, 'task_il'):.1f}" for s, e in per_strategy.items()
-               if mean(e, "task_il") is not None and mean(e, "task_il") < floor]
-        lines.append(f"Task-IL below fine-tune's {reference['task_il'][0]:.1f} by more than {TASK_IL_SLACK}: "
-                     + (", ".join(low) or "none") + ".")
+        low = [
+            f"{s} {mean(e, 'task_il'):.1f}"
+            for s, e in per_strategy.items()
+            if mean(e, "task_il") is not None and mean(e, "task_il") < floor
+        ]
+        lines.append(
+            f"Task-IL below fine-tune's {reference['task_il'][0]:.1f} by more than {TASK_IL_SLACK}: "
+            + (", ".join(low) or "none")
+            + "."
+        )
     base = reference["avg_acc"][0]
-    below = [f"{s} {mean(e, 'avg_acc'):.1f}" for s, e in per_strategy.items()
-             if s != REFERENCE and mean(e, "avg_acc") is not None and mean(e, "avg_acc") <= base
-             and not STRATEGIES[s].needs_task_id]
+    below = [
+        f"{s} {mean(e, 'avg_acc'):.1f}"
+        for s, e in per_strategy.items()
+        if s != REFERENCE
+        and mean(e, "avg_acc") is not None
+        and mean(e, "avg_acc") <= base
+        and not STRATEGIES[s].needs_task_id
+    ]
     scenario = "Class-IL" if benchmark == "split-mnist" else "accuracy"
     lines.append(f"{scenario} not above fine-tune's {base:.1f}: " + (", ".join(below) or "none") + ".")
     return lines

@@ -10,6 +10,7 @@ clcore's EWC module calls is replaced, inside this process only, by the same exa
 linear layers with each sample's delta^2 scaled by p(y_i|x_i). clcore's files are not modified.
 Records go to bench/results/diagnose-ewc.json (resumable); the unweighted runs are the suite's own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,16 @@ from .accuracy import record_from_result
 def mammoth_fisher(model: nn.Module, x, y, logit_fn=None, chunk: int = 1024) -> dict:
     """mean_i p(y_i|x_i) * (d log p(y_i|x_i) / d theta)^2 for a network of linear layers (exact)."""
     layers = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-    others = [m for m in model.modules() if next(m.parameters(False), None) is not None and not isinstance(m, nn.Linear)]
+    others = [
+        m for m in model.modules() if next(m.parameters(False), None) is not None and not isinstance(m, nn.Linear)
+    ]
     if others:
         raise NotImplementedError("mammoth_fisher handles networks of linear layers only")
     seen = {}
-    hooks = [m.register_forward_hook(lambda _m, inp, out, name=name: seen.__setitem__(name, (inp[0], out)))
-             for name, m in layers.items()]
+    hooks = [
+        m.register_forward_hook(lambda _m, inp, out, name=name: seen.__setitem__(name, (inp[0], out)))
+        for name, m in layers.items()
+    ]
     fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}
     was_training = model.training
     model.eval()
@@ -39,10 +44,10 @@ def mammoth_fisher(model: nn.Module, x, y, logit_fn=None, chunk: int = 1024) -> 
         step = max(chunk, 1024)
         for start in range(0, len(x), step):
             with torch.enable_grad():
-                logits = model(x[start:start + step])
+                logits = model(x[start : start + step])
                 if logit_fn is not None:
                     logits = logit_fn(logits)
-                ll = torch.log_softmax(logits, 1).gather(1, y[start:start + step, None]).squeeze(1)
+                ll = torch.log_softmax(logits, 1).gather(1, y[start : start + step, None]).squeeze(1)
                 deltas = torch.autograd.grad(ll.sum(), [seen[name][1] for name in layers])
             weight = ll.detach().exp()[:, None]  # p(y_i | x_i): mammoth's exp_cond_prob
             for (name, layer), delta in zip(layers.items(), deltas):
@@ -68,6 +73,7 @@ def main(argv=None) -> int:
 
     import clcore.strategies.ewc as ewc_module
     from clcore import Run, make_config
+
     ewc_module.empirical_fisher = mammoth_fisher  # this process only
 
     data = read_json(args.out, None) or {"purpose": __doc__.split("\n\n")[0], "runs": []}
@@ -83,8 +89,11 @@ def main(argv=None) -> int:
         rec["git"] = data["environment"]["git"]
         data["runs"].append(rec)
         write_json(args.out, data)
-        print(f"{args.preset} seed {seed} p-weighted Fisher: acc {rec['avg_acc']:.2f} forget {rec['forgetting']:.2f} "
-              f"wall {rec['wall_s']:.0f}s", flush=True)
+        print(
+            f"{args.preset} seed {seed} p-weighted Fisher: acc {rec['avg_acc']:.2f} forget {rec['forgetting']:.2f} "
+            f"wall {rec['wall_s']:.0f}s",
+            flush=True,
+        )
     return 0
 
 

@@ -13,6 +13,7 @@ The committed diagnose-init.json was produced on commit 218b68c, where "default"
 Since ab337c6 clcore's MLP itself uses Xavier-uniform weights and zero biases, so on the current engine
 both arms are Xavier (with different random draws) and the script no longer measures the init change.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,14 +78,19 @@ def main(argv=None) -> int:
                 rec = run_variant(preset, seed, init)
                 data["runs"].append(rec)
                 write_json(args.out, data)
-                print(f"{preset:24s} seed {seed} init {init:8s} acc {rec['avg_acc']:.2f} "
-                      f"task-il {rec['task_il_avg_acc']:.2f} wall {rec['wall_s']:.1f}s", flush=True)
+                print(
+                    f"{preset:24s} seed {seed} init {init:8s} acc {rec['avg_acc']:.2f} "
+                    f"task-il {rec['task_il_avg_acc']:.2f} wall {rec['wall_s']:.1f}s",
+                    flush=True,
+                )
     print("\nmean ± std over seeds " + ",".join(map(str, seeds)) + ":")
     import statistics
+
     for preset in args.presets.split(","):
         for init in args.inits.split(","):
-            accs = [r["avg_acc"] for r in data["runs"] if r["preset"] == preset and r["init"] == init
-                    and r["seed"] in seeds]
+            accs = [
+                r["avg_acc"] for r in data["runs"] if r["preset"] == preset and r["init"] == init and r["seed"] in seeds
+            ]
             if accs:
                 sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
                 print(f"  {preset:24s} {init:8s} {statistics.fmean(accs):6.2f} ± {sd:.2f}  (n={len(accs)})")

@@ -6,6 +6,7 @@ Each accuracy table shows the mean ± sample standard deviation over the seeds c
 published figure for the same setting. bench/ANALYSIS.md, when present, is appended verbatim (the
 hand-written diagnosis of anything that differs from the literature).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,8 @@ import sys
 from pathlib import Path
 
 from clcore import STRATEGIES
-from clcore.benchmarks import BENCHMARKS
-from clcore.presets import PRESETS
+from clcore.data.benchmarks import BENCHMARKS
+from clcore.settings.presets import PRESETS
 
 from ._common import BENCH_DIR, RESULTS_DIR, read_json
 
@@ -67,13 +68,39 @@ SUITE_TITLES = {
     "split-mnist": ("Split-MNIST (Class-IL, 5 tasks × 2 classes, MLP 784-100-100-10, 1 epoch, batch 10)", "Class-IL"),
     "permuted-mnist": ("Permuted-MNIST (Domain-IL, 20 tasks, MLP 784-100-100-10, 1 epoch, batch 128)", "Domain-IL"),
 }
-LABELS = {"finetune": "SGD (fine-tune)", "joint": "Joint (upper bound)", "ewc": "oEWC", "si": "SI", "lwf": "LwF",
-          "er": "ER", "der": "DER", "derpp": "DER++", "clser": "CLS-ER", "cumulative": "Cumulative",
-          "ensemble": "Ensemble", "gdumb": "GDumb", "mir": "MIR", "latent_replay": "Latent replay",
-          "generative_replay": "DGR (VAE)", "generative_negative_replay": "GNR", "icarl": "iCaRL", "gem": "GEM",
-          "agem": "A-GEM", "cwr_star": "CWR*", "ar1": "AR1*", "progress_compress": "P&C", "dualnet": "DualNet",
-          "lfd": "LFD", "multihead": "Multi-head", "pnn": "PNN", "packnet": "PackNet", "piggyback": "Piggyback",
-          "hat": "HAT", "supsup": "SupSup", "hypernetwork": "HNET"}
+LABELS = {
+    "finetune": "SGD (fine-tune)",
+    "joint": "Joint (upper bound)",
+    "ewc": "oEWC",
+    "si": "SI",
+    "lwf": "LwF",
+    "er": "ER",
+    "der": "DER",
+    "derpp": "DER++",
+    "clser": "CLS-ER",
+    "cumulative": "Cumulative",
+    "ensemble": "Ensemble",
+    "gdumb": "GDumb",
+    "mir": "MIR",
+    "latent_replay": "Latent replay",
+    "generative_replay": "DGR (VAE)",
+    "generative_negative_replay": "GNR",
+    "icarl": "iCaRL",
+    "gem": "GEM",
+    "agem": "A-GEM",
+    "cwr_star": "CWR*",
+    "ar1": "AR1*",
+    "progress_compress": "P&C",
+    "dualnet": "DualNet",
+    "lfd": "LFD",
+    "multihead": "Multi-head",
+    "pnn": "PNN",
+    "packnet": "PackNet",
+    "piggyback": "Piggyback",
+    "hat": "HAT",
+    "supsup": "SupSup",
+    "hypernetwork": "HNET",
+}
 
 
 def _mean_std(values):
@@ -125,9 +152,11 @@ def suite_section(suite: str, data: dict) -> list[str]:
     lines = [f"## {title}", ""]
     n_expected = len(presets)
     complete = [s for s in seeds if sum(r["seed"] == s for r in runs) == n_expected]
-    lines.append(f"Seeds with results: {', '.join(map(str, seeds)) or 'none'} "
-                 f"(complete over all {n_expected} presets: {', '.join(map(str, complete)) or 'none'}). "
-                 f"Mean ± sample std over seeds; accuracy in %, after the last task, averaged over all tasks.")
+    lines.append(
+        f"Seeds with results: {', '.join(map(str, seeds)) or 'none'} "
+        f"(complete over all {n_expected} presets: {', '.join(map(str, complete)) or 'none'}). "
+        f"Mean ± sample std over seeds; accuracy in %, after the last task, averaged over all tasks."
+    )
     lines.append("")
     head = ["method", "buffer", f"{scenario} acc", "published", "Δ"]
     if has_til:
@@ -142,33 +171,47 @@ def suite_section(suite: str, data: dict) -> list[str]:
         if STRATEGIES[strategy].needs_task_id:
             scenarios = {r["config"]["scenario"] for r in rs} or {PRESETS[preset].get("scenario")}
             label += " ²" if scenarios == {"task-il"} else " ¹"
-        row = [label, str(buffer) if buffer else "–", f"**{_pm(acc)}**",
-               _published(preset, 0), _delta(preset, acc, 0)]
+        row = [label, str(buffer) if buffer else "–", f"**{_pm(acc)}**", _published(preset, 0), _delta(preset, acc, 0)]
         if has_til:
             til = [r.get("task_il_avg_acc") for r in rs]
             row += [_pm(til), _published(preset, 1), _delta(preset, til, 1)]
-        row += [_pm([r["forgetting"] for r in rs]), _pm([r["bwt"] for r in rs]), _pm([r["fwt"] for r in rs]),
-                _pm([r["wall_s"] for r in rs], 1), _pm([r["train_samples_per_s"] for r in rs], 0),
-                _params(rs), ",".join(str(r["seed"]) for r in sorted(rs, key=lambda r: r["seed"])) or "none yet"]
+        row += [
+            _pm([r["forgetting"] for r in rs]),
+            _pm([r["bwt"] for r in rs]),
+            _pm([r["fwt"] for r in rs]),
+            _pm([r["wall_s"] for r in rs], 1),
+            _pm([r["train_samples_per_s"] for r in rs], 0),
+            _params(rs),
+            ",".join(str(r["seed"]) for r in sorted(rs, key=lambda r: r["seed"])) or "none yet",
+        ]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     if any(STRATEGIES[PRESETS[p]["strategy"]].needs_task_id for p in presets):
-        lines += ["¹ Needs the task id at test time: its " + scenario + " accuracy comes from its own task-inference "
-                  "rule (never the true task id); the Task-IL column gives it the task id. "
-                  "² Run with the task id given at test time (scenario task-il), the papers' protocol.", ""]
+        lines += [
+            "¹ Needs the task id at test time: its " + scenario + " accuracy comes from its own task-inference "
+            "rule (never the true task id); the Task-IL column gives it the task id. "
+            "² Run with the task id given at test time (scenario task-il), the papers' protocol.",
+            "",
+        ]
     benchmark = BENCHMARKS[PRESETS[presets[0]]["benchmark"]] if presets else None
     undefined = [(name, cls) for name, cls in STRATEGIES.items() if benchmark and not cls.defined_on(benchmark)]
     if undefined:
-        lines += [f"Not defined in {scenario} (the engine refuses the configuration): {LABELS.get(name, name)}, which "
-                  f"needs tasks that bring new classes ({cls.needs_new_classes})." for name, cls in undefined]
+        lines += [
+            f"Not defined in {scenario} (the engine refuses the configuration): {LABELS.get(name, name)}, which "
+            f"needs tasks that bring new classes ({cls.needs_new_classes})."
+            for name, cls in undefined
+        ]
         lines.append("")
 
     several = [r for r in runs if r.get("per_model_avg_acc")]
     for strategy in dict.fromkeys(r["strategy"] for r in several):
         rs_all = [r for r in several if r["strategy"] == strategy]
         models = list(rs_all[0]["per_model_avg_acc"])
-        lines += [f"{LABELS.get(strategy, strategy)}: every model it keeps ({scenario} accuracy; the reported one "
-                  f"is {models[0]}):", ""]
+        lines += [
+            f"{LABELS.get(strategy, strategy)}: every model it keeps ({scenario} accuracy; the reported one "
+            f"is {models[0]}):",
+            "",
+        ]
         head = ["preset"] + [f"{m} acc" for m in models]
         if has_til:
             head += [f"{m} Task-IL" for m in models]
@@ -183,51 +226,69 @@ def suite_section(suite: str, data: dict) -> list[str]:
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     if failed:
-        lines.append("Runs that did not finish: " + "; ".join(
-            f"{r['preset']} seed {r['seed']}: {r['status']} ({r['message']})" for r in failed))
+        lines.append(
+            "Runs that did not finish: "
+            + "; ".join(f"{r['preset']} seed {r['seed']}: {r['status']} ({r['message']})" for r in failed)
+        )
         lines.append("")
     env = data.get("environment", {})
     if env:
-        lines.append(f"Environment: torch {env.get('torch')}, Python {env.get('python')}, {env.get('cpu_count')} CPU "
-                     f"cores (shared), {env.get('torch_threads')} torch thread(s), device cpu.")
+        lines.append(
+            f"Environment: torch {env.get('torch')}, Python {env.get('python')}, {env.get('cpu_count')} CPU "
+            f"cores (shared), {env.get('torch_threads')} torch thread(s), device cpu."
+        )
         lines.append("")
     return lines
 
 
 def speed_section(speed: dict) -> list[str]:
-    lines = ["## Speed: clcore vs a bare PyTorch loop", "",
-             "Strategy `finetune` on Split-MNIST (5 tasks, 60,000 training samples), MLP 784-100-100-10, SGD "
-             f"lr {speed['setup']['lr']}, 1 epoch, one process, repetitions interleaved bare/clcore; "
-             "ratios are medians over the per-repetition pairs (clcore / bare). "
-             "*train* = clcore's `result()['train_samples_per_s']` (its timer around each training step); "
-             "*loop* = training samples / (run wall time minus test-set evaluation time); "
-             "*whole run* = training samples / wall-clock of `Run(...)` + `run_to_end()`, which also "
-             "includes benchmark setup and the 6 full test-set evaluations (initial + after each task).", "",
-             "| batch | reps | bare samples/s | clcore train samples/s | ratio (train) | clcore loop samples/s | "
-             "ratio (loop) | clcore whole-run samples/s | ratio (whole run) | bare wall s | clcore wall s | ≥ 0.8 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Speed: clcore vs a bare PyTorch loop",
+        "",
+        "Strategy `finetune` on Split-MNIST (5 tasks, 60,000 training samples), MLP 784-100-100-10, SGD "
+        f"lr {speed['setup']['lr']}, 1 epoch, one process, repetitions interleaved bare/clcore; "
+        "ratios are medians over the per-repetition pairs (clcore / bare). "
+        "*train* = clcore's `result()['train_samples_per_s']` (its timer around each training step); "
+        "*loop* = training samples / (run wall time minus test-set evaluation time); "
+        "*whole run* = training samples / wall-clock of `Run(...)` + `run_to_end()`, which also "
+        "includes benchmark setup and the 6 full test-set evaluations (initial + after each task).",
+        "",
+        "| batch | reps | bare samples/s | clcore train samples/s | ratio (train) | clcore loop samples/s | "
+        "ratio (loop) | clcore whole-run samples/s | ratio (whole run) | bare wall s | clcore wall s | ≥ 0.8 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in speed["comparisons"]:
         lines.append(
             f"| {r['batch_size']} | {r['reps']} | {r['median_bare_samples_per_s']:,.0f} | "
             f"{r['median_clcore_train_samples_per_s']:,.0f} | **{r['median_ratio_train']:.3f}** | "
-            f"{r.get('median_clcore_loop_samples_per_s', float('nan')):,.0f} | {r.get('median_ratio_loop', float('nan')):.3f} | "
+            f"{r.get('median_clcore_loop_samples_per_s', float('nan')):,.0f} | "
+            f"{r.get('median_ratio_loop', float('nan')):.3f} | "
             f"{r['median_clcore_whole_run_samples_per_s']:,.0f} | {r['median_ratio_whole_run']:.3f} | "
             f"{r['median_bare_wall_s']:.2f} | {r['median_clcore_wall_s']:.2f} | "
-            f"{'yes' if r['meets_requirement'] else 'NO'} |")
+            f"{'yes' if r['meets_requirement'] else 'NO'} |"
+        )
     lines.append("")
-    lines.append("Per-repetition ratios (train): " + "; ".join(
-        f"batch {r['batch_size']}: " + ", ".join(f"{x:.3f}" for x in r["ratio_train"]) for r in speed["comparisons"]))
+    lines.append(
+        "Per-repetition ratios (train): "
+        + "; ".join(
+            f"batch {r['batch_size']}: " + ", ".join(f"{x:.3f}" for x in r["ratio_train"]) for r in speed["comparisons"]
+        )
+    )
     lines.append("")
     c = speed.get("clser_split_mnist_200")
     if c:
-        lines.append(f"One full CLS-ER Split-MNIST run (preset `{c['preset']}`, seed {c['seed']}, eval_every=0): "
-                     f"**wall_s {c['wall_s']:.1f} s** ({c['train_samples_per_s']:,.0f} training samples/s; "
-                     f"Class-IL {c['avg_acc']:.2f}%).")
+        lines.append(
+            f"One full CLS-ER Split-MNIST run (preset `{c['preset']}`, seed {c['seed']}, eval_every=0): "
+            f"**wall_s {c['wall_s']:.1f} s** ({c['train_samples_per_s']:,.0f} training samples/s; "
+            f"Class-IL {c['avg_acc']:.2f}%)."
+        )
         lines.append("")
     env = speed.get("environment", {})
-    lines.append(f"Environment: torch {env.get('torch')}, {env.get('cpu_count')} CPU cores shared with other "
-                 f"users' processes, {env.get('torch_threads')} torch thread(s). Absolute rates vary with the "
-                 "machine's load; the interleaved ratios are the meaningful figure.")
+    lines.append(
+        f"Environment: torch {env.get('torch')}, {env.get('cpu_count')} CPU cores shared with other "
+        f"users' processes, {env.get('torch_threads')} torch thread(s). Absolute rates vary with the "
+        "machine's load; the interleaved ratios are the meaningful figure."
+    )
     lines.append("")
     return lines
 
@@ -235,20 +296,26 @@ def speed_section(speed: dict) -> list[str]:
 def app_speed_section(app: dict) -> list[str]:
     """bench/app_speed.py: the app in Chromium against the CLI, same configuration."""
     c = app["config"]
-    lines = ["## The app in a real browser: responsiveness and training speed", "",
-             f"`python -m bench.app_speed` ({app.get('measured_at', '')}): {c['strategy']}, buffer {c['buffer_size']}, "
-             f"Split-MNIST with {c['train_subset']:,} examples per task, other settings at their defaults; per "
-             "repetition the CLI and then the app (Chromium via Playwright, DOM sampled every 50 ms) train the same "
-             "configuration. Chromium shares the machine's 2 cores with the server here.", "",
-             "| rep | load (1 min) | app / CLI train samples/s | CLI / app wall | Play → first status update s | "
-             "Play → first chart update s | status redraw median / p90 / max s | chart redraw median / p90 / max s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## The app in a real browser: responsiveness and training speed",
+        "",
+        f"`python -m bench.app_speed` ({app.get('measured_at', '')}): {c['strategy']}, buffer {c['buffer_size']}, "
+        f"Split-MNIST with {c['train_subset']:,} examples per task, other settings at their defaults; per "
+        "repetition the CLI and then the app (Chromium via Playwright, DOM sampled every 50 ms) train the same "
+        "configuration. Chromium shares the machine's 2 cores with the server here.",
+        "",
+        "| rep | load (1 min) | app / CLI train samples/s | CLI / app wall | Play → first status update s | "
+        "Play → first chart update s | status redraw median / p90 / max s | chart redraw median / p90 / max s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in app["reps"]:
         sr, cr = r["status_redraw"], r["chart_redraw"]
-        lines.append(f"| {r['rep']} | {r['load_avg_1min']:.1f} | **{r['throughput_ratio']:.2f}** | "
-                     f"{r['wall_ratio_cli_over_app']:.2f} | {r['play_to_first_status_s']:.2f} | "
-                     f"{r['play_to_first_chart_s']:.2f} | {sr['median_s']:.2f} / {sr['p90_s']:.2f} / {sr['max_s']:.2f} | "
-                     f"{cr['median_s']:.2f} / {cr['p90_s']:.2f} / {cr['max_s']:.2f} |")
+        lines.append(
+            f"| {r['rep']} | {r['load_avg_1min']:.1f} | **{r['throughput_ratio']:.2f}** | "
+            f"{r['wall_ratio_cli_over_app']:.2f} | {r['play_to_first_status_s']:.2f} | "
+            f"{r['play_to_first_chart_s']:.2f} | {sr['median_s']:.2f} / {sr['p90_s']:.2f} / {sr['max_s']:.2f} | "
+            f"{cr['median_s']:.2f} / {cr['p90_s']:.2f} / {cr['max_s']:.2f} |"
+        )
     lines.append("")
     return lines
 
@@ -256,16 +323,23 @@ def app_speed_section(app: dict) -> list[str]:
 def diagnose_section(diag: dict) -> list[str]:
     runs = diag["runs"]
     presets = list(dict.fromkeys(r["preset"] for r in runs))
-    lines = ["## Diagnostic: MLP initialisation (PyTorch default vs mammoth's Xavier)", "",
-             "`python -m bench.diagnose_init`, run on engine commit 218b68c (before ab337c6 made Xavier clcore's own "
-             "MLP init): the same presets and seeds, once with clcore's model as then built (PyTorch's default "
-             "`nn.Linear` init) and once re-initialised in place as mammoth's `MNISTMLP` is (Glorot-uniform weights, "
-             "zero biases); clcore itself unchanged. Paired Δ = xavier − default, per seed.",
-             "", "| preset | seeds | default init | xavier init | paired Δ (mean ± std) | per-seed Δ | Task-IL default | Task-IL xavier | published |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Diagnostic: MLP initialisation (PyTorch default vs mammoth's Xavier)",
+        "",
+        "`python -m bench.diagnose_init`, run on engine commit 218b68c (before ab337c6 made Xavier clcore's own "
+        "MLP init): the same presets and seeds, once with clcore's model as then built (PyTorch's default "
+        "`nn.Linear` init) and once re-initialised in place as mammoth's `MNISTMLP` is (Glorot-uniform weights, "
+        "zero biases); clcore itself unchanged. Paired Δ = xavier − default, per seed.",
+        "",
+        "| preset | seeds | default init | xavier init | paired Δ (mean ± std) | per-seed Δ | Task-IL default "
+        "| Task-IL xavier | published |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for preset in presets:
-        by = {init: {r["seed"]: r for r in runs if r["preset"] == preset and r["init"] == init}
-              for init in ("default", "xavier")}
+        by = {
+            init: {r["seed"]: r for r in runs if r["preset"] == preset and r["init"] == init}
+            for init in ("default", "xavier")
+        }
         seeds = sorted(set(by["default"]) & set(by["xavier"]))
         if not seeds:
             continue
@@ -274,33 +348,43 @@ def diagnose_section(diag: dict) -> list[str]:
             f"| {preset} | {','.join(map(str, seeds))} | {_pm([by['default'][s]['avg_acc'] for s in seeds])} | "
             f"{_pm([by['xavier'][s]['avg_acc'] for s in seeds])} | {_pm(diffs)} | "
             f"{', '.join(f'{d:+.2f}' for d in diffs)} | {_pm([by['default'][s]['task_il_avg_acc'] for s in seeds])} | "
-            f"{_pm([by['xavier'][s]['task_il_avg_acc'] for s in seeds])} | {_published(preset, 0)} |")
+            f"{_pm([by['xavier'][s]['task_il_avg_acc'] for s in seeds])} | {_published(preset, 0)} |"
+        )
     lines.append("")
     return lines
 
 
 def init_change_section(before: dict, after: dict) -> list[str]:
     """Split-MNIST before and after clcore's MLP switched to Xavier init (commit ab337c6)."""
+
     def by_preset(data):
         out = {}
         for r in data["runs"]:
             if r["status"] == "finished":
                 out.setdefault(r["preset"], []).append(r)
         return out
+
     b, a = by_preset(before), by_preset(after)
-    lines = ["## Split-MNIST before and after the MLP initialisation change", "",
-             "`bench/results/split-mnist-pytorch-init.json` is the first pass of this suite, run before clcore's MLP "
-             "adopted mammoth's Xavier-uniform weights and zero biases (commit ab337c6, prompted by the diagnostic "
-             "above); the main table is the re-run on the current engine. Class-IL accuracy, mean ± std over seeds.", "",
-             "| preset | PyTorch default init | Xavier init (current) | Δ means | published |", "|---|---|---|---|---|"]
+    lines = [
+        "## Split-MNIST before and after the MLP initialisation change",
+        "",
+        "`bench/results/split-mnist-pytorch-init.json` is the first pass of this suite, run before clcore's MLP "
+        "adopted mammoth's Xavier-uniform weights and zero biases (commit ab337c6, prompted by the diagnostic "
+        "above); the main table is the re-run on the current engine. Class-IL accuracy, mean ± std over seeds.",
+        "",
+        "| preset | PyTorch default init | Xavier init (current) | Δ means | published |",
+        "|---|---|---|---|---|",
+    ]
     for preset in before.get("presets") or list(b):
         if preset not in b:
             continue
         before_acc = [r["avg_acc"] for r in b[preset]]
         after_acc = [r["avg_acc"] for r in a.get(preset, [])]
-        delta = (f"{statistics.fmean(after_acc) - statistics.fmean(before_acc):+.2f}" if after_acc else "–")
-        lines.append(f"| {preset} | {_pm(before_acc)} (n={len(before_acc)}) | {_pm(after_acc)} (n={len(after_acc)}) | "
-                     f"{delta} | {_published(preset, 0)} |")
+        delta = f"{statistics.fmean(after_acc) - statistics.fmean(before_acc):+.2f}" if after_acc else "–"
+        lines.append(
+            f"| {preset} | {_pm(before_acc)} (n={len(before_acc)}) | {_pm(after_acc)} (n={len(after_acc)}) | "
+            f"{delta} | {_published(preset, 0)} |"
+        )
     lines.append("")
     return lines
 
@@ -331,7 +415,8 @@ Forgetting = mean over old tasks of (best accuracy ever reached) − (final accu
 (final accuracy) − (accuracy just after learning the task); FWT = accuracy on a task before training it minus a
 randomly initialised model's; in Class-IL a model never predicts classes it has not been trained on, so
 FWT there is just −(the initial model's accuracy on tasks 2..5), the same for every method of a seed (LwF differs
-a little: its cross-entropy leaves unseen classes' logits alone): not informative. Joint trains once on all tasks, so its
+a little: its cross-entropy leaves unseen classes' logits alone): not informative. Joint trains once on all tasks,
+so its
 forgetting/BWT/FWT are undefined. Wall time is the run's active time (training + full test-set evaluation at
 each task end + end-of-task work such as EWC's Fisher); train samples/s counts training steps only."""
 
@@ -343,11 +428,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     results = Path(args.results)
 
-    lines = ["# clcore benchmark results", "",
-             "Generated by `python -m bench.report` from `bench/results/*.json`; do not edit by hand.", "",
-             "All runs: clcore Python API (`Run(make_config(preset=..., seed=s, eval_every=0, device='cpu'))`), "
-             "published hyperparameters by preset name (`clcore.presets.PRESETS`; sources in bench/REFERENCES.md).",
-             ""]
+    lines = [
+        "# clcore benchmark results",
+        "",
+        "Generated by `python -m bench.report` from `bench/results/*.json`; do not edit by hand.",
+        "",
+        "All runs: clcore Python API (`Run(make_config(preset=..., seed=s, eval_every=0, device='cpu'))`), "
+        "published hyperparameters by preset name (`clcore.settings.presets.PRESETS`; sources in bench/REFERENCES.md).",
+        "",
+    ]
     for suite in SUITE_TITLES:
         data = read_json(results / f"{suite}.json", None)
         if data and data.get("runs"):

@@ -1,4 +1,5 @@
 """`make bench` entry point: the Split-MNIST accuracy suite, seeds 0,1,2 (see bench/accuracy.py)."""
+
 import sys
 
 from .accuracy import main

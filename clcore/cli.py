@@ -1,4 +1,5 @@
 """`python -m clcore list | run ...`: the command-line contract other tools rely on."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,14 +7,14 @@ import json
 import sys
 import time
 
-from .benchmarks import BENCHMARKS
-from .config import DEVICES, FIELDS, OPTIMIZERS, make_config
-from .errors import ConfigError, DataUnavailable
-from .events import BatchEnd, TaskEnd
-from .presets import PRESETS
-from .recommended import recommended_settings, with_recommended
-from .results import write_result
-from .strategies import REGISTRY
+from clcore.data.benchmarks import BENCHMARKS
+from clcore.errors import ConfigError, DataUnavailable
+from clcore.runs.events import BatchEnd, TaskEnd
+from clcore.runs.results import write_result
+from clcore.settings.config import DEVICES, FIELDS, OPTIMIZERS, make_config
+from clcore.settings.presets import PRESETS
+from clcore.settings.recommended import recommended_settings, with_recommended
+from clcore.strategies import REGISTRY
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,18 +36,25 @@ def build_parser() -> argparse.ArgumentParser:
     lister = sub.add_parser("list", help="benchmarks, strategies with their parameters, presets")
     lister.add_argument("--json", action="store_true", help="machine-readable output")
     run = sub.add_parser(
-        "run", help="train one strategy on one task sequence",
+        "run",
+        help="train one strategy on one task sequence",
         description="Options not given take the recommended settings of the strategy on the benchmark where "
-                    "there are some (the bundled benchmarks: clcore/strategies/recommended.json, written by "
-                    "python -m bench.demo, see bench/DEMO.md), else the defaults shown below. --no-recommended "
-                    "gives the defaults below; with --preset, the preset's settings are the base instead.")
+        "there are some (the bundled benchmarks: clcore/strategies/recommended.json, written by "
+        "python -m bench.demo, see bench/DEMO.md), else the defaults shown below. --no-recommended "
+        "gives the defaults below; with --preset, the preset's settings are the base instead.",
+    )
     arg = run.add_argument
     arg("--benchmark", help=f"one of {', '.join(BENCHMARKS)} (default split-mnist)")
     arg("--strategy", help=f"one of {', '.join(REGISTRY)} (default finetune)")
-    arg("--preset", help="paper settings by name (see list); explicit options override them; "
-                         "no recommended settings are added")
-    arg("--no-recommended", action="store_true",
-        help="the defaults below for every option not given, not the recommended settings")
+    arg(
+        "--preset",
+        help="paper settings by name (see list); explicit options override them; no recommended settings are added",
+    )
+    arg(
+        "--no-recommended",
+        action="store_true",
+        help="the defaults below for every option not given, not the recommended settings",
+    )
     arg("--buffer", dest="buffer_size", help="replay buffer size (examples)")
     arg("--buffer-policy", help="reservoir (default) or balanced")
     arg("--epochs", help="epochs per task (default 1)")
@@ -67,18 +75,26 @@ def build_parser() -> argparse.ArgumentParser:
     arg("--eval-every", help="steps between live evaluations (0: only at task ends)")
     arg("--eval-subset", help="test samples per task in live evaluations")
     arg("--cpu-threads", help="torch threads on CPU (default: 1 for mlp, all cores otherwise)")
-    arg("--param", action="append", default=[],
-        help="strategy parameter name=value (repeatable; replaces that one parameter, the others stay)")
+    arg(
+        "--param",
+        action="append",
+        default=[],
+        help="strategy parameter name=value (repeatable; replaces that one parameter, the others stay)",
+    )
     arg("--out", help="write the result JSON here")
     arg("--quiet", action="store_true", help="no progress bar and no notes on stderr (errors only)")
     return parser
 
 
 def _list(as_json: bool) -> None:
-    info = {"benchmarks": [{"name": b.name, "kind": b.kind, "default_tasks": b.default_tasks,
-                            "offline": b.bundled, "help": b.help} for b in BENCHMARKS.values()],
-            "strategies": [cls.describe() for cls in REGISTRY.values()],
-            "presets": PRESETS}
+    info = {
+        "benchmarks": [
+            {"name": b.name, "kind": b.kind, "default_tasks": b.default_tasks, "offline": b.bundled, "help": b.help}
+            for b in BENCHMARKS.values()
+        ],
+        "strategies": [cls.describe() for cls in REGISTRY.values()],
+        "presets": PRESETS,
+    }
     if as_json:
         print(json.dumps(info, indent=1, default=list))
         return
@@ -117,8 +133,7 @@ class _Progress:
         frac = min(1.0, run.step / self.total_steps)
         bar = "#" * int(frac * 30)
         speed = f"{event.samples_per_s:,.0f} samples/s" if isinstance(event, BatchEnd) else ""
-        sys.stderr.write(f"\r[{bar:<30}] {frac:5.1%} task {run.task + 1}/{run.n_tasks} "
-                         f"step {run.step} {speed:<20}")
+        sys.stderr.write(f"\r[{bar:<30}] {frac:5.1%} task {run.task + 1}/{run.n_tasks} step {run.step} {speed:<20}")
         sys.stderr.flush()
 
     def close(self):
@@ -131,8 +146,10 @@ def _fmt(value, suffix=""):
 
 
 def _summary(result: dict) -> str:
-    lines = [f"{result['config']['strategy']} on {result['config']['benchmark']} "
-             f"({result['config']['scenario']}), status: {result['status']}"]
+    lines = [
+        f"{result['config']['strategy']} on {result['config']['benchmark']} "
+        f"({result['config']['scenario']}), status: {result['status']}"
+    ]
     matrix = result["acc_matrix"]
     lines.append("accuracy matrix R[i][j] (%), row = after task i, column = task j:")
     lines.append("        " + " ".join(f"{'T' + str(j + 1):>6}" for j in range(len(result["tasks"]))))
@@ -143,11 +160,15 @@ def _summary(result: dict) -> str:
     lines.append(f"{'model':<10} {'avg acc':>8} {'forget':>8} {'BWT':>8} {'FWT':>8} {'Task-IL':>8}")
     for name, m in models.items():
         til = m.get("task_il", {}).get("avg_acc") if "task_il" in m else None
-        lines.append(f"{name:<10} {_fmt(m['avg_acc']):>8} {_fmt(m['forgetting']):>8} {_fmt(m['bwt']):>8} "
-                     f"{_fmt(m['fwt']):>8} {_fmt(til):>8}")
+        lines.append(
+            f"{name:<10} {_fmt(m['avg_acc']):>8} {_fmt(m['forgetting']):>8} {_fmt(m['bwt']):>8} "
+            f"{_fmt(m['fwt']):>8} {_fmt(til):>8}"
+        )
     speed = result["train_samples_per_s"]
-    lines.append(f"wall time {result['wall_s']:.1f} s, {_fmt(speed)} training samples/s"
-                 + (f"; reported model: {result['reported_model']}" if "per_model" in result else ""))
+    lines.append(
+        f"wall time {result['wall_s']:.1f} s, {_fmt(speed)} training samples/s"
+        + (f"; reported model: {result['reported_model']}" if "per_model" in result else "")
+    )
     return "\n".join(lines)
 
 
@@ -163,8 +184,10 @@ def _recommended_note(args: argparse.Namespace, config) -> str | None:
     """The stderr line saying that recommended settings filled the options not given (None where none did)."""
     if args.no_recommended or args.preset or not recommended_settings(config.strategy, config.benchmark):
         return None
-    return (f"clcore: recommended settings for {config.strategy} on {config.benchmark} loaded "
-            "(--no-recommended for the bare defaults)")
+    return (
+        f"clcore: recommended settings for {config.strategy} on {config.benchmark} loaded "
+        "(--no-recommended for the bare defaults)"
+    )
 
 
 def main(argv=None) -> int:
@@ -172,7 +195,7 @@ def main(argv=None) -> int:
     if args.command == "list":
         _list(args.json)
         return 0
-    from .run import Run  # after argument parsing, so `--help` stays instant
+    from clcore.runs.run import Run  # after argument parsing, so `--help` stays instant
 
     try:
         run = Run(make_config(**run_settings(args)))
@@ -196,7 +219,9 @@ def main(argv=None) -> int:
         write_result(result, args.out)
     print(_summary(result))
     if run.status != "finished":
-        sys.stderr.write(f"clcore: run {run.status}: {run.message}"
-                         + (f"; results so far written to {args.out}\n" if args.out else "\n"))
+        sys.stderr.write(
+            f"clcore: run {run.status}: {run.message}"
+            + (f"; results so far written to {args.out}\n" if args.out else "\n")
+        )
         return 1
     return 0

@@ -4,10 +4,11 @@ Each model splits into `features(x)` and a linear `classifier`, so strategies ca
 penultimate representation, and names its first layer for importance maps. Each is also a chain of
 blocks (`BlockChain`) that strategies can cut at any depth (latent replay, CWR*, AR1).
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -97,9 +98,11 @@ class SmallCNN(BlockChain, nn.Module):
         return F.relu(self.fc(x.flatten(1)))
 
     def blocks(self):
-        return [((self.conv1,), lambda x: F.max_pool2d(F.relu(self.conv1(x)), 2)),
-                ((self.conv2,), lambda x: F.max_pool2d(F.relu(self.conv2(x)), 2)),
-                ((self.fc,), lambda x: F.relu(self.fc(x.flatten(1))))]
+        return [
+            ((self.conv1,), lambda x: F.max_pool2d(F.relu(self.conv1(x)), 2)),
+            ((self.conv2,), lambda x: F.max_pool2d(F.relu(self.conv2(x)), 2)),
+            ((self.fc,), lambda x: F.relu(self.fc(x.flatten(1)))),
+        ]
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -116,8 +119,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
-                                          nn.BatchNorm2d(planes))
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -133,7 +135,7 @@ class ResNet18(BlockChain, nn.Module):
         self.bn1 = nn.BatchNorm2d(width)
         layers, in_planes = [], width
         for i, stride in enumerate((1, 2, 2, 2)):
-            planes = width * 2 ** i
+            planes = width * 2**i
             layers += [BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)]
             in_planes = planes
         self.layers = nn.Sequential(*layers)
@@ -148,9 +150,11 @@ class ResNet18(BlockChain, nn.Module):
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
     def blocks(self):
-        return [((self.conv1, self.bn1), lambda x: F.relu(self.bn1(self.conv1(x)))),
-                *(((block,), block) for block in self.layers),
-                ((), lambda x: F.adaptive_avg_pool2d(x, 1).flatten(1))]
+        return [
+            ((self.conv1, self.bn1), lambda x: F.relu(self.bn1(self.conv1(x)))),
+            *(((block,), block) for block in self.layers),
+            ((), lambda x: F.adaptive_avg_pool2d(x, 1).flatten(1)),
+        ]
 
     def forward(self, x):
         return self.classifier(self.features(x))

@@ -15,6 +15,7 @@ generator, so runs stay deterministic without touching the global RNG.
 `capacity_report` is the task-end report format the whole family shares (the Playground's capacity
 views read it).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,13 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import skip_init
 
-from .errors import ConfigError
-from .models import MLP
-
+from clcore.errors import ConfigError
+from clcore.models import MLP
 
 # How TaskAwareNet.forward answers without the task id (the strategies' `task_inference`, shown by the app).
-MOST_CONFIDENT_TASK = ("every task trained so far predicts with its own head, column or mask, and each input takes "
-                       "the answer of the task most confident on it (highest softmax probability)")
+MOST_CONFIDENT_TASK = (
+    "every task trained so far predicts with its own head, column or mask, and each input takes "
+    "the answer of the task most confident on it (highest softmax probability)"
+)
 
 
 def task_classes(benchmark) -> list[list[int]]:
@@ -50,8 +52,9 @@ def seeded_linear(in_features: int, out_features: int, generator: torch.Generato
 
 def require_mlp(model: nn.Module, strategy: str) -> MLP:
     if not isinstance(model, MLP):
-        raise ConfigError(f"model: {strategy} works on the MLP (it masks or grows its fully connected layers); "
-                          f"choose --model mlp")
+        raise ConfigError(
+            f"model: {strategy} works on the MLP (it masks or grows its fully connected layers); choose --model mlp"
+        )
     return model
 
 
@@ -174,8 +177,9 @@ class ProgressiveNet(TaskAwareNet):
     def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator):
         super().__init__(classes_per_task, n_classes)
         self.widths = [backbone.hidden[0].in_features] + [layer.out_features for layer in backbone.hidden]
-        first = list(backbone.hidden) + [seeded_linear(self.widths[-1], len(classes_per_task[0]), generator,
-                                                       backbone.classifier.weight.device)]
+        first = list(backbone.hidden) + [
+            seeded_linear(self.widths[-1], len(classes_per_task[0]), generator, backbone.classifier.weight.device)
+        ]
         self.columns = nn.ModuleList([Column(first, [])])
 
     def add_column(self, task: int, generator: torch.Generator) -> Column:
@@ -220,7 +224,7 @@ def unit_grid(values: torch.Tensor) -> list[list[float]]:
     values = values.detach().float().cpu().tolist()
     n = len(values)
     cols = next(c for c in range(math.ceil(math.sqrt(n)), n + 1) if n % c == 0)
-    return [values[r * cols:(r + 1) * cols] for r in range(n // cols)]
+    return [values[r * cols : (r + 1) * cols] for r in range(n // cols)]
 
 
 def owner_fractions(owner: torch.Tensor, n_tasks: int) -> list[float]:
@@ -229,9 +233,16 @@ def owner_fractions(owner: torch.Tensor, n_tasks: int) -> list[float]:
     return counts[1:].tolist() + [float(counts[0])]
 
 
-def capacity_report(model: nn.Module, baseline_params: int, owners: list[str], layers: dict[str, list[float]],
-                    unit: str, first_layer_masks: list | None = None, masks_caption: str = "",
-                    masks_titles: list[str] | None = None) -> dict:
+def capacity_report(
+    model: nn.Module,
+    baseline_params: int,
+    owners: list[str],
+    layers: dict[str, list[float]],
+    unit: str,
+    first_layer_masks: list | None = None,
+    masks_caption: str = "",
+    masks_titles: list[str] | None = None,
+) -> dict:
     """The architectural family's task-end report (one format, read by the Playground's capacity views):
     - capacity: per layer, the fraction of its `unit`s (weights, units or parameters) that each of
       `owners` holds (tasks, and 'free' or 'shared'); each layer's fractions sum to 1;
@@ -240,8 +251,11 @@ def capacity_report(model: nn.Module, baseline_params: int, owners: list[str], l
     - first_layer_masks: one 2-D map per task (PackNet: the share of each pixel's first-layer weights
       the task owns; HAT: the first layer's unit attention), with a caption saying what they show, and
       masks_titles naming each map's task where they are not T1, T2, ... in order."""
-    report = {"capacity": {"owners": list(owners), "unit": unit, "layers": layers},
-              "param_count": parameter_count(model), "baseline_params": baseline_params}
+    report = {
+        "capacity": {"owners": list(owners), "unit": unit, "layers": layers},
+        "param_count": parameter_count(model),
+        "baseline_params": baseline_params,
+    }
     if first_layer_masks is not None:
         report["first_layer_masks"] = first_layer_masks
         report["masks_caption"] = masks_caption
@@ -279,8 +293,9 @@ class PackNetMLP(TaskAwareNet):
     def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator):
         super().__init__(classes_per_task, n_classes)
         self.layers = nn.ModuleList(PackedLinear(layer) for layer in backbone.hidden)
-        self.heads = TaskHeads(backbone.classifier.in_features, classes_per_task, generator,
-                               backbone.classifier.weight.device)
+        self.heads = TaskHeads(
+            backbone.classifier.in_features, classes_per_task, generator, backbone.classifier.weight.device
+        )
         self.tasks_packed = 0  # finished tasks, whose masks are final
 
     def head_output(self, x, task):
@@ -301,9 +316,12 @@ class HatMLP(TaskAwareNet):
         device = backbone.classifier.weight.device
         self.layers = backbone.hidden
         self.embeddings = nn.ModuleList(
-            nn.ParameterList(nn.Parameter(torch.randn(layer.out_features, generator=generator).to(device))
-                             for layer in backbone.hidden)
-            for _ in classes_per_task)
+            nn.ParameterList(
+                nn.Parameter(torch.randn(layer.out_features, generator=generator).to(device))
+                for layer in backbone.hidden
+            )
+            for _ in classes_per_task
+        )
         self.heads = TaskHeads(backbone.classifier.in_features, classes_per_task, generator, device)
         self.s_max = s_max
         self.s = s_max
@@ -320,6 +338,7 @@ class HatMLP(TaskAwareNet):
 
 # ---------------------------------------------------------------------------------------------------
 # Learned binary weight masks over fixed weights (Piggyback, SupSup)
+
 
 def straight_through(hard: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """`hard` in the forward pass, while the gradient reaches `scores` unchanged (the straight-through
@@ -397,15 +416,23 @@ class MaskedMLP(TaskAwareNet):
         names = [f"layer {i + 1}" for i in range(len(self.layers))]
         if self.output_masked:
             names[-1] = "output layer"
-        layers = {name: owner_fractions(first_owners([masks[t][i] for t in tasks], layer.weight), len(tasks))
-                  for (i, name), layer in zip(enumerate(names), self.layers)}
+        layers = {
+            name: owner_fractions(first_owners([masks[t][i] for t in tasks], layer.weight), len(tasks))
+            for (i, name), layer in zip(enumerate(names), self.layers)
+        }
         density = {name: [float(masks[t][i].mean()) for t in tasks] for i, name in enumerate(names)}
         c, h, w = image_shape
         images = [masks[t][0].mean(0).view(c, h, w).mean(0).cpu().tolist() for t in tasks]
-        report = capacity_report(self, baseline_params, [f"T{t + 1}" for t in tasks] + ["no mask"], layers,
-                                 unit=f"weights ({owners_note})", first_layer_masks=images,
-                                 masks_caption="Fraction of each input pixel's first-layer weights that each "
-                                               "task's mask keeps", masks_titles=[f"T{t + 1}" for t in tasks])
+        report = capacity_report(
+            self,
+            baseline_params,
+            [f"T{t + 1}" for t in tasks] + ["no mask"],
+            layers,
+            unit=f"weights ({owners_note})",
+            first_layer_masks=images,
+            masks_caption="Fraction of each input pixel's first-layer weights that each task's mask keeps",
+            masks_titles=[f"T{t + 1}" for t in tasks],
+        )
         report["mask_density"] = {"tasks": [f"T{t + 1}" for t in tasks], "layers": density}
         return report
 
@@ -415,12 +442,12 @@ class PiggybackMLP(MaskedMLP):
     first task, then frozen); every later task masks their weights with m > threshold of its real-valued
     mask m; biases are never masked. One head per task."""
 
-    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator,
-                 threshold: float):
+    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator, threshold: float):
         super().__init__(list(backbone.hidden), classes_per_task, n_classes)
         self.threshold = threshold
-        self.heads = TaskHeads(backbone.classifier.in_features, classes_per_task, generator,
-                               backbone.classifier.weight.device)
+        self.heads = TaskHeads(
+            backbone.classifier.in_features, classes_per_task, generator, backbone.classifier.weight.device
+        )
 
     def binarise(self, scores):
         return threshold_mask(scores, self.threshold)
@@ -444,10 +471,15 @@ class SupermaskMLP(MaskedMLP):
         width = max(len(c) for c in classes_per_task)
         layers = []
         for layer in [*backbone.hidden, backbone.classifier]:
-            fixed = skip_init(nn.Linear, layer.in_features, width if layer is backbone.classifier else
-                              layer.out_features, bias=False, device=layer.weight.device)
+            fixed = skip_init(
+                nn.Linear,
+                layer.in_features,
+                width if layer is backbone.classifier else layer.out_features,
+                bias=False,
+                device=layer.weight.device,
+            )
             with torch.no_grad():
-                fixed.weight.copy_(signed_kaiming_constant(layer.weight[:fixed.out_features]))
+                fixed.weight.copy_(signed_kaiming_constant(layer.weight[: fixed.out_features]))
             layers.append(fixed.requires_grad_(False))
         super().__init__(layers, classes_per_task, n_classes)
         self.keep = keep
@@ -461,7 +493,7 @@ class SupermaskMLP(MaskedMLP):
         if masks is None:  # no supermask yet: the task is unknown to the network (chance level)
             return x.new_zeros(x.shape[0], len(self.classes_per_task[task]))
         logits = F.linear(self.features(x, masks, len(self.layers) - 1), self.layers[-1].weight * masks[-1])
-        return logits[:, :len(self.classes_per_task[task])]
+        return logits[:, : len(self.classes_per_task[task])]
 
     def superposed_output(self, x: torch.Tensor, alphas: torch.Tensor, masks: list[list[torch.Tensor]]):
         """The network under the superposed mask sum_i alpha_i M^i, with one row of mixing weights
@@ -496,6 +528,7 @@ class SupermaskMLP(MaskedMLP):
 # ---------------------------------------------------------------------------------------------------
 # Task-conditioned hypernetwork (von Oswald et al. 2020)
 
+
 def _uniform(shape, bound: float, generator: torch.Generator, device) -> torch.Tensor:
     return torch.empty(shape).uniform_(-bound, bound, generator=generator).to(device)
 
@@ -507,8 +540,9 @@ class ChunkedHypernetwork(nn.Module):
     layer's Xavier standard deviation, so generated weights start at the target's usual scale), are the
     target network's weights. The chunk embeddings have the task embeddings' size."""
 
-    def __init__(self, scale: torch.Tensor, embedding_dim: int, hidden: int, chunk_size: int,
-                 generator: torch.Generator):
+    def __init__(
+        self, scale: torch.Tensor, embedding_dim: int, hidden: int, chunk_size: int, generator: torch.Generator
+    ):
         super().__init__()
         device = scale.device
         n_chunks = math.ceil(scale.numel() / chunk_size)
@@ -518,8 +552,9 @@ class ChunkedHypernetwork(nn.Module):
         self.hidden = nn.Linear(2 * embedding_dim, hidden, device=device)
         self.out = nn.Linear(hidden, chunk_size, device=device)
         with torch.no_grad():
-            self.hidden.weight.copy_(_uniform(self.hidden.weight.shape, math.sqrt(6 / (2 * embedding_dim)),
-                                              generator, device))
+            self.hidden.weight.copy_(
+                _uniform(self.hidden.weight.shape, math.sqrt(6 / (2 * embedding_dim)), generator, device)
+            )
             self.out.weight.copy_(_uniform(self.out.weight.shape, math.sqrt(3 / hidden), generator, device))
             self.hidden.bias.zero_()
             self.out.bias.zero_()
@@ -527,10 +562,11 @@ class ChunkedHypernetwork(nn.Module):
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Target weights (flat) for each row of `embeddings`: (n, embedding_dim) -> (n, n_target)."""
         n, n_chunks = embeddings.shape[0], self.chunk_embeddings.shape[0]
-        inputs = torch.cat([embeddings[:, None].expand(-1, n_chunks, -1),
-                            self.chunk_embeddings[None].expand(n, -1, -1)], 2)
+        inputs = torch.cat(
+            [embeddings[:, None].expand(-1, n_chunks, -1), self.chunk_embeddings[None].expand(n, -1, -1)], 2
+        )
         chunks = self.out(F.relu(self.hidden(inputs)))
-        return chunks.flatten(1)[:, :self.scale.numel()] * self.scale
+        return chunks.flatten(1)[:, : self.scale.numel()] * self.scale
 
 
 class HypernetMLP(TaskAwareNet):
@@ -539,8 +575,16 @@ class HypernetMLP(TaskAwareNet):
     come from the hypernetwork given task t's embedding e_t (one learned vector per task, added as tasks
     arrive, drawn N(0, 1))."""
 
-    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator,
-                 embedding_dim: int, hidden: int, chunk_size: int):
+    def __init__(
+        self,
+        backbone: MLP,
+        classes_per_task,
+        n_classes: int,
+        generator: torch.Generator,
+        embedding_dim: int,
+        hidden: int,
+        chunk_size: int,
+    ):
         super().__init__(classes_per_task, n_classes)
         widths = [backbone.hidden[0].in_features if len(backbone.hidden) else backbone.classifier.in_features]
         widths += [layer.out_features for layer in backbone.hidden] + [max(len(c) for c in classes_per_task)]
@@ -552,8 +596,9 @@ class HypernetMLP(TaskAwareNet):
         self.embedding_dim = embedding_dim
 
     def add_embedding(self, generator: torch.Generator) -> nn.Parameter:
-        self.embeddings.append(nn.Parameter(torch.randn(self.embedding_dim, generator=generator)
-                                            .to(self.weights_device)))
+        self.embeddings.append(
+            nn.Parameter(torch.randn(self.embedding_dim, generator=generator).to(self.weights_device))
+        )
         return self.embeddings[-1]
 
     @property
@@ -567,8 +612,8 @@ class HypernetMLP(TaskAwareNet):
     def target_forward(self, x: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
         h, start = x.flatten(1), 0
         for i, (o, n_in) in enumerate(self.shapes):
-            weight = flat[start:start + o * n_in].view(o, n_in)
-            bias = flat[start + o * n_in:start + o * n_in + o]
+            weight = flat[start : start + o * n_in].view(o, n_in)
+            bias = flat[start + o * n_in : start + o * n_in + o]
             start += o * n_in + o
             h = F.linear(h, weight, bias)
             if i < len(self.shapes) - 1:
@@ -583,5 +628,9 @@ class HypernetMLP(TaskAwareNet):
         known = [t for t in tasks if t < len(self.embeddings)]
         weights = dict(zip(known, self.generate(known))) if known else {}  # one hypernetwork pass for all
         # a task with no embedding yet is unknown to the network (chance level)
-        return [self.target_forward(x, weights[t])[:, :len(self.classes_per_task[t])] if t in weights
-                else x.new_zeros(x.shape[0], len(self.classes_per_task[t])) for t in tasks]
+        return [
+            self.target_forward(x, weights[t])[:, : len(self.classes_per_task[t])]
+            if t in weights
+            else x.new_zeros(x.shape[0], len(self.classes_per_task[t]))
+            for t in tasks
+        ]

@@ -3,6 +3,7 @@
 Every visible text comes from the string catalogs (pages/shared/i18n.py, table `about`); the strategies'
 names and summaries from `strategy_ui`, the lecture presets' titles from pages/shared/presets.py. The
 metrics' formulas (LaTeX) do not depend on the language and live here."""
+
 from __future__ import annotations
 
 import sys
@@ -30,13 +31,21 @@ METRICS = (
 
 def strategy_table() -> pd.DataFrame:
     """One row per strategy the engine registers."""
-    column = {name: t(f"about.strategies.column.{name}")
-              for name in ("strategy", "name", "summary", "buffer", "parameters")}
-    return pd.DataFrame([{column["strategy"]: name, column["name"]: t(f"strategy_ui.{name}.title"),
-                          column["summary"]: t(f"strategy_ui.{name}.summary"),
-                          column["buffer"]: t("about.strategies.yes" if cls.uses_buffer else "about.strategies.no"),
-                          column["parameters"]: ", ".join(p.name for p in cls.params) or "–"}
-                         for name, cls in STRATEGIES.items()])
+    column = {
+        name: t(f"about.strategies.column.{name}") for name in ("strategy", "name", "summary", "buffer", "parameters")
+    }
+    return pd.DataFrame(
+        [
+            {
+                column["strategy"]: name,
+                column["name"]: t(f"strategy_ui.{name}.title"),
+                column["summary"]: t(f"strategy_ui.{name}.summary"),
+                column["buffer"]: t("about.strategies.yes" if cls.uses_buffer else "about.strategies.no"),
+                column["parameters"]: ", ".join(p.name for p in cls.params) or "–",
+            }
+            for name, cls in STRATEGIES.items()
+        ]
+    )
 
 
 def lecture_preset_table() -> pd.DataFrame | None:
@@ -45,16 +54,23 @@ def lecture_preset_table() -> pd.DataFrame | None:
         from pages.shared.presets import LECTURE_PRESETS, lecture_settings, lecture_title, lecture_wall_s
     except Exception:  # noqa: BLE001 - the About page must render even without the Playground's module
         return None
-    column = {name: t(f"about.presets.column.{name}")
-              for name in ("preset", "strategy", "benchmark", "tasks", "examples", "wall_s")}
+    column = {
+        name: t(f"about.presets.column.{name}")
+        for name in ("preset", "strategy", "benchmark", "tasks", "examples", "wall_s")
+    }
     rows = []
     for name in LECTURE_PRESETS:
         settings, measured = lecture_settings(name), lecture_wall_s(name)
-        rows.append({column["preset"]: lecture_title(name), column["strategy"]: settings["strategy"],
-                     column["benchmark"]: settings["benchmark"],
-                     column["tasks"]: str(settings.get("n_tasks") or t("about.presets.default")),
-                     column["examples"]: str(settings.get("train_subset") or t("about.presets.all")),
-                     column["wall_s"]: t("about.presets.not_measured") if measured is None else f"{measured:.1f}"})
+        rows.append(
+            {
+                column["preset"]: lecture_title(name),
+                column["strategy"]: settings["strategy"],
+                column["benchmark"]: settings["benchmark"],
+                column["tasks"]: str(settings.get("n_tasks") or t("about.presets.default")),
+                column["examples"]: str(settings.get("train_subset") or t("about.presets.all")),
+                column["wall_s"]: t("about.presets.not_measured") if measured is None else f"{measured:.1f}",
+            }
+        )
     return pd.DataFrame(rows) if rows else None
 
 

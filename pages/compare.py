@@ -9,13 +9,14 @@ controls.translate_error). Statuses, settings and metrics keep English codes ins
 JSON) and are translated where they are shown. Options' format_func are lookups in texts made while the page
 runs (not calls of t()): Streamlit's AppTest formats widget values outside the page's run, where the
 session's language is unknown."""
+
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import io
 import json
-import math
 import re
 import sys
 import threading
@@ -31,12 +32,12 @@ if str(ROOT) not in sys.path:  # run directly (AppTest.from_file("pages/compare.
     sys.path.insert(0, str(ROOT))
 
 from clcore import STRATEGIES, ConfigError, Run, make_config  # noqa: E402
-from clcore.benchmarks import BENCHMARKS, SCENARIOS  # noqa: E402
-from clcore.buffer import BUFFER_POLICIES  # noqa: E402
-from clcore.config import FIELDS, OPTIMIZERS  # noqa: E402
-from clcore.metrics import accuracy_after_each_task  # noqa: E402
+from clcore.data.benchmarks import BENCHMARKS, SCENARIOS  # noqa: E402
+from clcore.mechanics.buffer import BUFFER_POLICIES  # noqa: E402
 from clcore.models import MODEL_NAMES  # noqa: E402
-from clcore.store import STATUSES  # noqa: E402
+from clcore.runs.metrics import accuracy_after_each_task  # noqa: E402
+from clcore.runs.store import STATUSES  # noqa: E402
+from clcore.settings.config import FIELDS, OPTIMIZERS  # noqa: E402
 from pages.shared import charts, controls, i18n, session  # noqa: E402
 from pages.shared.i18n import t  # noqa: E402
 
@@ -71,15 +72,35 @@ KNOBS = {
     "hidden": None,
 }
 # Config fields shown as columns of the runs table (headers: catalog compare.column.<field>).
-TABLE_KNOBS = ("strategy", "benchmark", "scenario", "n_tasks", "buffer_size", "epochs", "batch_size", "lr", "seed",
-               "train_subset")
+TABLE_KNOBS = (
+    "strategy",
+    "benchmark",
+    "scenario",
+    "n_tasks",
+    "buffer_size",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "train_subset",
+)
 NOT_KNOBS = {"preset", "log_every", "device"}  # bookkeeping, never "the knob that differs"
 DEFAULT_BUFFER = 200  # a replay strategy's buffer when "change one knob" switches to it from none
 CURVE_MODES = {"average": "compare.side.curve_average", "task": "compare.side.curve_task"}
 # Statuses (the store's, the trainer's and the grid's, as this page names them) -> catalog compare.status.<key>.
-STATUS_KEYS = {"training": "training", "busy, queued": "queued", "ready": "ready", "paused": "paused",
-               "running": "training", "finished": "finished", "stopped": "stopped", "failed": "failed",
-               "interrupted": "interrupted", "cancelled": "cancelled", "waiting": "waiting"}
+STATUS_KEYS = {
+    "training": "training",
+    "busy, queued": "queued",
+    "ready": "ready",
+    "paused": "paused",
+    "running": "training",
+    "finished": "finished",
+    "stopped": "stopped",
+    "failed": "failed",
+    "interrupted": "interrupted",
+    "cancelled": "cancelled",
+    "waiting": "waiting",
+}
 
 
 def column(name: str) -> str:
@@ -129,8 +150,13 @@ def _live_result(lr) -> dict:
     return session.result_of(lr)  # a consistent snapshot (cached once the run is over)
 
 
-SHOWN_STATUS = {"playing": "training", "running": "training", "queued": "busy, queued", "ready": "ready",
-                "paused": "paused"}
+SHOWN_STATUS = {
+    "playing": "training",
+    "running": "training",
+    "queued": "busy, queued",
+    "ready": "ready",
+    "paused": "paused",
+}
 
 
 def collect_entries(ws: str) -> list[Entry]:
@@ -148,19 +174,41 @@ def collect_entries(ws: str) -> list[Entry]:
             state = _live_state(lr)
             training = state in ("playing", "queued")
             status = SHOWN_STATUS.get(state, state)
-            try:
+            with contextlib.suppress(Exception):  # a run still being built has no config yet
                 config = lr.run.config.to_dict()
-            except Exception:  # noqa: BLE001
-                pass
             if training or summary is None:
                 full = _live_result(lr)
-                summary = {k: full.get(k) for k in ("avg_acc", "forgetting", "bwt", "fwt", "wall_s", "steps",
-                                                   "train_samples_per_s", "offline", "tasks", "task_il")}
+                summary = {
+                    k: full.get(k)
+                    for k in (
+                        "avg_acc",
+                        "forgetting",
+                        "bwt",
+                        "fwt",
+                        "wall_s",
+                        "steps",
+                        "train_samples_per_s",
+                        "offline",
+                        "tasks",
+                        "task_il",
+                    )
+                }
         elif row.id in grid_state:
             status = grid_state[row.id]
             training = status in ("training", "busy, queued")
-        entries.append(Entry(row.id, row.label or t("compare.runs.unnamed", id=row.id), status, training, row.created, config,
-                             summary, lr, row.config))
+        entries.append(
+            Entry(
+                row.id,
+                row.label or t("compare.runs.unnamed", id=row.id),
+                status,
+                training,
+                row.created,
+                config,
+                summary,
+                lr,
+                row.config,
+            )
+        )
     return entries
 
 
@@ -188,8 +236,10 @@ def flat_knobs(config: dict) -> dict:
 def comparable(configs: list[dict]) -> list[dict]:
     """flat_knobs of each config; when the strategies differ, their parameters become one 'params' text."""
     if len({c.get("strategy") for c in configs}) > 1:
-        configs = [{**c, "params": {"": ", ".join(f"{k}={_fmt_value(v)}" for k, v in (c.get("params") or {}).items())
-                                    or "–"}} for c in configs]
+        configs = [
+            {**c, "params": {"": ", ".join(f"{k}={_fmt_value(v)}" for k, v in (c.get("params") or {}).items()) or "–"}}
+            for c in configs
+        ]
     return [flat_knobs(c) for c in configs]
 
 
@@ -244,37 +294,70 @@ def overlay_figure(pairs: list[tuple[Entry, dict]], task: int | None, task_label
             xs, ys = seen_average_curve(result)
         else:
             xs, ys = task_curve(result, task)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, legendgroup=name,
-                                 line={"color": style["color"], "dash": style["dash"], "width": 2.5},
-                                 hovertemplate=f"{name}<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                line={"color": style["color"], "dash": style["dash"], "width": 2.5},
+                hovertemplate=f"{name}<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>",
+            )
+        )
         bounds = result.get("task_boundaries") or []
         matrix = result.get("acc_matrix") or []
         if task is None and matrix and bounds and not result.get("offline"):
-            marks = accuracy_after_each_task(matrix)[:len(bounds)]
-            fig.add_trace(go.Scatter(x=bounds[:len(marks)], y=marks, mode="markers", name=task_ends,
-                                     legendgroup=name, showlegend=False,
-                                     marker={"color": style["color"], "size": 9, "symbol": i % 20},
-                                     hovertemplate=f"{name}<br>{t('compare.overlay.task_end_hover')}"
-                                                   f"<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>"))
+            marks = accuracy_after_each_task(matrix)[: len(bounds)]
+            fig.add_trace(
+                go.Scatter(
+                    x=bounds[: len(marks)],
+                    y=marks,
+                    mode="markers",
+                    name=task_ends,
+                    legendgroup=name,
+                    showlegend=False,
+                    marker={"color": style["color"], "size": 9, "symbol": i % 20},
+                    hovertemplate=f"{name}<br>{t('compare.overlay.task_end_hover')}"
+                    f"<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>",
+                )
+            )
         elif task is not None and matrix and bounds:
-            marks = [row[task] if task < len(row) else None for row in matrix][:len(bounds)]
-            fig.add_trace(go.Scatter(x=bounds[:len(marks)], y=marks, mode="markers", showlegend=False,
-                                     name=task_ends, legendgroup=name,
-                                     marker={"color": style["color"], "size": 9, "symbol": i % 20}))
+            marks = [row[task] if task < len(row) else None for row in matrix][: len(bounds)]
+            fig.add_trace(
+                go.Scatter(
+                    x=bounds[: len(marks)],
+                    y=marks,
+                    mode="markers",
+                    showlegend=False,
+                    name=task_ends,
+                    legendgroup=name,
+                    marker={"color": style["color"], "size": 9, "symbol": i % 20},
+                )
+            )
         for b in bounds[:-1]:
             fig.add_vline(x=b, line={"color": style["color"], "dash": "dot", "width": 1}, opacity=0.45)
     title = t("compare.overlay.average_title") if task is None else t("compare.overlay.task_title", task=task_label)
-    fig.update_layout(title=title, xaxis_title=words["training_step"], yaxis_title=t("compare.overlay.y_title"),
-                      yaxis={"range": [0, 100]}, height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": -0.35})
+    fig.update_layout(
+        title=title,
+        xaxis_title=words["training_step"],
+        yaxis_title=t("compare.overlay.y_title"),
+        yaxis={"range": [0, 100]},
+        height=420,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35},
+    )
     return fig
 
 
 def matrix_csv(result: dict, task_il: bool = False) -> str:
     matrix = result.get("acc_matrix_task_il" if task_il else "acc_matrix") or []
     tasks = result.get("tasks") or [t("common.task_numbered", n=j + 1) for j in range(len(matrix[0]) if matrix else 0)]
-    index = [t("compare.csv.after_joint")] if result.get("offline") else \
-        [t("compare.csv.after_task", task=tasks[i]) for i in range(len(matrix))]
+    index = (
+        [t("compare.csv.after_joint")]
+        if result.get("offline")
+        else [t("compare.csv.after_task", task=tasks[i]) for i in range(len(matrix))]
+    )
     frame = pd.DataFrame(matrix, index=index, columns=tasks)
     frame.index.name = t("compare.csv.corner")
     buf = io.StringIO()
@@ -289,12 +372,23 @@ def metrics_frame(entries: list[Entry], differing: list[str]) -> pd.DataFrame:
         row = {column("run"): name_of(e), column("status"): status_text(e.status)}
         for k in differing:
             row[k] = flat.get(k, "–")  # settings keep their config names: the same in every language
-        row.update({column("avg_acc"): s.get("avg_acc"), column("forgetting"): s.get("forgetting"),
-                    column("bwt"): s.get("bwt"), column("fwt"): s.get("fwt")})
+        row.update(
+            {
+                column("avg_acc"): s.get("avg_acc"),
+                column("forgetting"): s.get("forgetting"),
+                column("bwt"): s.get("bwt"),
+                column("fwt"): s.get("fwt"),
+            }
+        )
         if any((x.summary or {}).get("task_il") for x in entries):
-            row[column("task_il_avg_acc")] = ((s.get("task_il") or {}).get("avg_acc"))
-        row.update({column("steps"): s.get("steps"), column("wall_s"): s.get("wall_s"),
-                    column("samples_per_s"): s.get("train_samples_per_s")})
+            row[column("task_il_avg_acc")] = (s.get("task_il") or {}).get("avg_acc")
+        row.update(
+            {
+                column("steps"): s.get("steps"),
+                column("wall_s"): s.get("wall_s"),
+                column("samples_per_s"): s.get("train_samples_per_s"),
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows).set_index(column("run"))
 
@@ -377,8 +471,10 @@ class GridJob:
 
     def __init__(self, workspace: str, store, slots, cells: list[tuple[str, object]]):
         self.workspace, self.store, self.slots = workspace, store, slots
-        self.cells = [{"label": label, "config": config, "store_id": None, "state": "waiting", "message": ""}
-                      for label, config in cells]
+        self.cells = [
+            {"label": label, "config": config, "store_id": None, "state": "waiting", "message": ""}
+            for label, config in cells
+        ]
         self.cancelled = threading.Event()
         self.current: int | None = None
         self.step = self.total_steps = 0
@@ -414,6 +510,7 @@ class GridJob:
         self._checked = now
         try:
             from streamlit.runtime import Runtime
+
             active = not Runtime.exists() or Runtime.instance().is_active_session(self.session_id)
         except Exception:  # noqa: BLE001 - never stop a grid because the check itself failed
             active = True
@@ -448,16 +545,22 @@ class GridJob:
         except Exception as error:  # noqa: BLE001 - e.g. data missing: this cell fails, the grid goes on
             cell["state"], cell["message"] = "failed", f"{type(error).__name__}: {error}"
             if cell["store_id"] is not None:
-                self.store.save(cell["store_id"], {"status": "failed", "message": cell["message"],
-                                                   "config": config.to_dict()}, "failed")
+                self.store.save(
+                    cell["store_id"],
+                    {"status": "failed", "message": cell["message"], "config": config.to_dict()},
+                    "failed",
+                )
             return
         self.total_steps = run.total_steps
         acquired = False
         try:
             if self.slots is not None:
                 cell["state"] = "queued"
-                while not self.cancelled.is_set() and not self._session_gone() and \
-                        not (acquired := self.slots.acquire(timeout=0.2)):
+                while (
+                    not self.cancelled.is_set()
+                    and not self._session_gone()
+                    and not (acquired := self.slots.acquire(timeout=0.2))
+                ):
                     pass
             cell["state"] = "running"
             last_save = time.monotonic()
@@ -493,7 +596,7 @@ def grid_cells(base: dict, strategies: list[str], buffers: list[int], seeds: lis
     cells, seen = [], set()
     for strategy in strategies:
         cls = STRATEGIES[strategy]
-        for buffer in (buffers if cls.uses_buffer else [0]):
+        for buffer in buffers if cls.uses_buffer else [0]:
             for seed in seeds:
                 key = (strategy, buffer, seed)
                 if key in seen:
@@ -501,10 +604,18 @@ def grid_cells(base: dict, strategies: list[str], buffers: list[int], seeds: lis
                 seen.add(key)
                 cfg = {k: v for k, v in base.items() if k in FIELDS}
                 same = cfg.get("strategy") == strategy
-                cfg.update(strategy=strategy, buffer_size=buffer, seed=seed, preset=None,
-                           params=(cfg.get("params") or {}) if same else {})
-                label = (t("compare.grid.label_buffer", tag=tag, strategy=strategy, buffer=buffer, seed=seed)
-                         if cls.uses_buffer else t("compare.grid.label", tag=tag, strategy=strategy, seed=seed))
+                cfg.update(
+                    strategy=strategy,
+                    buffer_size=buffer,
+                    seed=seed,
+                    preset=None,
+                    params=(cfg.get("params") or {}) if same else {},
+                )
+                label = (
+                    t("compare.grid.label_buffer", tag=tag, strategy=strategy, buffer=buffer, seed=seed)
+                    if cls.uses_buffer
+                    else t("compare.grid.label", tag=tag, strategy=strategy, seed=seed)
+                )
                 cells.append((label, make_config(**cfg)))
     return cells
 
@@ -543,9 +654,16 @@ def runs_table(entries: list[Entry]) -> pd.DataFrame:
         for key in TABLE_KNOBS:
             row[column(key)] = _fmt_value(e.config.get(key))
         row[column("params")] = ", ".join(f"{k}={_fmt_value(v)}" for k, v in (e.config.get("params") or {}).items())
-        row.update({column("avg_acc"): s.get("avg_acc"), column("forgetting"): s.get("forgetting"),
-                    column("bwt"): s.get("bwt"), column("fwt"): s.get("fwt"), column("wall_s"): s.get("wall_s"),
-                    column("created"): dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")})
+        row.update(
+            {
+                column("avg_acc"): s.get("avg_acc"),
+                column("forgetting"): s.get("forgetting"),
+                column("bwt"): s.get("bwt"),
+                column("fwt"): s.get("fwt"),
+                column("wall_s"): s.get("wall_s"),
+                column("created"): dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
         rows.append(row)
     frame = pd.DataFrame(rows)
     for c in NUMERIC_COLUMNS:
@@ -559,9 +677,11 @@ def show_grid_progress(job: GridJob) -> None:
     if job.finished:
         failed = sum(c["state"] == "failed" for c in job.cells)
         cancelled = sum(c["state"] == "cancelled" for c in job.cells)
-        text = t("compare.grid.done", finished=done - failed - cancelled, total=total) + \
-            (t("compare.grid.done_failed", n=failed) if failed else "") + \
-            (t("compare.grid.done_cancelled", n=cancelled) if cancelled else "")
+        text = (
+            t("compare.grid.done", finished=done - failed - cancelled, total=total)
+            + (t("compare.grid.done_failed", n=failed) if failed else "")
+            + (t("compare.grid.done_cancelled", n=cancelled) if cancelled else "")
+        )
         st.progress(1.0, text=text)
         for c in job.cells:
             if c["state"] == "failed":
@@ -596,13 +716,23 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
     task_names = next((r["tasks"] for _, r in pairs if len(r.get("tasks") or []) == n_tasks), [])
     left, right = st.columns([3, 2])
     modes = {mode: t(key) for mode, key in CURVE_MODES.items()}
-    view = left.radio(t("compare.side.curves"), list(modes), horizontal=True, key="cmp_curve_mode",
-                      format_func=modes.get, help=t("compare.side.curves_help"))
+    view = left.radio(
+        t("compare.side.curves"),
+        list(modes),
+        horizontal=True,
+        key="cmp_curve_mode",
+        format_func=modes.get,
+        help=t("compare.side.curves_help"),
+    )
     task = None
     label = ""
     if view == "task" and n_tasks:
-        task = right.selectbox(t("compare.side.task"), list(range(n_tasks)),
-                               format_func=lambda j: f"{j + 1}: {task_names[j]}", key="cmp_curve_task")
+        task = right.selectbox(
+            t("compare.side.task"),
+            list(range(n_tasks)),
+            format_func=lambda j: f"{j + 1}: {task_names[j]}",
+            key="cmp_curve_task",
+        )
         label = t("compare.side.task_label", n=task + 1, name=task_names[task])
     st.plotly_chart(overlay_figure(pairs, task, label), key="cmp_overlay", width="stretch")
     st.caption(t("compare.side.curves_caption"))
@@ -611,15 +741,29 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
     use_til = False
     if any(has_til):
         scenarios = {s: t(f"common.scenario.{s}") for s in ("class-il", "task-il")}
-        use_til = st.radio(t("compare.side.heatmaps"), list(scenarios), horizontal=True, key="cmp_heat_scenario",
-                           format_func=scenarios.get, help=t("compare.side.heatmaps_help")) == "task-il"
+        use_til = (
+            st.radio(
+                t("compare.side.heatmaps"),
+                list(scenarios),
+                horizontal=True,
+                key="cmp_heat_scenario",
+                format_func=scenarios.get,
+                help=t("compare.side.heatmaps_help"),
+            )
+            == "task-il"
+        )
     per_row = min(3, len(pairs))
     for start in range(0, len(pairs), per_row):
         cols = st.columns(max(2, per_row))  # a single heatmap keeps half the width
-        for col, (e, r) in zip(cols, pairs[start:start + per_row]):
+        for col, (e, r) in zip(cols, pairs[start : start + per_row]):
             matrix = r.get("acc_matrix_task_il") if use_til and r.get("acc_matrix_task_il") else r.get("acc_matrix")
-            fig = charts.accuracy_heatmap(matrix or [], r.get("tasks") or [], name_of(e),
-                                          offline=bool(r.get("offline")), text=charts.translated(t))
+            fig = charts.accuracy_heatmap(
+                matrix or [],
+                r.get("tasks") or [],
+                name_of(e),
+                offline=bool(r.get("offline")),
+                text=charts.translated(t),
+            )
             col.plotly_chart(fig, key=f"cmp_heat_{e.id}", width="stretch")
 
     configs = [e.config for e, _ in pairs]
@@ -629,8 +773,9 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
     st.dataframe(styled_metrics(metrics_frame(shown, differing), differing), width="stretch", key="cmp_metrics")
     if len(pairs) > 1:
         if differing:
-            st.caption(t("compare.side.differing",
-                         settings=", ".join(knob_label(k) if k in KNOBS else k for k in differing)))
+            st.caption(
+                t("compare.side.differing", settings=", ".join(knob_label(k) if k in KNOBS else k for k in differing))
+            )
         else:
             st.caption(t("compare.side.identical"))
 
@@ -650,12 +795,25 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
     with c_dl:
         st.markdown(t("compare.one.downloads"))
         has_matrix = bool(result and result.get("acc_matrix"))
-        st.download_button(t("compare.one.csv"), data=matrix_csv(result) if has_matrix else "",
-                           file_name=f"run-{rid}-accuracy-matrix.csv", mime="text/csv", disabled=not has_matrix,
-                           key="cmp_dl_csv", on_click="ignore")
-        st.download_button(t("compare.one.json"), data=json.dumps(result, indent=1) if result else "{}",
-                           file_name=f"run-{rid}.json", mime="application/json", disabled=not result,
-                           key="cmp_dl_json", on_click="ignore", help=t("compare.one.json_help"))
+        st.download_button(
+            t("compare.one.csv"),
+            data=matrix_csv(result) if has_matrix else "",
+            file_name=f"run-{rid}-accuracy-matrix.csv",
+            mime="text/csv",
+            disabled=not has_matrix,
+            key="cmp_dl_csv",
+            on_click="ignore",
+        )
+        st.download_button(
+            t("compare.one.json"),
+            data=json.dumps(result, indent=1) if result else "{}",
+            file_name=f"run-{rid}.json",
+            mime="application/json",
+            disabled=not result,
+            key="cmp_dl_json",
+            on_click="ignore",
+            help=t("compare.one.json_help"),
+        )
 
     with c_knob:
         st.markdown(t("compare.knob.heading"))
@@ -691,12 +849,18 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
         clicked = st.button(t("compare.knob.go"), key="cmp_knob_go", disabled=new_config is None, type="primary")
         if clicked and new_config is not None:
             try:
-                label = t("compare.knob.run_label", label=entry.label, knob=knob_label(knob),
-                          old=_fmt_value(current), new=_fmt_value(value))
+                label = t(
+                    "compare.knob.run_label",
+                    label=entry.label,
+                    knob=knob_label(knob),
+                    old=_fmt_value(current),
+                    new=_fmt_value(value),
+                )
                 live = session.start_run(new_config, label=label[:120])
                 live.bg.play()
-                st.session_state["cmp_knob_msg"] = t("compare.knob.started", id=live.store_id, knob=knob_label(knob),
-                                                     value=_fmt_value(value))
+                st.session_state["cmp_knob_msg"] = t(
+                    "compare.knob.started", id=live.store_id, knob=knob_label(knob), value=_fmt_value(value)
+                )
                 st.session_state["cmp_sel_add"] = live.store_id  # applied before the selector next run
                 st.rerun()
             except ConfigError as exc:
@@ -708,10 +872,16 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
 
     with c_del:
         st.markdown(t("compare.one.label_heading"))
-        label = st.text_input(t("compare.one.label"), value=entry.label, key=f"cmp_label_{rid}", max_chars=120,
-                              label_visibility="collapsed")
-        if st.button(t("compare.one.rename"), key="cmp_rename",
-                     disabled=not label.strip() or label.strip() == entry.label):
+        label = st.text_input(
+            t("compare.one.label"),
+            value=entry.label,
+            key=f"cmp_label_{rid}",
+            max_chars=120,
+            label_visibility="collapsed",
+        )
+        if st.button(
+            t("compare.one.rename"), key="cmp_rename", disabled=not label.strip() or label.strip() == entry.label
+        ):
             session.run_store().rename(rid, label.strip(), workspace=ws)
             if entry.live is not None:
                 entry.live.label = label.strip()
@@ -746,22 +916,35 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
     base_options = [None] + list(by_id)
     bases = {i: t("compare.grid.from_run", run=name_of(e)) for i, e in by_id.items()}
     bases[None] = t("compare.grid.quick_base", benchmark=QUICK_BASE["benchmark"], examples=QUICK_BASE["train_subset"])
-    base_id = c1.selectbox(t("compare.grid.base"), base_options, key="cmp_grid_base", format_func=bases.get,
-                           help=t("compare.grid.base_help"))
-    strategies = c1.multiselect(t("compare.grid.strategies"), list(STRATEGIES), default=["finetune", "er"],
-                                key="cmp_grid_strats")
-    buffers = c2.multiselect(t("compare.grid.buffers"), GRID_BUFFERS, default=[DEFAULT_BUFFER], key="cmp_grid_buffers",
-                             help=t("compare.grid.buffers_help"))
-    seeds_text = c3.text_input(t("compare.grid.seeds"), value="0", key="cmp_grid_seeds",
-                               help=t("compare.grid.seeds_help"))
+    base_id = c1.selectbox(
+        t("compare.grid.base"),
+        base_options,
+        key="cmp_grid_base",
+        format_func=bases.get,
+        help=t("compare.grid.base_help"),
+    )
+    strategies = c1.multiselect(
+        t("compare.grid.strategies"), list(STRATEGIES), default=["finetune", "er"], key="cmp_grid_strats"
+    )
+    buffers = c2.multiselect(
+        t("compare.grid.buffers"),
+        GRID_BUFFERS,
+        default=[DEFAULT_BUFFER],
+        key="cmp_grid_buffers",
+        help=t("compare.grid.buffers_help"),
+    )
+    seeds_text = c3.text_input(
+        t("compare.grid.seeds"), value="0", key="cmp_grid_seeds", help=t("compare.grid.seeds_help")
+    )
     cells, error = [], None
     try:
         seeds = parse_seeds(seeds_text)
         if not strategies:
             raise ValueError(t("compare.grid.no_strategy"))
         if any(STRATEGIES[s].uses_buffer for s in strategies) and not buffers:
-            raise ValueError(t("compare.grid.no_buffer",
-                               strategies=", ".join(s for s in strategies if STRATEGIES[s].uses_buffer)))
+            raise ValueError(
+                t("compare.grid.no_buffer", strategies=", ".join(s for s in strategies if STRATEGIES[s].uses_buffer))
+            )
         base = dict(QUICK_BASE) if base_id is None else dict(by_id[base_id].given or by_id[base_id].config)
         tag = t("compare.grid.tag", n=next_grid_number(entries))
         cells = grid_cells(base, strategies, buffers, seeds, tag)
@@ -774,8 +957,9 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
     if error:
         c3.error(error)
     else:
-        c3.caption(t("compare.grid.plan", n=len(cells), most=session.max_trainings(),
-                     running=session.trainings_running()))
+        c3.caption(
+            t("compare.grid.plan", n=len(cells), most=session.max_trainings(), running=session.trainings_running())
+        )
     if st.button(t("compare.grid.go"), key="cmp_grid_go", disabled=running or not cells, type="primary"):
         st.session_state["cmp_grid"] = GridJob(ws, session.run_store(), session.training_slots(), cells)
         st.rerun()  # the whole page, so that it redraws itself while the grid runs
@@ -814,15 +998,20 @@ def runs_overview(ws: str) -> None:
     """The runs table (a fragment: redraws itself while something trains). When a run appears, ends or
     changes state, the whole page reruns so that the selector, charts and controls follow."""
     entries = collect_entries(ws)
-    if signature(entries) != st.session_state.get("cmp_drawn") or \
-            is_busy() != st.session_state.get("cmp_refreshing", False):
+    if signature(entries) != st.session_state.get("cmp_drawn") or is_busy() != st.session_state.get(
+        "cmp_refreshing", False
+    ):
         st.rerun()
     if not entries:
         st.info(t("compare.runs.none"))
         return
-    st.dataframe(runs_table(entries), hide_index=True, width="stretch", key="cmp_runs",
-                 column_config={column(c): st.column_config.NumberColumn(column(c), format="%.1f")
-                                for c in NUMERIC_COLUMNS})
+    st.dataframe(
+        runs_table(entries),
+        hide_index=True,
+        width="stretch",
+        key="cmp_runs",
+        column_config={column(c): st.column_config.NumberColumn(column(c), format="%.1f") for c in NUMERIC_COLUMNS},
+    )
     queued = [e for e in entries if e.status == "busy, queued"]
     if queued:
         st.warning(t("compare.runs.busy", n=len(queued)), icon=":material/hourglass_top:")
@@ -853,10 +1042,12 @@ def page() -> None:
         chosen = st.session_state.pop("cmp_sel_set", None) or st.session_state["cmp_sel"]
         added = st.session_state.pop("cmp_sel_add", None)
         st.session_state["cmp_sel"] = [i for i in dict.fromkeys([*chosen, added]) if i in by_id]
-        shown = {i: t("compare.side.select_option", run=name_of(e), status=status_text(e.status))
-                 for i, e in by_id.items()}
-        selected = st.multiselect(t("compare.side.select"), ids, key="cmp_sel", format_func=shown.get,
-                                  help=t("compare.side.select_help"))
+        shown = {
+            i: t("compare.side.select_option", run=name_of(e), status=status_text(e.status)) for i, e in by_id.items()
+        }
+        selected = st.multiselect(
+            t("compare.side.select"), ids, key="cmp_sel", format_func=shown.get, help=t("compare.side.select_help")
+        )
         if selected:
             compare_section(ws, [by_id[i] for i in selected])
 

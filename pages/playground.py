@@ -1,11 +1,12 @@
 """Playground: pick a task sequence and a strategy, press Play, watch forgetting happen live.
 
-Training runs in a BackgroundRun thread (clcore.runner), so it continues while this page reruns or the
+Training runs in a BackgroundRun thread (clcore.runs.background), so it continues while this page reruns or the
 user visits another page. While it plays, the status line and the live charts redraw in fragments
 (every STATUS_REFRESH_S and CHART_REFRESH_S); every read of the run happens under `live_run.bg.lock`
 and copies what the views need. Every visible text comes from the string catalogs (`playground.*`,
 `common.*`; pages/shared/i18n.py), the language switch is in the sidebar.
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,7 +25,7 @@ import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
 from clcore import STRATEGIES, ConfigError, DataUnavailable  # noqa: E402
-from clcore.benchmarks import BENCHMARKS  # noqa: E402
+from clcore.data.benchmarks import BENCHMARKS  # noqa: E402
 from pages.shared import charts, controls, i18n, session, strategy_views  # noqa: E402
 from pages.shared.i18n import t  # noqa: E402
 from pages.shared.presets import LECTURE_PRESETS  # noqa: E402,F401  (re-exported for the About page)
@@ -40,8 +41,15 @@ SEEN_KEY = "pg_seen"  # the newest run this page has shown (newer ones were star
 HISTORY_KEY = "pg_history"  # metrics of this session's finished runs, for the deltas
 MAX_HISTORY = 50
 ACTIVE = ("playing", "queued")
-BADGE_COLOURS = {"ready": "gray", "queued": "orange", "playing": "blue", "paused": "violet", "finished": "green",
-                 "stopped": "gray", "failed": "red"}
+BADGE_COLOURS = {
+    "ready": "gray",
+    "queued": "orange",
+    "playing": "blue",
+    "paused": "violet",
+    "finished": "green",
+    "stopped": "gray",
+    "failed": "red",
+}
 NO_BAR = charts.NO_BAR
 
 
@@ -117,16 +125,37 @@ def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
         bench, strategy = run.benchmark, run.strategy
         samples = _buffer_examples(strategy.buffer) if full and strategy.buffer is not None else None
         snap = Snap(
-            store_id=live.store_id, state=live.bg.state, status=run.status, message=run.message, step=run.step,
-            task=run.task, epoch=run.epoch, epochs=run.config.epochs, n_tasks=run.n_tasks,
-            total_steps=run.total_steps, elapsed=run.active_s,
-            speed=rec.samples_per_s[-1] if rec.samples_per_s else None, strategy=run.config.strategy,
-            benchmark=run.config.benchmark, scenario=bench.scenario, task_names=[task.name for task in bench.tasks],
-            class_names=list(bench.data.class_names), primary=run.primary_model,
-            models=list(strategy.evaluation_models()), offline=strategy.trains_offline,
-            has_task_il=bench.has_task_il, boundaries=list(rec.task_boundaries),
-            reports=list(rec.strategy_reports), matrix={}, matrix_til={}, evals=[], loss_steps=[], loss=[],
-            buffer_history=[], step_stats=[])
+            store_id=live.store_id,
+            state=live.bg.state,
+            status=run.status,
+            message=run.message,
+            step=run.step,
+            task=run.task,
+            epoch=run.epoch,
+            epochs=run.config.epochs,
+            n_tasks=run.n_tasks,
+            total_steps=run.total_steps,
+            elapsed=run.active_s,
+            speed=rec.samples_per_s[-1] if rec.samples_per_s else None,
+            strategy=run.config.strategy,
+            benchmark=run.config.benchmark,
+            scenario=bench.scenario,
+            task_names=[task.name for task in bench.tasks],
+            class_names=list(bench.data.class_names),
+            primary=run.primary_model,
+            models=list(strategy.evaluation_models()),
+            offline=strategy.trains_offline,
+            has_task_il=bench.has_task_il,
+            boundaries=list(rec.task_boundaries),
+            reports=list(rec.strategy_reports),
+            matrix={},
+            matrix_til={},
+            evals=[],
+            loss_steps=[],
+            loss=[],
+            buffer_history=[],
+            step_stats=[],
+        )
         if full:
             snap.matrix = {m: [list(r) for r in rows] for m, rows in rec.matrix.items()}
             snap.matrix_til = {m: [list(r) for r in rows] for m, rows in rec.matrix_task_il.items()}
@@ -137,8 +166,9 @@ def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
         x, ys, ts = samples
         x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
         images = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
-        snap.buffer_samples = [(img[:, :, 0] if img.shape[2] == 1 else img, y, task)
-                               for img, y, task in zip(images, ys, ts)]
+        snap.buffer_samples = [
+            (img[:, :, 0] if img.shape[2] == 1 else img, y, task) for img, y, task in zip(images, ys, ts)
+        ]
     return snap
 
 
@@ -185,8 +215,9 @@ def _start(config):
         st.session_state["pg_start_error"] = controls.Notice("playground.start_refused", error=str(error))
         return None
     except Exception as error:  # noqa: BLE001 - report it beside the transport, never crash the page
-        st.session_state["pg_start_error"] = controls.Notice("playground.start_failed", kind=type(error).__name__,
-                                                             error=str(error))
+        st.session_state["pg_start_error"] = controls.Notice(
+            "playground.start_failed", kind=type(error).__name__, error=str(error)
+        )
         return None
     st.session_state[CURRENT_KEY] = st.session_state[SEEN_KEY] = live.store_id
     return live
@@ -259,13 +290,25 @@ def status_line(snap: Snap) -> None:
         else:
             where = t("playground.status.task", task=snap.tasks_done if snap.done else task, n=snap.n_tasks)
         speed = f"{snap.speed:,.0f}" if snap.speed else "–"
-        st.markdown(t("playground.status.line", badge=badge(snap.state), where=where,
-                      epoch=min(snap.epoch + 1, snap.epochs), epochs=snap.epochs, step=f"{snap.step:,}",
-                      total=f"{snap.total_steps:,}", speed=speed, elapsed=f"{snap.elapsed:.1f}"))
+        st.markdown(
+            t(
+                "playground.status.line",
+                badge=badge(snap.state),
+                where=where,
+                epoch=min(snap.epoch + 1, snap.epochs),
+                epochs=snap.epochs,
+                step=f"{snap.step:,}",
+                total=f"{snap.total_steps:,}",
+                speed=speed,
+                elapsed=f"{snap.elapsed:.1f}",
+            )
+        )
         st.progress(min(1.0, snap.step / max(1, snap.total_steps)))
     if snap.state == "queued":
-        st.warning(t("playground.queued", running=session.trainings_running(), limit=session.max_trainings()),
-                   icon=":material/hourglass_top:")
+        st.warning(
+            t("playground.queued", running=session.trainings_running(), limit=session.max_trainings()),
+            icon=":material/hourglass_top:",
+        )
     if snap.status == "failed":
         st.error(t("playground.failed", message=controls.translate_error(snap.message)))
 
@@ -279,9 +322,15 @@ def task_id_notice(snap: Snap) -> None:
     cls = STRATEGIES[snap.strategy]
     if cls.needs_task_id:
         other = "class-il" if snap.has_task_il else "domain-il"
-        st.caption(t("playground.task_id_notice", strategy=controls.strategy_title(snap.strategy),
-                     task_il=controls.scenario_label("task-il"), other=controls.scenario_label(other),
-                     rule=t(f"strategy_ui.{snap.strategy}.task_inference")))
+        st.caption(
+            t(
+                "playground.task_id_notice",
+                strategy=controls.strategy_title(snap.strategy),
+                task_il=controls.scenario_label("task-il"),
+                other=controls.scenario_label(other),
+                rule=t(f"strategy_ui.{snap.strategy}.task_inference"),
+            )
+        )
 
 
 def accuracy_views(snap: Snap) -> None:
@@ -291,8 +340,11 @@ def accuracy_views(snap: Snap) -> None:
         a, b = st.columns(2)
         task_il = False
         if snap.has_task_il:
-            task_il = a.toggle(t("playground.task_il_view"), key="pg_view_til",
-                               help=t("playground.task_il_view_help", scenario=controls.scenario_label(snap.scenario)))
+            task_il = a.toggle(
+                t("playground.task_il_view"),
+                key="pg_view_til",
+                help=t("playground.task_il_view_help", scenario=controls.scenario_label(snap.scenario)),
+            )
         model = snap.primary
         if len(snap.models) > 1:
             if st.session_state.get("pg_view_model") not in snap.models:
@@ -304,8 +356,11 @@ def accuracy_views(snap: Snap) -> None:
             title = t("playground.heatmap_title_model", scenario=kind, model=model)
         else:
             title = t("playground.heatmap_title", scenario=kind)
-        st.plotly_chart(charts.accuracy_heatmap(matrix, snap.task_names, title, offline=snap.offline, text=words),
-                        key="pg_heatmap", config=NO_BAR)
+        st.plotly_chart(
+            charts.accuracy_heatmap(matrix, snap.task_names, title, offline=snap.offline, text=words),
+            key="pg_heatmap",
+            config=NO_BAR,
+        )
         task_id_notice(snap)
     with right:
         evals = snap.evals
@@ -318,9 +373,13 @@ def accuracy_views(snap: Snap) -> None:
                 source = evals[i].acc_task_il if task_il else evals[i].acc
                 values.append(source[model][j] if source and model in source else None)
             accs.append(values)
-        st.plotly_chart(charts.forgetting_curves(steps, accs, snap.boundaries, snap.task_names,
-                                                 t("playground.curves_title"), text=words),
-                        key="pg_curves", config=NO_BAR)
+        st.plotly_chart(
+            charts.forgetting_curves(
+                steps, accs, snap.boundaries, snap.task_names, t("playground.curves_title"), text=words
+            ),
+            key="pg_curves",
+            config=NO_BAR,
+        )
 
 
 def training_views(snap: Snap) -> None:
@@ -328,8 +387,13 @@ def training_views(snap: Snap) -> None:
     left, right = st.columns(2)
     with left:
         idx = charts.thin_indices(len(snap.loss_steps))
-        st.plotly_chart(charts.loss_curve([snap.loss_steps[i] for i in idx], [snap.loss[i] for i in idx],
-                                          snap.boundaries, text=words), key="pg_loss", config=NO_BAR)
+        st.plotly_chart(
+            charts.loss_curve(
+                [snap.loss_steps[i] for i in idx], [snap.loss[i] for i in idx], snap.boundaries, text=words
+            ),
+            key="pg_loss",
+            config=NO_BAR,
+        )
     with right:
         if not snap.buffer_history:
             if STRATEGIES[snap.strategy].uses_buffer:
@@ -337,8 +401,13 @@ def training_views(snap: Snap) -> None:
             else:
                 st.caption(t("playground.no_buffer", strategy=controls.strategy_title(snap.strategy)))
             return
-        by = st.radio(t("playground.buffer_by"), ["task", "class"], key="pg_buffer_by", horizontal=True,
-                      format_func=controls.labels(["task", "class"], lambda group: t(f"playground.buffer_by_{group}")))
+        by = st.radio(
+            t("playground.buffer_by"),
+            ["task", "class"],
+            key="pg_buffer_by",
+            horizontal=True,
+            format_func=controls.labels(["task", "class"], lambda group: t(f"playground.buffer_by_{group}")),
+        )
         idx = charts.thin_indices(len(snap.buffer_history))
         steps = [snap.buffer_history[i][0] for i in idx]
         if by == "task":
@@ -347,12 +416,20 @@ def training_views(snap: Snap) -> None:
         else:
             counts = [snap.buffer_history[i][1]["classes"] for i in idx]
             names = snap.class_names
-        st.plotly_chart(charts.buffer_composition(steps, counts, names, task_boundaries=snap.boundaries, text=words),
-                        key="pg_buffer_chart", config=NO_BAR)
+        st.plotly_chart(
+            charts.buffer_composition(steps, counts, names, task_boundaries=snap.boundaries, text=words),
+            key="pg_buffer_chart",
+            config=NO_BAR,
+        )
         if snap.buffer_samples:
-            st.image([img for img, _, _ in snap.buffer_samples], width=56,
-                     caption=[f"{snap.class_names[y]} · {t('common.task_short', n=task + 1)}"
-                              for _, y, task in snap.buffer_samples])
+            st.image(
+                [img for img, _, _ in snap.buffer_samples],
+                width=56,
+                caption=[
+                    f"{snap.class_names[y]} · {t('common.task_short', n=task + 1)}"
+                    for _, y, task in snap.buffer_samples
+                ],
+            )
             st.caption(t("playground.buffer_samples"))
 
 
@@ -402,18 +479,29 @@ def placeholder_views() -> None:
     names = [t("common.task_numbered", n=j + 1) for j in range(n)]
     words = charts.translated(t)
     left, right = st.columns(2)
-    left.plotly_chart(charts.accuracy_heatmap([], names, t("playground.heatmap_placeholder"), text=words),
-                      key="pg_heatmap", config=NO_BAR)
-    right.plotly_chart(charts.forgetting_curves([], [], [], names, t("playground.curves_title"), text=words),
-                       key="pg_curves", config=NO_BAR)
+    left.plotly_chart(
+        charts.accuracy_heatmap([], names, t("playground.heatmap_placeholder"), text=words),
+        key="pg_heatmap",
+        config=NO_BAR,
+    )
+    right.plotly_chart(
+        charts.forgetting_curves([], [], [], names, t("playground.curves_title"), text=words),
+        key="pg_curves",
+        config=NO_BAR,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # Final summary and downloads
 # ------------------------------------------------------------------------------------------------
 # Summary metrics: result key, unit (catalog common.unit.<unit>), delta colour. Labels and help: common.metric*.
-METRICS = (("avg_acc", "percent", "normal"), ("forgetting", "points", "inverse"), ("bwt", "points", "normal"),
-           ("fwt", "points", "normal"), ("wall_s", "seconds", "inverse"))
+METRICS = (
+    ("avg_acc", "percent", "normal"),
+    ("forgetting", "points", "inverse"),
+    ("bwt", "points", "normal"),
+    ("fwt", "points", "normal"),
+    ("wall_s", "seconds", "inverse"),
+)
 
 
 def _remember(live: session.LiveRun, result: dict) -> None:
@@ -457,18 +545,33 @@ def summary_views(live: session.LiveRun, snap: Snap) -> None:
         if previous is not None and value is not None and previous.get(name) is not None:
             delta = f"{value - previous[name]:+.1f}{unit}"
         shown = "–" if value is None else f"{value:.1f}{unit}"
-        col.metric(t(f"common.metric.{name}"), shown, delta=delta, delta_color=colour,
-                   help=t(f"common.metric_help.{name}"))
+        col.metric(
+            t(f"common.metric.{name}"), shown, delta=delta, delta_color=colour, help=t(f"common.metric_help.{name}")
+        )
     if previous is not None:
         st.caption(t("playground.deltas", id=previous["store_id"], label=previous["label"]))
     if snap.status == "stopped":
         st.caption(t("playground.stopped"))
     a, b, _ = st.columns([1, 1, 3])
-    a.download_button(t("playground.download_csv"), matrix_csv(result), file_name=f"run-{live.store_id}-matrix.csv",
-                      mime="text/csv", on_click="ignore", key="pg_dl_csv", icon=":material/download:")
-    b.download_button(t("playground.download_json"), json.dumps(result, indent=1),
-                      file_name=f"run-{live.store_id}.json", mime="application/json", on_click="ignore",
-                      key="pg_dl_json", icon=":material/download:", help=t("playground.download_json_help"))
+    a.download_button(
+        t("playground.download_csv"),
+        matrix_csv(result),
+        file_name=f"run-{live.store_id}-matrix.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="pg_dl_csv",
+        icon=":material/download:",
+    )
+    b.download_button(
+        t("playground.download_json"),
+        json.dumps(result, indent=1),
+        file_name=f"run-{live.store_id}.json",
+        mime="application/json",
+        on_click="ignore",
+        key="pg_dl_json",
+        icon=":material/download:",
+        help=t("playground.download_json_help"),
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -489,15 +592,39 @@ def transport(live, config, snap: Snap | None) -> None:
     active = state in ACTIVE
     invalid = config is None
     with st.container(horizontal=True, key="pg_transport", vertical_alignment="center"):
-        st.button(t("playground.button.play"), key="pg_play", on_click=on_play, type="primary",
-                  icon=":material/play_arrow:", disabled=invalid or active, help=t("playground.help.play"))
-        st.button(t("playground.button.pause"), key="pg_pause", on_click=on_pause, icon=":material/pause:",
-                  disabled=not active)
+        st.button(
+            t("playground.button.play"),
+            key="pg_play",
+            on_click=on_play,
+            type="primary",
+            icon=":material/play_arrow:",
+            disabled=invalid or active,
+            help=t("playground.help.play"),
+        )
+        st.button(
+            t("playground.button.pause"),
+            key="pg_pause",
+            on_click=on_pause,
+            icon=":material/pause:",
+            disabled=not active,
+        )
         for unit in ("batch", "epoch", "task"):
-            st.button(t(f"playground.button.step_{unit}"), key=f"pg_step_{unit}", on_click=on_step, args=(unit,),
-                      icon=":material/skip_next:", disabled=invalid or active, help=t(f"playground.help.step_{unit}"))
-        st.button(t("playground.button.reset"), key="pg_reset", on_click=on_reset, icon=":material/restart_alt:",
-                  help=t("playground.help.reset"))
+            st.button(
+                t(f"playground.button.step_{unit}"),
+                key=f"pg_step_{unit}",
+                on_click=on_step,
+                args=(unit,),
+                icon=":material/skip_next:",
+                disabled=invalid or active,
+                help=t(f"playground.help.step_{unit}"),
+            )
+        st.button(
+            t("playground.button.reset"),
+            key="pg_reset",
+            on_click=on_reset,
+            icon=":material/restart_alt:",
+            help=t("playground.help.reset"),
+        )
         with st.popover(t("playground.button.share"), icon=":material/link:"):
             params = {**controls.url_from_state(controls.current_state()), **i18n.url_params()}
             st.code(share_link(params), language=None, wrap_lines=True)

@@ -1,5 +1,6 @@
 """Running the command line in the test process: `python -m clcore ...` without a new interpreter
 (torch's import costs seconds per process). tests/test_cli.py checks the real subprocess once."""
+
 from __future__ import annotations
 
 import contextlib

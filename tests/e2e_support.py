@@ -1,6 +1,7 @@
 """What a real-browser session against the app needs, shared by tests/test_e2e_browser.py and
 bench/app_speed.py: Debian's Chromium and a CJK font for the Chinese interface (installed from apt when
 missing; never `playwright install`) and `streamlit run app.py` in its own process group on a free port."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CLCORE_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class BrowserUnavailable(RuntimeError):
@@ -57,9 +66,10 @@ def ensure_chromium() -> str:
         log.append(f"$ apt-get {' '.join(attempt)} -> {done.returncode}\n{done.stderr[-2000:]}")
         if attempt[0] == "install" and done.returncode == 0 and _ready():
             return CHROMIUM
-    raise BrowserUnavailable("Chromium and a CJK font are required for the browser end-to-end test and could not be "
-                             f"installed from apt (run `apt-get install -y {' '.join(APT_PACKAGES)}` as root):\n"
-                             + "\n".join(log))
+    raise BrowserUnavailable(
+        "Chromium and a CJK font are required for the browser end-to-end test and could not be "
+        f"installed from apt (run `apt-get install -y {' '.join(APT_PACKAGES)}` as root):\n" + "\n".join(log)
+    )
 
 
 def _free_port() -> int:
@@ -73,12 +83,31 @@ def app_server(store_path: Path, log_path: Path, extra_env: dict | None = None):
     """`streamlit run app.py` on a free port with the given run store; yields its URL; always killed."""
     port = _free_port()
     env = {**os.environ, "CLCORE_STORE": str(store_path), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until it stops)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -111,6 +140,7 @@ def chromium():
     """A headless Chromium driven by Playwright."""
     executable = ensure_chromium()
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

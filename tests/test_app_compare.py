@@ -1,5 +1,6 @@
 """AppTest tests of the Compare page: listing, overlay, heatmaps, metrics highlighting, change one knob,
 delete, downloads, the grid runner, the training cap, and workspace isolation across many sessions."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,7 +17,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from clcore import Run, make_config
-from clcore.store import RunStore
+from clcore.runs.store import RunStore
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "compare.py")
 HIGHLIGHT_COLOUR = "#FFE08A"
@@ -260,6 +261,7 @@ def test_downloads_csv_and_json(store, two_results, monkeypatch):
     def record(self, data, mimetype, kind, filename=None):
         saved[filename] = data
         return original(self, data, mimetype, kind, filename)
+
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
     at = _open("d1d1d1d1")
     at.selectbox(key="cmp_one").set_value(a).run()
@@ -267,7 +269,9 @@ def test_downloads_csv_and_json(store, two_results, monkeypatch):
     assert labels == ["Accuracy matrix (CSV)", "Whole run (JSON)"]
     rows = list(csv.reader(io.StringIO(saved[f"run-{a}-accuracy-matrix.csv"].decode())))
     assert rows[0][1:] == r1["tasks"]
-    assert [float(v) for row in rows[1:] for v in row[1:]] == pytest.approx([v for r in r1["acc_matrix"] for v in r], abs=1e-3)
+    assert [float(v) for row in rows[1:] for v in row[1:]] == pytest.approx(
+        [v for r in r1["acc_matrix"] for v in r], abs=1e-3
+    )
     assert json.loads(saved[f"run-{a}.json"]) == json.loads(json.dumps(store.get(a).result))
 
 
@@ -292,8 +296,9 @@ def test_grid_runner_fills_the_table(store, two_results):
     assert at.multiselect(key="cmp_sel").value == [base]  # new rows do not reset the selection
     rows = store.list("9a9a9a9a")
     assert len(rows) == 7 and all(r.status == "finished" for r in rows)
-    assert sorted((r.config["strategy"], r.config["buffer_size"], r.config["seed"]) for r in rows[1:]) == \
-        sorted([("finetune", 0, 0), ("finetune", 0, 1)] + [("er", b, s) for b in (20, 50) for s in (0, 1)])
+    assert sorted((r.config["strategy"], r.config["buffer_size"], r.config["seed"]) for r in rows[1:]) == sorted(
+        [("finetune", 0, 0), ("finetune", 0, 1)] + [("er", b, s) for b in (20, 50) for s in (0, 1)]
+    )
     assert all(r.config["train_subset"] == 60 for r in rows[1:])  # the base run's settings
     table = _runs_table(at)
     assert len(table) == 7 and set(table["status"]) == {"finished"}
@@ -306,6 +311,7 @@ def test_grid_runner_fills_the_table(store, two_results):
 def all_training_slots_taken():
     """Hold every slot of the app's process-wide training cap, as other sessions' trainings would."""
     from pages.shared import session
+
     slots = session.training_slots()
     held = 0
     while slots.acquire(blocking=False):
@@ -379,8 +385,9 @@ def test_thirty_sessions_see_only_their_own_runs(store, two_results):
         table = _runs_table(at)
         assert list(table["#"]) == mine[ws], ws
         assert all(label.startswith(ws) for label in table["label"])
-        assert sorted(at.multiselect(key="cmp_sel").options) == sorted(f"#{i} {ws} {n} (finished)" for i, n in
-                                                                     zip(mine[ws], ("first", "second")))
+        assert sorted(at.multiselect(key="cmp_sel").options) == sorted(
+            f"#{i} {ws} {n} (finished)" for i, n in zip(mine[ws], ("first", "second"))
+        )
     # one session deletes its runs: every other session still has both of its own
     victim = sessions["5c001500"]
     victim.selectbox(key="cmp_one").set_value(mine["5c001500"][0]).run()
@@ -413,13 +420,25 @@ def test_compare_through_the_app_navigation(store, two_results):
 # --------------------------------------------------------------------------------------------------
 def test_about_page_explains_metrics_charts_data_and_preset_times():
     from pages.shared.presets import LECTURE_PRESETS, lecture_title, lecture_wall_s
+
     at = AppTest.from_file(str(Path(PAGE).parent / "about.py"), default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     text = "\n".join(m.value for m in at.markdown)
-    for words in ("catastrophic forgetting", "Accuracy heatmap", "Forgetting curves", "Loss curve",
-                  "Buffer composition", "EWC / SI importance maps", "CLS-ER teacher shares",
-                  "Backward transfer", "Forward transfer", "Average accuracy", "CC BY-SA 3.0",
-                  "Yann LeCun, Corinna Cortes and", "Christopher J. C. Burges"):
+    for words in (
+        "catastrophic forgetting",
+        "Accuracy heatmap",
+        "Forgetting curves",
+        "Loss curve",
+        "Buffer composition",
+        "EWC / SI importance maps",
+        "CLS-ER teacher shares",
+        "Backward transfer",
+        "Forward transfer",
+        "Average accuracy",
+        "CC BY-SA 3.0",
+        "Yann LeCun, Corinna Cortes and",
+        "Christopher J. C. Burges",
+    ):
         assert words.lower() in text.lower(), words
     assert len(at.latex) == 4  # ACC, forgetting, BWT, FWT
     presets = next(df.value for df in at.dataframe if "measured wall time (s)" in df.value.columns)
@@ -436,19 +455,24 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 def _zh(key: str, **values) -> str:
     from pages.shared import i18n
+
     return i18n.catalog("zh")[key].format(**values)
 
 
 def _visible_texts(at) -> list[str]:
     """The page's prose and widget labels (not the data in tables and charts)."""
-    texts = [el.value for kind in ("title", "subheader", "caption", "markdown", "info", "warning", "error", "success")
-             for el in getattr(at, kind)]
+    texts = [
+        el.value
+        for kind in ("title", "subheader", "caption", "markdown", "info", "warning", "error", "success")
+        for el in getattr(at, kind)
+    ]
     widgets = [*at.button, *at.selectbox, *at.multiselect, *at.radio, *at.text_input]
     return texts + [w.label for w in widgets] + [w.proto.label for w in at.get("download_button")]
 
 
 def test_compare_in_chinese_translates_titles_tables_charts_and_errors(store, two_results):
     from pages.shared import i18n
+
     (g1, r1), (g2, r2) = two_results
     a = _put(store, "a5a5a5a5", g1, r1, "one")
     b = _put(store, "a5a5a5a5", g2, r2, "two")
@@ -469,23 +493,28 @@ def test_compare_in_chinese_translates_titles_tables_charts_and_errors(store, tw
     assert _zh("compare.overlay.average_title") in titles
     heatmap = next(f for f in figs if f["data"] and f["data"][0]["type"] == "heatmap")
     assert heatmap["layout"]["xaxis"]["title"]["text"] == i18n.catalog("zh")["charts.evaluated_on_task"]
-    assert all(CJK.search(text) for text in _visible_texts(at)), \
-        [text for text in _visible_texts(at) if not CJK.search(text)]
+    assert all(CJK.search(text) for text in _visible_texts(at)), [
+        text for text in _visible_texts(at) if not CJK.search(text)
+    ]
     # an engine ConfigError beside "change one knob", in Chinese with the value filled in
     at.selectbox(key="cmp_knob").set_value("lr").run()
     at.text_input(key="cmp_knob_value_lr").input("-1").run()
     assert len(at.error) == 1 and CJK.search(at.error[0].value) and "-1" in at.error[0].value
     at.text_input(key="cmp_knob_value_lr").input("0.03").run()
-    assert [e.value for e in at.error] == [_zh("compare.knob.unchanged", knob=i18n.catalog("zh")["controls.label.lr"],
-                                                current="0.03")]
+    assert [e.value for e in at.error] == [
+        _zh("compare.knob.unchanged", knob=i18n.catalog("zh")["controls.label.lr"], current="0.03")
+    ]
     assert not i18n.MISSING, i18n.MISSING
 
 
 def test_compare_grid_labels_and_numbers_in_both_languages(store, two_results):
     from pages import compare
-    entries = [compare.Entry(1, "grid 3: er buf 20 seed 0", "finished", False, 0.0, {}, None),
-               compare.Entry(2, _zh("compare.grid.tag", n=7) + "er 缓冲区 20 种子 0", "finished", False, 0.0, {}, None),
-               compare.Entry(3, "my grid 9: not a grid tag", "finished", False, 0.0, {}, None)]
+
+    entries = [
+        compare.Entry(1, "grid 3: er buf 20 seed 0", "finished", False, 0.0, {}, None),
+        compare.Entry(2, _zh("compare.grid.tag", n=7) + "er 缓冲区 20 种子 0", "finished", False, 0.0, {}, None),
+        compare.Entry(3, "my grid 9: not a grid tag", "finished", False, 0.0, {}, None),
+    ]
     assert compare.next_grid_number(entries) == 8
     assert compare.next_grid_number([]) == 1
 
@@ -493,6 +522,7 @@ def test_compare_grid_labels_and_numbers_in_both_languages(store, two_results):
 @pytest.mark.parametrize("page", ["compare.py", "about.py"])
 def test_a_bad_lang_parameter_is_reported_and_the_page_stays_english(store, page):
     from pages.shared import i18n
+
     at = AppTest.from_file(str(Path(PAGE).parent / page), default_timeout=TIMEOUT)
     at.query_params["lang"] = "klingon"
     at.run()
@@ -503,6 +533,7 @@ def test_a_bad_lang_parameter_is_reported_and_the_page_stays_english(store, page
 
 def test_about_page_in_chinese():
     from pages.shared import i18n
+
     i18n.MISSING.clear()
     at = AppTest.from_file(str(Path(PAGE).parent / "about.py"), default_timeout=TIMEOUT)
     at.query_params["lang"] = "zh"
@@ -514,9 +545,12 @@ def test_about_page_in_chinese():
         assert words in text, words
     assert len(at.latex) == 4
     strategies = next(df.value for df in at.dataframe if _zh("about.strategies.column.name") in df.value.columns)
-    assert list(strategies[_zh("about.strategies.column.name")])[0] == \
-        i18n.catalog("zh")[f"strategy_ui.{strategies.iloc[0][_zh('about.strategies.column.strategy')]}.title"]
+    assert (
+        list(strategies[_zh("about.strategies.column.name")])[0]
+        == i18n.catalog("zh")[f"strategy_ui.{strategies.iloc[0][_zh('about.strategies.column.strategy')]}.title"]
+    )
     assert any(_zh("about.presets.column.wall_s") in df.value.columns for df in at.dataframe)
-    assert all(CJK.search(text) for text in _visible_texts(at)), \
-        [text for text in _visible_texts(at) if not CJK.search(text)]
+    assert all(CJK.search(text) for text in _visible_texts(at)), [
+        text for text in _visible_texts(at) if not CJK.search(text)
+    ]
     assert not i18n.MISSING, i18n.MISSING

@@ -1,6 +1,7 @@
 """AppTest tests of the Learn page (app.py -> pages/learn.py): a card per registered strategy, the
-language switch and `?lang=`, the worked metrics example against clcore.metrics, and "Try it" leading
+language switch and `?lang=`, the worked metrics example against clcore.runs.metrics, and "Try it" leading
 to the Playground with the card's settings in its controls. Nothing trains here."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clcore import STRATEGIES, metrics
+from clcore import STRATEGIES
+from clcore.runs import metrics
 from pages import learn
 from pages.shared import controls, i18n
 
@@ -32,8 +34,9 @@ def open_learn(query: dict | None = None) -> AppTest:
 
 
 def texts(at) -> str:
-    return "\n".join(el.value for kind in ("title", "header", "subheader", "markdown", "caption")
-                     for el in getattr(at, kind))
+    return "\n".join(
+        el.value for kind in ("title", "header", "subheader", "markdown", "caption") for el in getattr(at, kind)
+    )
 
 
 def lang_param(at):
@@ -119,9 +122,12 @@ def test_worked_example_numbers_are_the_engines_metrics_of_the_shown_matrix():
     R, b = values[:-1], values[-1]
     assert R == learn.EXAMPLE_MATRIX and b == learn.EXAMPLE_RANDOM
     shown = {m.label: m.value for m in at.metric}
-    expected = {"Average accuracy (ACC)": metrics.average_accuracy(R), "Forgetting (F)": metrics.forgetting(R),
-                "Backward transfer (BWT)": metrics.backward_transfer(R),
-                "Forward transfer (FWT)": metrics.forward_transfer(R, b)}
+    expected = {
+        "Average accuracy (ACC)": metrics.average_accuracy(R),
+        "Forgetting (F)": metrics.forgetting(R),
+        "Backward transfer (BWT)": metrics.backward_transfer(R),
+        "Forward transfer (FWT)": metrics.forward_transfer(R, b),
+    }
     assert shown == {label: f"{value:.2f}" for label, value in expected.items()}
     # forgetting counts from the best accuracy, BWT from the diagonal: the example tells them apart
     assert metrics.forgetting(R) != -metrics.backward_transfer(R)
@@ -142,8 +148,9 @@ def test_try_it_opens_the_playground_with_the_cards_settings(names):
         assert at.title[0].value == i18n.catalog("zh")["playground.title"]  # the Playground, in the language kept
         wanted = learn.try_it_state(name)
         for k in controls.all_keys():
-            if k in wanted and (k.startswith(controls.PREFIX + "p_" + name + "_") or not
-                                k.startswith(controls.PREFIX + "p_")):
+            if k in wanted and (
+                k.startswith(controls.PREFIX + "p_" + name + "_") or not k.startswith(controls.PREFIX + "p_")
+            ):
                 assert at.session_state[k] == wanted[k], (name, k)
         assert at.selectbox(key=controls.key("strategy")).value == name
         assert at.number_input(key=controls.key("train_subset")).value == wanted[controls.key("train_subset")]

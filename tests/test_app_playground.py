@@ -4,6 +4,7 @@ Plotly charts come back from AppTest as UnknownElement: their figure is `json.lo
 their key is the end of `el.proto.id`. Trainings are tiny (100-300 examples per task) so the whole file
 runs in well under two minutes on 2 CPU cores.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from clcore.recommended import recommended_settings
-from clcore.store import RunStore
+from clcore.runs.store import RunStore
+from clcore.settings.recommended import recommended_settings
 from pages.shared import charts, controls, session
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -35,7 +36,7 @@ def store_path(tmp_path, monkeypatch):
     # AppTest sessions never close: stop their trainings so that no thread keeps training or waiting
     while OPENED:
         at = OPENED.pop()
-        for lr in at.session_state["_live_runs"] if "_live_runs" in at.session_state else []:
+        for lr in at.session_state.get("_live_runs", []):
             lr.bg.stop()
             lr.bg.join(5)
 
@@ -166,8 +167,10 @@ def test_bad_values_are_reported_beside_their_control():
     at.selectbox(key="pg_benchmark").set_value("permuted-mnist").run()
     items = [el for el in flat(at.sidebar) if getattr(el, "key", None) or el.type == "error"]
     keys = [getattr(el, "key", None) for el in items]
-    between = items[keys.index("pg_benchmark") + 1:keys.index("pg_tasks")]  # under the benchmark's captions
-    assert [el.value[:72] for el in between] == ["benchmark: generative_negative_replay needs tasks that bring new classes"]
+    between = items[keys.index("pg_benchmark") + 1 : keys.index("pg_tasks")]  # under the benchmark's captions
+    assert [el.value[:72] for el in between] == [
+        "benchmark: generative_negative_replay needs tasks that bring new classes"
+    ]
     assert at.button(key="pg_play").disabled
 
 
@@ -184,6 +187,7 @@ def test_strategy_parameters_are_rendered_from_their_declaration():
 
 def test_presets_load_their_settings_into_the_controls():
     from pages.shared.presets import LECTURE_PRESETS, lecture_wall_s, preset_settings
+
     at = open_app()
     at.selectbox(key="pg_preset").set_value("replay").run()
     replay = preset_settings("replay")
@@ -207,9 +211,19 @@ def test_presets_load_their_settings_into_the_controls():
 # URL state
 # ------------------------------------------------------------------------------------------------
 def test_url_parameters_restore_the_controls():
-    query = {"benchmark": "permuted-mnist", "tasks": "3", "strategy": "ewc", "p_ewc_lambda": "42.5",
-             "p_fisher_samples": "300", "lr": "0.05", "batch": "32", "seed": "7", "subset": "500",
-             "hidden": "64,32", "ws": "0123456789abcdef"}
+    query = {
+        "benchmark": "permuted-mnist",
+        "tasks": "3",
+        "strategy": "ewc",
+        "p_ewc_lambda": "42.5",
+        "p_fisher_samples": "300",
+        "lr": "0.05",
+        "batch": "32",
+        "seed": "7",
+        "subset": "500",
+        "hidden": "64,32",
+        "ws": "0123456789abcdef",
+    }
     at = open_app(query)
     assert not at.warning
     assert at.selectbox(key="pg_benchmark").value == "permuted-mnist"
@@ -248,8 +262,7 @@ def test_scenario_choices_follow_the_benchmark():
 
 
 def test_bad_url_parameters_are_reported_and_defaults_used():
-    at = open_app({"lr": "abc", "strategy": "nope", "epochs": "0", "p_bogus": "1", "foo": "bar",
-                   "ws": "not-hex!"})
+    at = open_app({"lr": "abc", "strategy": "nope", "epochs": "0", "p_bogus": "1", "foo": "bar", "ws": "not-hex!"})
     warnings = " ".join(w.value for w in at.warning)
     for name in ("lr=abc", "strategy=nope", "epochs=0", "p_bogus=1", "foo=bar", "ws=not-hex!"):
         assert name in warnings, name
@@ -303,8 +316,9 @@ def test_tiny_preset_trains_to_completion_with_heatmap_matching_the_engine(store
 
 def test_step_pause_and_reset():
     # 5 tasks of 200 steps, whatever the recommended settings
-    at = open_app({"tasks": "5", "subset": "2000", "batch": "10", "epochs": "1", "eval_every": "20",
-                   "eval_subset": "100"})
+    at = open_app(
+        {"tasks": "5", "subset": "2000", "batch": "10", "epochs": "1", "eval_every": "20", "eval_subset": "100"}
+    )
     at.button(key="pg_step_batch").click().run()
     wait_until(at, settled)
     assert live(at).run.step == 1 and live(at).bg.state == "paused"
@@ -362,8 +376,7 @@ def test_live_runs_in_memory_are_bounded():
 
 
 def test_ewc_importance_views_carry_the_engines_data():
-    at = open_app({"preset": "ewc-permuted", "tasks": "2", "subset": "200", "eval_every": "10",
-                   "eval_subset": "100"})
+    at = open_app({"preset": "ewc-permuted", "tasks": "2", "subset": "200", "eval_every": "10", "eval_subset": "100"})
     at.button(key="pg_step_task").click().run()
     wait_until(at, settled)
     at.button(key="pg_step_task").click().run()
@@ -378,7 +391,8 @@ def test_ewc_importance_views_carry_the_engines_data():
     shown = figures(at)["pg_unit_maps"]["data"][0]
     assert shown["name"] == f"unit {top}"
     assert sorted(v for row in shown["z"] for v in row) == pytest.approx(
-        sorted((own[top] / own[top].max()).flatten().tolist()), rel=1e-6, abs=1e-9)
+        sorted((own[top] / own[top].max()).flatten().tolist()), rel=1e-6, abs=1e-9
+    )
 
     at.radio(key="pg_imp_which").set_value("importance").run()
     figs = figures(at)
@@ -388,8 +402,11 @@ def test_ewc_importance_views_carry_the_engines_data():
     top = int(maps.flatten(1).sum(1).argmax())
     expected = (maps[top] / maps[top].max()).tolist()
     assert units["data"][0]["name"] == f"unit {top}"
-    assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
-               for ra, rb in zip(units["data"][0]["z"], expected) for a, b in zip(ra, rb))
+    assert all(
+        math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+        for ra, rb in zip(units["data"][0]["z"], expected)
+        for a, b in zip(ra, rb)
+    )
 
     pixels = figs["pg_pixel_maps"]
     assert len(pixels["data"]) == 2  # one per finished task
@@ -452,8 +469,12 @@ def test_charts_are_valid_plotly_and_shaped_right(monkeypatch):
         charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 5, [str(i) for i in range(5)], "t", cols=5),
         charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 16, [str(i) for i in range(16)], "t"),
         charts.importance_maps([[[0.0, 1.0], [2.0, 3.0]]] * 7, [str(i) for i in range(7)], "t", cols=3),
-        charts.importance_histograms({"w.weight": {"log10_counts": [1, 2], "log10_edges": [0, 1, 2]},
-                                      "w.bias": {"log10_counts": [3], "log10_edges": [0, 1]}}),
+        charts.importance_histograms(
+            {
+                "w.weight": {"log10_counts": [1, 2], "log10_edges": [0, 1, 2]},
+                "w.bias": {"log10_counts": [3], "log10_edges": [0, 1]},
+            }
+        ),
         charts.teacher_choices([10, 20], [[1, 2, 0], [3, 0, 0]], [[0, 1, 0], [1, 1, 0]], names, task_boundaries=[15]),
         charts.model_accuracies([0, 10], {"stable": [1, 2], "student": [2, 3]}, {"stable": [1, 2, 3]}, names),
     ]
@@ -465,8 +486,17 @@ def test_charts_are_valid_plotly_and_shaped_right(monkeypatch):
 
 
 def test_parse_url_never_raises_on_garbage():
-    state, messages = controls.parse_url({"tasks": "-1", "classes": "a|b", "device": "tpu", "p_c": "x",
-                                          "subset": "1e99", "hidden": "0", "scenario": "sideways"})
+    state, messages = controls.parse_url(
+        {
+            "tasks": "-1",
+            "classes": "a|b",
+            "device": "tpu",
+            "p_c": "x",
+            "subset": "1e99",
+            "hidden": "0",
+            "scenario": "sideways",
+        }
+    )
     assert len(messages) == 7 and state == controls.default_state()
     state, messages = controls.parse_url({"preset": "nope"})
     assert messages and "preset=nope" in messages[0]
@@ -476,7 +506,7 @@ def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path, monk
     from streamlit.runtime import Runtime
 
     from clcore import Run, make_config
-    from clcore.runner import BackgroundRun
+    from clcore.runs.background import BackgroundRun
 
     class GoneSessions:
         def is_active_session(self, session_id):
@@ -490,8 +520,16 @@ def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path, monk
     for trained in (True, False):
         config = make_config(train_subset=300, eval_every=100, eval_subset=100)
         run = Run(config)
-        lr = session.LiveRun(store.create("feedc0de", config.to_dict()), config, run, BackgroundRun(run), "x",
-                             store=store, workspace="feedc0de", session_id="closed-tab")
+        lr = session.LiveRun(
+            store.create("feedc0de", config.to_dict()),
+            config,
+            run,
+            BackgroundRun(run),
+            "x",
+            store=store,
+            workspace="feedc0de",
+            session_id="closed-tab",
+        )
         run.subscribe(lambda event, lr=lr: session._on_event(lr, event))
         if trained:
             lr.bg.step("task")

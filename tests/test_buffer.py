@@ -1,12 +1,13 @@
 """ReplayBuffer: reservoir sampling (statistically uniform, and identical to the sequential algorithm),
 the class-balanced policy, stored task ids / logits, sampling and composition."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from clcore.buffer import ReplayBuffer
+from clcore.mechanics.buffer import ReplayBuffer
 
 N_CLASSES = 10
 
@@ -163,6 +164,7 @@ def test_zero_capacity_buffer_stores_nothing():
 # ---------------------------------------------------------------------------------------------------
 # stored task ids and logits
 
+
 @pytest.mark.parametrize("policy", ["reservoir", "balanced"])
 def test_task_ids_and_logits_stored_with_their_samples(policy):
     buf = ReplayBuffer(30, N_CLASSES, policy=policy, generator=torch.Generator().manual_seed(3))
@@ -202,6 +204,7 @@ def test_logits_are_detached_copies():
 # ---------------------------------------------------------------------------------------------------
 # balanced policy
 
+
 def _class_counts(buf):
     return np.bincount(buf.y[: buf.filled].numpy(), minlength=N_CLASSES)
 
@@ -212,8 +215,9 @@ def test_balanced_policy_converges_and_stays_balanced():
     gen = torch.Generator().manual_seed(1)
     balanced_since = None
     for b in range(300):
-        ids = torch.randint(0, 10**6, (10,), generator=gen) * N_CLASSES + \
-            torch.randint(0, N_CLASSES, (10,), generator=gen)  # uniform labels (id % 10)
+        ids = torch.randint(0, 10**6, (10,), generator=gen) * N_CLASSES + torch.randint(
+            0, N_CLASSES, (10,), generator=gen
+        )  # uniform labels (id % 10)
         add_ids(buf, ids, task=0)
         counts = _class_counts(buf)
         # the bookkeeping the policy decides from matches what is stored
@@ -257,6 +261,7 @@ def test_balanced_policy_one_batch_larger_than_capacity():
 # ---------------------------------------------------------------------------------------------------
 # sample and composition
 
+
 @pytest.mark.parametrize("policy", ["reservoir", "balanced"])
 def test_sample_returns_distinct_filled_slots(policy):
     buf = ReplayBuffer(100, N_CLASSES, policy=policy, generator=torch.Generator().manual_seed(5))
@@ -288,8 +293,8 @@ def test_sample_without_logits():
 def test_composition_counts_classes_and_tasks():
     buf = ReplayBuffer(50, N_CLASSES)
     assert buf.composition(3) == {"classes": [0] * N_CLASSES, "tasks": [0, 0, 0], "size": 0}
-    add_ids(buf, torch.tensor([0, 1, 11, 21]), task=0)   # labels 0, 1, 1, 1
-    add_ids(buf, torch.tensor([2, 3, 13]), task=2)       # labels 2, 3, 3
+    add_ids(buf, torch.tensor([0, 1, 11, 21]), task=0)  # labels 0, 1, 1, 1
+    add_ids(buf, torch.tensor([2, 3, 13]), task=2)  # labels 2, 3, 3
     comp = buf.composition(3)
     assert comp == {"classes": [1, 3, 1, 2, 0, 0, 0, 0, 0, 0], "tasks": [4, 0, 3], "size": 7}
     # once full, composition still covers exactly the stored samples

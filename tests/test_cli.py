@@ -5,6 +5,7 @@ costs (importing torch) overlap. The full matrix of bad inputs also runs in-proc
 `clcore.cli.main` (the whole program: `__main__` only calls it), which is much faster; a few of them
 run as subprocesses too, to check the real exit status and stderr of the process.
 """
+
 import json
 import os
 import subprocess
@@ -15,19 +16,49 @@ import pytest
 import torch
 
 import clcore
-from clcore.benchmarks import BENCHMARKS
 from clcore.cli import main
-from clcore.config import FIELDS
-from clcore.recommended import recommended_settings
+from clcore.data.benchmarks import BENCHMARKS
+from clcore.settings.config import FIELDS
+from clcore.settings.recommended import recommended_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # One torch thread per process: these processes run side by side on a small machine.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
-ISSUE_EXAMPLE = ["run", "--benchmark", "split-mnist", "--strategy", "clser", "--buffer", "200", "--epochs", "1",
-                 "--batch-size", "10", "--replay-batch-size", "128", "--lr", "0.03", "--optimizer", "sgd",
-                 "--model", "mlp", "--hidden", "100,100", "--seed", "0", "--device", "auto",
-                 "--param", "reg_weight=2.0", "--param", "stable_freq=0.9", "--train-subset", "200", "--quiet"]
+ISSUE_EXAMPLE = [
+    "run",
+    "--benchmark",
+    "split-mnist",
+    "--strategy",
+    "clser",
+    "--buffer",
+    "200",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "10",
+    "--replay-batch-size",
+    "128",
+    "--lr",
+    "0.03",
+    "--optimizer",
+    "sgd",
+    "--model",
+    "mlp",
+    "--hidden",
+    "100,100",
+    "--seed",
+    "0",
+    "--device",
+    "auto",
+    "--param",
+    "reg_weight=2.0",
+    "--param",
+    "stable_freq=0.9",
+    "--train-subset",
+    "200",
+    "--quiet",
+]
 
 # (id, arguments after `run`, words the one stderr line must contain)
 BAD_INPUTS = [
@@ -35,10 +66,17 @@ BAD_INPUTS = [
     ("unknown-benchmark", ["--benchmark", "imagenet"], ["benchmark", "imagenet", "split-mnist"]),
     ("negative-buffer", ["--strategy", "er", "--buffer", "-5"], ["buffer", "-5"]),
     ("buffer-not-a-number", ["--strategy", "er", "--buffer", "many"], ["buffer", "many"]),
-    ("unknown-param-key", ["--strategy", "clser", "--buffer", "10", "--param", "foo=1"], ["foo", "clser", "reg_weight"]),
+    (
+        "unknown-param-key",
+        ["--strategy", "clser", "--buffer", "10", "--param", "foo=1"],
+        ["foo", "clser", "reg_weight"],
+    ),
     ("param-without-value", ["--strategy", "ewc", "--param", "ewc_lambda"], ["ewc_lambda", "name=value"]),
-    ("param-out-of-range", ["--strategy", "clser", "--buffer", "10", "--param", "stable_freq=1.5"],
-     ["stable_freq", "1.5", "range"]),
+    (
+        "param-out-of-range",
+        ["--strategy", "clser", "--buffer", "10", "--param", "stable_freq=1.5"],
+        ["stable_freq", "1.5", "range"],
+    ),
     ("param-not-a-number", ["--strategy", "ewc", "--param", "ewc_lambda=lots"], ["ewc_lambda", "lots"]),
     ("lr-zero", ["--lr", "0"], ["lr", "0"]),
     ("lr-negative", ["--lr", "-0.1"], ["lr", "-0.1"]),
@@ -58,8 +96,14 @@ SUBPROCESS_BAD = ["unknown-strategy", "forced-cuda"]  # a make_config error and 
 
 
 def _launch(args):
-    return subprocess.Popen([sys.executable, "-m", "clcore", *args], cwd=ROOT, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "clcore", *args],
+        cwd=ROOT,
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +113,18 @@ def cli(tmp_path_factory):
         "list": ["list"],
         "list-json": ["list", "--json"],
         "issue": [*ISSUE_EXAMPLE, "--out", str(out / "issue.json")],
-        "preset": ["run", "--preset", "clser-split-mnist-200", "--train-subset", "100", "--eval-every", "0",
-                   "--quiet", "--out", str(out / "preset.json")],
+        "preset": [
+            "run",
+            "--preset",
+            "clser-split-mnist-200",
+            "--train-subset",
+            "100",
+            "--eval-every",
+            "0",
+            "--quiet",
+            "--out",
+            str(out / "preset.json"),
+        ],
     }
     bad = {case: args for case, args, _ in BAD_INPUTS}
     commands.update({f"bad:{case}": ["run", *bad[case]] for case in SUBPROCESS_BAD})
@@ -91,6 +145,7 @@ def _json(cli, name):
 
 # ---------------------------------------------------------------------------------------------------
 # list
+
 
 def test_list_text(cli):
     proc = cli["list"]
@@ -119,8 +174,14 @@ def test_list_json(cli):
     by_name = {s["name"]: s for s in info["strategies"]}
     assert by_name["er"]["uses_buffer"] is True and by_name["ewc"]["uses_buffer"] is False
     clser_params = {p["name"]: p for p in by_name["clser"]["params"]}
-    assert clser_params["stable_freq"] == {"name": "stable_freq", "default": 0.7, "low": 0.0, "high": 1.0,
-                                           "type": "float", "help": clser_params["stable_freq"]["help"]}
+    assert clser_params["stable_freq"] == {
+        "name": "stable_freq",
+        "default": 0.7,
+        "low": 0.0,
+        "high": 1.0,
+        "type": "float",
+        "help": clser_params["stable_freq"]["help"],
+    }
     assert set(info["presets"]) == set(clcore.PRESETS)
     preset = info["presets"]["clser-split-mnist-200"]
     assert preset["lr"] == 0.03 and preset["replay_batch_size"] == 128 and preset["params"]["reg_weight"] == 2.0
@@ -128,6 +189,7 @@ def test_list_json(cli):
 
 # ---------------------------------------------------------------------------------------------------
 # run
+
 
 def test_run_writes_result_json_with_resolved_config(cli):
     """The preset run doubles as the tiny run whose JSON is checked in full."""
@@ -182,8 +244,13 @@ def test_preset_values_resolved_into_config(cli):
     assert config["strategy"] == "clser" and config["benchmark"] == "split-mnist"
     assert config["buffer_size"] == 200 and config["lr"] == 0.03 and config["batch_size"] == 10
     assert config["replay_batch_size"] == 128 and config["optimizer"] == "sgd" and config["epochs"] == 1
-    assert config["params"] == {"reg_weight": 2.0, "stable_freq": 0.9, "stable_alpha": 0.99,
-                                "plastic_freq": 1.0, "plastic_alpha": 0.99}
+    assert config["params"] == {
+        "reg_weight": 2.0,
+        "stable_freq": 0.9,
+        "stable_alpha": 0.99,
+        "plastic_freq": 1.0,
+        "plastic_alpha": 0.99,
+    }
     assert config["model"] == "mlp" and config["hidden"] == [100, 100]
     assert config["train_subset"] == 100
 
@@ -197,6 +264,7 @@ def test_explicit_options_refine_a_preset():
 def test_ctrl_c_stops_the_run_and_writes_results_so_far(tmp_path, monkeypatch, capfd):
     """In-process: the strategy raises KeyboardInterrupt mid-task, as Ctrl-C would."""
     from clcore.strategies.finetune import Finetune
+
     real = Finetune.observe
     calls = {"n": 0}
 
@@ -209,8 +277,24 @@ def test_ctrl_c_stops_the_run_and_writes_results_so_far(tmp_path, monkeypatch, c
     monkeypatch.setattr(Finetune, "observe", observe)
     out = tmp_path / "r.json"
     # 10 steps a task, whatever the recommended settings: the interrupt comes in task 2
-    rc = main(["run", "--train-subset", "100", "--batch-size", "10", "--epochs", "1", "--hidden", "16",
-               "--eval-every", "0", "--quiet", "--out", str(out)])
+    rc = main(
+        [
+            "run",
+            "--train-subset",
+            "100",
+            "--batch-size",
+            "10",
+            "--epochs",
+            "1",
+            "--hidden",
+            "16",
+            "--eval-every",
+            "0",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     stdout, stderr = capfd.readouterr()
     assert rc == 1
     result = json.loads(out.read_text())
@@ -226,8 +310,26 @@ def test_every_strategy_runs_through_the_cli(strategy, tmp_path, capfd):
     command line, with its declared defaults, and writes a finished result."""
     out = tmp_path / "r.json"
     buffer = ["--buffer", "40"] if clcore.STRATEGIES[strategy].uses_buffer else []
-    rc = main(["run", "--strategy", strategy, "--no-recommended", *buffer, "--tasks", "2", "--train-subset", "60",
-               "--hidden", "16", "--eval-every", "0", "--quiet", "--out", str(out)])
+    rc = main(
+        [
+            "run",
+            "--strategy",
+            strategy,
+            "--no-recommended",
+            *buffer,
+            "--tasks",
+            "2",
+            "--train-subset",
+            "60",
+            "--hidden",
+            "16",
+            "--eval-every",
+            "0",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     stdout, stderr = capfd.readouterr()
     assert rc == 0, stderr
     result = json.loads(out.read_text())
@@ -238,6 +340,7 @@ def test_every_strategy_runs_through_the_cli(strategy, tmp_path, capfd):
 
 # ---------------------------------------------------------------------------------------------------
 # bad input: one line on stderr, no traceback, non-zero exit
+
 
 def _check_one_line_error(rc, stdout, stderr, words):
     assert rc not in (0, None)

@@ -1,5 +1,6 @@
 """Data sets: the bundled MNIST, and the torchvision-read ones from small files written here in their
 real on-disk formats (nothing is ever downloaded: name resolution is disabled in these tests)."""
+
 import hashlib
 import os
 import pickle
@@ -14,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from clcore import DataUnavailable, Run, make_config
-from clcore import datasets
-from clcore.benchmarks import build_benchmark, random_crop_flip
-from clcore.tv_compat import import_torchvision
+from clcore.data import datasets
+from clcore.data.benchmarks import build_benchmark, random_crop_flip
+from clcore.data.tv_compat import import_torchvision
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -29,8 +30,10 @@ CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 def offline(monkeypatch):
     """No network: any attempt to resolve a host name fails at once (as on a machine without one),
     so a test can never download a real data set even where the network is up."""
+
     def no_network(*args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "network disabled in tests")
+
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
 
 
@@ -58,6 +61,7 @@ def _md5(path):
 
 # ---------------------------------------------------------------------------------------------------
 # writers for the real formats
+
 
 def write_idx_images(path, images):
     n, rows, cols = images.shape
@@ -101,20 +105,35 @@ def make_cifar10(root, rng, monkeypatch, per_class_per_batch=2, test_per_class=3
     for b in range(1, 6):
         y = _labels(per_class_per_batch, 10, rng)
         x = _images(rng, len(y), (3, 32, 32))
-        _pickle(folder / f"data_batch_{b}", {"batch_label": f"training batch {b} of 5", "data": _cifar_rows(x),
-                                             "labels": y.tolist(), "filenames": [f"{i}.png" for i in range(len(y))]})
+        _pickle(
+            folder / f"data_batch_{b}",
+            {
+                "batch_label": f"training batch {b} of 5",
+                "data": _cifar_rows(x),
+                "labels": y.tolist(),
+                "filenames": [f"{i}.png" for i in range(len(y))],
+            },
+        )
         train_x.append(x), train_y.append(y)
     y = _labels(test_per_class, 10, rng)
     x = _images(rng, len(y), (3, 32, 32))
-    _pickle(folder / "test_batch", {"batch_label": "testing batch 1 of 1", "data": _cifar_rows(x),
-                                    "labels": y.tolist(), "filenames": [f"{i}.png" for i in range(len(y))]})
+    _pickle(
+        folder / "test_batch",
+        {
+            "batch_label": "testing batch 1 of 1",
+            "data": _cifar_rows(x),
+            "labels": y.tolist(),
+            "filenames": [f"{i}.png" for i in range(len(y))],
+        },
+    )
     _pickle(folder / "batches.meta", {"label_names": CIFAR10_NAMES, "num_cases_per_batch": 20, "num_vis": 3072})
     # torchvision checks the md5 of every file (the class's own lists hold the md5s of the real CIFAR
     # files, which these small stand-ins cannot match; the metadata file is checked separately, by
     # `_load_meta`, so patching `_check_integrity` alone would not do). Point the lists at these files'
     # md5s instead: the integrity checks still run, on the files written here.
-    monkeypatch.setattr(CIFAR10, "train_list", [[f"data_batch_{b}", _md5(folder / f"data_batch_{b}")]
-                                                for b in range(1, 6)])
+    monkeypatch.setattr(
+        CIFAR10, "train_list", [[f"data_batch_{b}", _md5(folder / f"data_batch_{b}")] for b in range(1, 6)]
+    )
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", _md5(folder / "test_batch")]])
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": _md5(folder / "batches.meta")})
     return (np.concatenate(train_x), np.concatenate(train_y)), (x, y)
@@ -129,8 +148,16 @@ def make_cifar100(root, rng, monkeypatch, train_per_class=2, test_per_class=1):
     for split, per_class in (("train", train_per_class), ("test", test_per_class)):
         y = _labels(per_class, 100, rng)
         x = _images(rng, len(y), (3, 32, 32))
-        _pickle(folder / split, {"batch_label": split, "data": _cifar_rows(x), "fine_labels": y.tolist(),
-                                 "coarse_labels": (y // 5).tolist(), "filenames": [f"{i}.png" for i in range(len(y))]})
+        _pickle(
+            folder / split,
+            {
+                "batch_label": split,
+                "data": _cifar_rows(x),
+                "fine_labels": y.tolist(),
+                "coarse_labels": (y // 5).tolist(),
+                "filenames": [f"{i}.png" for i in range(len(y))],
+            },
+        )
         out[split] = (x, y)
     _pickle(folder / "meta", {"fine_label_names": names, "coarse_label_names": [f"coarse_{i}" for i in range(20)]})
     # md5s of these files instead of the real ones (see make_cifar10)
@@ -148,17 +175,27 @@ def _normalised(x_uint8_nchw, mean, std):
 # ---------------------------------------------------------------------------------------------------
 # tv_compat
 
+
 def test_import_torchvision_needs_the_compat_shim():
-    plain = subprocess.Popen([sys.executable, "-c", "import torchvision"], cwd=ROOT, env=ENV, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    shim_code = ("from clcore.tv_compat import import_torchvision\n"
-                 "tv = import_torchvision()\n"
-                 "again = import_torchvision()\n"
-                 "import torchvision\n"
-                 "assert tv is again is torchvision\n"
-                 "print(tv.datasets.FashionMNIST.__name__, tv.datasets.CIFAR10.__name__, tv.datasets.CIFAR100.__name__)\n")
-    shim = subprocess.Popen([sys.executable, "-c", shim_code], cwd=ROOT, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    plain = subprocess.Popen(
+        [sys.executable, "-c", "import torchvision"],
+        cwd=ROOT,
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    shim_code = (
+        "from clcore.data.tv_compat import import_torchvision\n"
+        "tv = import_torchvision()\n"
+        "again = import_torchvision()\n"
+        "import torchvision\n"
+        "assert tv is again is torchvision\n"
+        "print(tv.datasets.FashionMNIST.__name__, tv.datasets.CIFAR10.__name__, tv.datasets.CIFAR100.__name__)\n"
+    )
+    shim = subprocess.Popen(
+        [sys.executable, "-c", shim_code], cwd=ROOT, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     plain_out, plain_err = plain.communicate(timeout=120)
     shim_out, shim_err = shim.communicate(timeout=120)
     assert shim.returncode == 0, shim_err
@@ -176,6 +213,7 @@ def test_import_torchvision_in_process():
 
 # ---------------------------------------------------------------------------------------------------
 # Fashion-MNIST
+
 
 def test_fashion_mnist_from_idx_files(data_dir):
     rng = np.random.default_rng(0)
@@ -206,6 +244,7 @@ def test_fashion_mnist_from_idx_files(data_dir):
 
 # ---------------------------------------------------------------------------------------------------
 # CIFAR
+
 
 def test_cifar10_from_python_pickles(data_dir, monkeypatch):
     rng = np.random.default_rng(1)
@@ -251,8 +290,11 @@ def test_cifar100_from_python_pickles(data_dir, monkeypatch):
 def test_tiny_cnn_run_on_split_cifar10_uses_augmentation(data_dir, monkeypatch):
     rng = np.random.default_rng(3)
     make_cifar10(data_dir, rng, monkeypatch)
-    run = Run(make_config(benchmark="split-cifar10", model="cnn", strategy="er", buffer_size=20, batch_size=20,
-                          eval_every=0, seed=0))
+    run = Run(
+        make_config(
+            benchmark="split-cifar10", model="cnn", strategy="er", buffer_size=20, batch_size=20, eval_every=0, seed=0
+        )
+    )
     assert run.benchmark.data.x_train.shape == (100, 3, 32, 32)
     calls = []
     real = run.benchmark.augment
@@ -285,10 +327,15 @@ def test_random_crop_flip_is_a_crop_and_flip_of_the_padded_image():
     padded = F.pad(x, (pad,) * 4)
     found = []
     for i in range(n):
-        matches = [(oy, ox, flip)
-                   for oy in range(2 * pad + 1) for ox in range(2 * pad + 1) for flip in (False, True)
-                   if torch.equal(out[i], (lambda crop: crop.flip(-1) if flip else crop)(
-                       padded[i, :, oy:oy + h, ox:ox + w]))]
+        matches = [
+            (oy, ox, flip)
+            for oy in range(2 * pad + 1)
+            for ox in range(2 * pad + 1)
+            for flip in (False, True)
+            if torch.equal(
+                out[i], (lambda crop: crop.flip(-1) if flip else crop)(padded[i, :, oy : oy + h, ox : ox + w])
+            )
+        ]
         assert len(matches) == 1, (i, matches)  # exactly one crop position and flip explains it
         found.append(matches[0])
     flips = {f for _, _, f in found}
@@ -301,11 +348,15 @@ def test_random_crop_flip_is_a_crop_and_flip_of_the_padded_image():
 # ---------------------------------------------------------------------------------------------------
 # missing data
 
-@pytest.mark.parametrize("name, display, folder_hint", [
-    ("fashion-mnist", "Fashion-MNIST", "FashionMNIST/raw/"),
-    ("cifar10", "CIFAR-10", "cifar-10-batches-py/"),
-    ("cifar100", "CIFAR-100", "cifar-100-python/"),
-])
+
+@pytest.mark.parametrize(
+    "name, display, folder_hint",
+    [
+        ("fashion-mnist", "Fashion-MNIST", "FashionMNIST/raw/"),
+        ("cifar10", "CIFAR-10", "cifar-10-batches-py/"),
+        ("cifar100", "CIFAR-100", "cifar-100-python/"),
+    ],
+)
 def test_missing_data_set_raises_data_unavailable(name, display, folder_hint, data_dir):
     with pytest.raises(DataUnavailable) as info:
         datasets.load_dataset(name)
@@ -323,6 +374,7 @@ def test_missing_data_through_run_is_a_data_unavailable_error(data_dir):
 
 # ---------------------------------------------------------------------------------------------------
 # bundled MNIST
+
 
 def test_bundled_mnist():
     data = datasets.load_dataset("mnist")

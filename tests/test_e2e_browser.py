@@ -11,6 +11,7 @@ checked for Chinese text in the page, the navigation and a chart title. Screensh
 Chromium comes from apt: `make test` installs it (target e2e-deps) and this module tries again if it
 is missing; if it cannot be installed the test fails loudly instead of skipping.
 """
+
 from __future__ import annotations
 
 import re
@@ -78,7 +79,8 @@ def heatmap_z(page):
     """The live heatmap's cell values, read from the plotly graph div in the page."""
     return page.evaluate("""() => {
         const el = document.querySelector('.st-key-pg_heatmap .js-plotly-plot')
-                   || [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data && g.data[0].type === 'heatmap');
+                   || [...document.querySelectorAll('.js-plotly-plot')]
+                        .find(g => g.data && g.data[0].type === 'heatmap');
         return el && el.data ? el.data[0].z : null;
     }""")
 
@@ -119,8 +121,11 @@ def open_compare_elsewhere(page, server: str) -> None:
     wait_until(lambda: page.get_by_text("No runs yet").count() > 0, 90, "an empty Compare page")
     page.locator(".st-key-cmp_grid_go button").first.wait_for(timeout=30_000)
     # the app's own navigation (app.py's st.navigation), not Streamlit's pages/ folder listing
-    wait_until(lambda: any("Playground" in t for t in nav_links(page)) and not any(t == "app" for t in
-               nav_links(page)), 30, "the app's navigation")
+    wait_until(
+        lambda: any("Playground" in t for t in nav_links(page)) and not any(t == "app" for t in nav_links(page)),
+        30,
+        "the app's navigation",
+    )
     assert "finetune on split-mnist" not in page.locator("[data-testid='stMain']").inner_text()
 
 
@@ -130,6 +135,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
 
     def mark(name):
         marks[name] = round(time.time() - t0, 1)
+
     # A classroom neighbour opens Compare straight from a bookmarked URL, as the server's first visitor.
     other = browser.new_context(viewport={"width": 1500, "height": 1000})
     other_page = other.new_page()
@@ -144,7 +150,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
 
     context = browser.new_context(viewport={"width": 1500, "height": 1300})
     page = context.new_page()
-    console = open(ARTIFACTS / "browser-console.log", "w")  # what the page logged: for diagnosing failures
+    console = open(ARTIFACTS / "browser-console.log", "w")  # noqa: SIM115 (written while the page lives)
     page.on("console", lambda msg: console.write(f"{time.strftime('%H:%M:%S')} {msg.type}: {msg.text}\n"))
     page.on("pageerror", lambda error: console.write(f"{time.strftime('%H:%M:%S')} pageerror: {error}\n"))
     try:
@@ -171,16 +177,21 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         z1 = heatmap_z(page)
         png1 = shot(page, "02-training-early")
         # the heatmap fills row by row as tasks end, while the step counter climbs
-        z2 = wait_until(lambda: (z := heatmap_z(page)) and filled_rows(z) >= 2 and filled_rows(z) > filled_rows(z1)
-                        and z, 90, "heatmap rows to fill in")
+        z2 = wait_until(
+            lambda: (z := heatmap_z(page)) and filled_rows(z) >= 2 and filled_rows(z) > filled_rows(z1) and z,
+            90,
+            "heatmap rows to fill in",
+        )
         step2 = read_step(page)
         png2 = shot(page, "03-training-heatmap-filling")
         assert step2 > first_step
         assert z2 != z1 and filled_rows(z2) > filled_rows(z1)
         assert png1 != png2
         assert "training" in status_text(page)
-        print(f"\nPlay -> first step counter update seen in the browser: {first_update_s:.1f} s; "
-              f"{filled_rows(z2)} heatmap rows at step {step2} after {time.time() - started:.1f} s")
+        print(
+            f"\nPlay -> first step counter update seen in the browser: {first_update_s:.1f} s; "
+            f"{filled_rows(z2)} heatmap rows at step {step2} after {time.time() - started:.1f} s"
+        )
 
         page.locator(".st-key-pg_pause button").first.click()
         wait_until(lambda: "paused" in status_text(page), 10, "the paused badge")

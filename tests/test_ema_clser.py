@@ -1,4 +1,5 @@
 """EMA warm-up and update, CLS-ER's teacher choice, and CLS-ER end to end on a tiny run."""
+
 import copy
 import math
 
@@ -7,21 +8,24 @@ import torch
 from torch import nn
 
 from clcore import Run, make_config
-from clcore.ema import ema_alpha, ema_update
+from clcore.mechanics.ema import ema_alpha, ema_update
 from clcore.strategies.clser import CLSER
-
 
 # ---------------------------------------------------------------------------------------------------
 # EMA
 
-@pytest.mark.parametrize("step, alpha_max, expected", [
-    (0, 0.999, 0.0),              # 1 - 1/1 = 0: the first update copies the model
-    (1, 0.999, 0.5),              # 1 - 1/2
-    (9, 0.999, 0.9),              # 1 - 1/10
-    (1000, 0.999, 0.999),         # 1 - 1/1001 = 0.999000999... > 0.999: capped
-    (1000, 0.99, 0.99),
-    (9, 0.5, 0.5),                # 0.9 > 0.5: capped early
-])
+
+@pytest.mark.parametrize(
+    "step, alpha_max, expected",
+    [
+        (0, 0.999, 0.0),  # 1 - 1/1 = 0: the first update copies the model
+        (1, 0.999, 0.5),  # 1 - 1/2
+        (9, 0.999, 0.9),  # 1 - 1/10
+        (1000, 0.999, 0.999),  # 1 - 1/1001 = 0.999000999... > 0.999: capped
+        (1000, 0.99, 0.99),
+        (9, 0.5, 0.5),  # 0.9 > 0.5: capped early
+    ],
+)
 def test_ema_alpha_warm_up(step, alpha_max, expected):
     assert ema_alpha(alpha_max, step) == pytest.approx(expected, abs=1e-15)
 
@@ -43,8 +47,9 @@ def test_ema_update_is_alpha_ema_plus_one_minus_alpha_param(step, alpha_max):
     assert alpha == pytest.approx(expected_alpha, abs=1e-15)
     for e, e0, p in zip(ema.parameters(), before, model.parameters()):
         assert not torch.equal(e, e0)  # it did move
-        torch.testing.assert_close(e.detach(), expected_alpha * e0 + (1 - expected_alpha) * p.detach(),
-                                   rtol=0, atol=1e-14)
+        torch.testing.assert_close(
+            e.detach(), expected_alpha * e0 + (1 - expected_alpha) * p.detach(), rtol=0, atol=1e-14
+        )
     # the model itself is untouched
     assert all(torch.equal(p, p0) for p, p0 in zip(model.parameters(), model_before))
 
@@ -52,23 +57,28 @@ def test_ema_update_is_alpha_ema_plus_one_minus_alpha_param(step, alpha_max):
 # ---------------------------------------------------------------------------------------------------
 # teacher choice
 
+
 def test_choose_teacher_picks_higher_true_label_probability():
-    plastic = torch.tensor([
-        [2.0, 0.0, 0.0],  # 0: label 0; plastic p=e^2/(e^2+2)=0.79 > stable 1/3        -> plastic
-        [0.0, 0.0, 0.0],  # 1: label 1; plastic 1/3 < stable e^3/(e^3+2)=0.91           -> stable
-        [1.0, 1.0, 1.0],  # 2: label 2; both exactly 1/3 (a tie)                        -> plastic
-        [0.0, 4.0, 0.0],  # 3: label 0; plastic is MORE confident overall, but on a wrong
-                          #    class: its p(true)=1/(e^4+2)=0.018 < stable e/(e+2)=0.58  -> stable
-        [3.0, 0.0, 0.0],  # 4: label 0; stable has the larger raw logit on the label (5 > 3)
-                          #    but p = e^5/(2e^5+1)=0.497 < plastic e^3/(e^3+2)=0.909   -> plastic
-    ])
-    stable = torch.tensor([
-        [0.0, 0.0, 0.0],
-        [0.0, 3.0, 0.0],
-        [5.0, 5.0, 5.0],
-        [1.0, 0.0, 0.0],
-        [5.0, 5.0, 0.0],
-    ])
+    plastic = torch.tensor(
+        [
+            [2.0, 0.0, 0.0],  # 0: label 0; plastic p=e^2/(e^2+2)=0.79 > stable 1/3        -> plastic
+            [0.0, 0.0, 0.0],  # 1: label 1; plastic 1/3 < stable e^3/(e^3+2)=0.91           -> stable
+            [1.0, 1.0, 1.0],  # 2: label 2; both exactly 1/3 (a tie)                        -> plastic
+            [0.0, 4.0, 0.0],  # 3: label 0; plastic is MORE confident overall, but on a wrong
+            #    class: its p(true)=1/(e^4+2)=0.018 < stable e/(e+2)=0.58  -> stable
+            [3.0, 0.0, 0.0],  # 4: label 0; stable has the larger raw logit on the label (5 > 3)
+            #    but p = e^5/(2e^5+1)=0.497 < plastic e^3/(e^3+2)=0.909   -> plastic
+        ]
+    )
+    stable = torch.tensor(
+        [
+            [0.0, 0.0, 0.0],
+            [0.0, 3.0, 0.0],
+            [5.0, 5.0, 5.0],
+            [1.0, 0.0, 0.0],
+            [5.0, 5.0, 0.0],
+        ]
+    )
     labels = torch.tensor([0, 1, 2, 0, 0])
     target, took_stable = CLSER.choose_teacher(plastic, stable, labels)
     assert took_stable.dtype == torch.bool
@@ -86,8 +96,17 @@ STEPS_PER_TASK = TRAIN_SUBSET // BATCH
 
 
 def clser_run(**params):
-    cfg = make_config(strategy="clser", buffer_size=BUFFER, train_subset=TRAIN_SUBSET, batch_size=BATCH,
-                      replay_batch_size=REPLAY, eval_every=0, seed=0, hidden=(32,), params=params)
+    cfg = make_config(
+        strategy="clser",
+        buffer_size=BUFFER,
+        train_subset=TRAIN_SUBSET,
+        batch_size=BATCH,
+        replay_batch_size=REPLAY,
+        eval_every=0,
+        seed=0,
+        hidden=(32,),
+        params=params,
+    )
     return Run(cfg)
 
 
@@ -144,7 +163,7 @@ def test_clser_teacher_choice_counts_add_up(finished_clser):
     assert int(log.sum()) == total
     for row, step in zip(log, replay_steps):
         task_now = (step - 1) // STEPS_PER_TASK
-        assert int(row[:, task_now + 1:].sum()) == 0  # no buffer sample from a future task
+        assert int(row[:, task_now + 1 :].sum()) == 0  # no buffer sample from a future task
     # both teachers get chosen at some point in this run
     assert int(log[:, 0].sum()) > 0 and int(log[:, 1].sum()) > 0
 

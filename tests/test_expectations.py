@@ -2,7 +2,8 @@
 fine-tune's on the Learn cards and in the Playground's strategy menu, in English and Chinese, nothing while a
 run is not measured, and the caveat where a method cannot show its effect: declared by the strategy classes
 (`weak_scenarios`, `needs_task_id`) or measured near fine-tune. The measurements come from a fake
-`clcore.recommended.table`, so the tests do not depend on what `python -m bench.demo` wrote."""
+`clcore.settings.recommended.table`, so the tests do not depend on what `python -m bench.demo` wrote."""
+
 from __future__ import annotations
 
 import copy
@@ -13,7 +14,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from clcore import STRATEGIES, recommended
+from clcore import STRATEGIES
+from clcore.settings import recommended
 from pages.shared import expectations, i18n
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -24,8 +26,13 @@ pytestmark = pytest.mark.timeout(120)
 
 def run(scenario, acc, task_il=None):
     """An `expected` entry as bench.demo writes it ([mean, std] over seeds 0-2)."""
-    return {"scenario": scenario, "avg_acc": [acc, 1.2], "forgetting": [5.0, 0.4],
-            "task_il": None if task_il is None else [task_il, 0.3], "wall_s": 4.0}
+    return {
+        "scenario": scenario,
+        "avg_acc": [acc, 1.2],
+        "forgetting": [5.0, 0.4],
+        "task_il": None if task_il is None else [task_il, 0.3],
+        "wall_s": 4.0,
+    }
 
 
 MEASURED = {  # means chosen to test the rounding to whole percent
@@ -89,7 +96,8 @@ def weak_text(language: str, reason: str, strategy: str, *scenarios: str) -> str
     catalog = i18n.catalog(language)
     return catalog[f"expect.weak.{reason}"].format(
         strategy=catalog[f"strategy_ui.{strategy}.title"],
-        scenario=" / ".join(catalog[f"common.scenario.{s}"] for s in scenarios))
+        scenario=" / ".join(catalog[f"common.scenario.{s}"] for s in scenarios),
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -98,12 +106,14 @@ def weak_text(language: str, reason: str, strategy: str, *scenarios: str) -> str
 def test_card_lines_quote_the_method_beside_fine_tune(measured, language):
     split, permuted = expectations.card_results("er")
     if language == "en":
-        assert split == ("split-mnist (5 tasks): Class-IL ≈ 85 % vs fine-tune ≈ 19 %; "
-                         "Task-IL ≈ 98 % (fine-tune ≈ 96 %)")
+        assert split == (
+            "split-mnist (5 tasks): Class-IL ≈ 85 % vs fine-tune ≈ 19 %; Task-IL ≈ 98 % (fine-tune ≈ 96 %)"
+        )
         assert permuted.startswith("permuted-mnist (") and permuted.endswith("Domain-IL ≈ 67 % vs fine-tune ≈ 65 %")
     else:
-        assert split == ("split-mnist（5 个任务）：类增量（Class-IL） ≈ 85%，微调 ≈ 19%；"
-                         "任务增量（Task-IL） ≈ 98%（微调 ≈ 96%）")
+        assert split == (
+            "split-mnist（5 个任务）：类增量（Class-IL） ≈ 85%，微调 ≈ 19%；任务增量（Task-IL） ≈ 98%（微调 ≈ 96%）"
+        )
         assert permuted.endswith("域增量（Domain-IL） ≈ 67%，微调 ≈ 65%")
     # fine-tune is the reference: its own numbers, compared with nothing; a method not measured: no line
     numbers = [re.findall(r"≈ (\d+) ?%", line) for line in expectations.card_results("finetune")]
@@ -144,8 +154,11 @@ def test_declared_weaknesses():
     task_aware = [name for name, cls in STRATEGIES.items() if cls.needs_task_id] + ["ensemble"]
     assert {"multihead", "pnn", "packnet", "hat", "piggyback", "supsup", "hypernetwork"} <= set(task_aware)
     for name in task_aware:
-        assert [expectations.weakness(name, s) for s in ("class-il", "domain-il", "task-il")] == \
-            ["task_id", "task_id", None], name
+        assert [expectations.weakness(name, s) for s in ("class-il", "domain-il", "task-il")] == [
+            "task_id",
+            "task_id",
+            None,
+        ], name
     for name in ("finetune", "er", "derpp", "clser"):
         assert not any(expectations.weakness(name, s) for s in expectations.SCENARIOS), name
     reasons = {reason for cls in STRATEGIES.values() for reason in cls.weak_scenarios.values()}
@@ -155,13 +168,19 @@ def test_declared_weaknesses():
 
 
 def test_caveats_in_the_active_language(unmeasured, language):
-    assert expectations.caveat("ewc", "split-mnist", "class-il") == \
-        weak_text(language, "regularisation", "ewc", "class-il")
-    assert expectations.caveat("gdumb", "permuted-mnist", "domain-il") == \
-        weak_text(language, "class_balanced_memory", "gdumb", "domain-il")
+    assert expectations.caveat("ewc", "split-mnist", "class-il") == weak_text(
+        language, "regularisation", "ewc", "class-il"
+    )
+    assert expectations.caveat("gdumb", "permuted-mnist", "domain-il") == weak_text(
+        language, "class_balanced_memory", "gdumb", "domain-il"
+    )
     assert expectations.caveat("hat", "split-mnist", "class-il") == weak_text(language, "task_id", "hat", "class-il")
-    for strategy, benchmark, scenario in [("ewc", "split-mnist", "task-il"), ("ewc", "permuted-mnist", "domain-il"),
-                                          ("hat", "split-mnist", "task-il"), ("er", "split-mnist", "class-il")]:
+    for strategy, benchmark, scenario in [
+        ("ewc", "split-mnist", "task-il"),
+        ("ewc", "permuted-mnist", "domain-il"),
+        ("hat", "split-mnist", "task-il"),
+        ("er", "split-mnist", "class-il"),
+    ]:
         assert expectations.caveat(strategy, benchmark, scenario) is None
     # the card names every scenario a reason applies to, once
     assert expectations.card_caveats("hat") == [weak_text(language, "task_id", "hat", "class-il", "domain-il")]
@@ -174,8 +193,9 @@ def test_a_run_measured_near_fine_tune_is_a_caveat_too(measured, language):
     assert expectations.caveat("er", "split-mnist", "class-il") is None  # 85 vs 19
     assert expectations.caveat("er", "split-mnist", "task-il") is None  # fine-tune is near the top in Task-IL
     # a declared reason is said instead of the measurement
-    assert expectations.caveat("ewc", "split-mnist", "class-il") == \
-        weak_text(language, "regularisation", "ewc", "class-il")
+    assert expectations.caveat("ewc", "split-mnist", "class-il") == weak_text(
+        language, "regularisation", "ewc", "class-il"
+    )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ The catalogs must have exactly the same keys, no empty values and the same forma
 every language, and every `t("literal.key")` used in pages/ must exist. A key missing in the active
 language falls back to English at run time; these tests are what fails on it.
 """
+
 from __future__ import annotations
 
 import re
@@ -47,7 +48,7 @@ def test_placeholders_match_and_every_template_formats(catalogs):
         for code, catalog in catalogs.items():
             fields = i18n.placeholders(catalog[key])  # ValueError on a stray brace
             assert fields == wanted, (code, key, fields, wanted)
-            catalog[key].format(**{name: "x" for name in fields})  # no positional or nested fields
+            catalog[key].format(**dict.fromkeys(fields, "x"))  # no positional or nested fields
 
 
 def test_chinese_catalog_is_translated(catalogs):
@@ -74,6 +75,7 @@ def test_every_literal_key_used_in_pages_exists(catalogs):
 
 def test_card_texts_exist_for_every_card(catalogs):
     from pages import learn
+
     for name in learn.CARDS:
         for field in learn.CARD_TEXTS:
             for code, catalog in catalogs.items():
@@ -104,6 +106,11 @@ def test_t_formats_falls_back_to_english_and_records_misses():
         chinese["learn.title"] = removed
     assert not at.exception, at.exception
     assert [el.value for el in at.text] == [
-        "学完任务 2", i18n.catalog("en")["learn.title"], "no.such.key", "学完任务 {i}", "学完任务 3"]
-    assert i18n.MISSING == {("zh", "learn.title"), ("zh", "no.such.key")}
+        "学完任务 2",
+        i18n.catalog("en")["learn.title"],
+        "no.such.key",
+        "学完任务 {i}",
+        "学完任务 3",
+    ]
+    assert {("zh", "learn.title"), ("zh", "no.such.key")} == i18n.MISSING
     i18n.MISSING.clear()

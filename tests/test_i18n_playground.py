@@ -1,6 +1,7 @@
 """The Playground in English and Chinese: catalog coverage of what the engine registers (strategies,
 parameters, benchmarks, models, controls, chart words, presets), the engine's error messages translated
 with their values, and the page itself switched to 中文 (AppTest; nothing trains here)."""
+
 from __future__ import annotations
 
 import re
@@ -9,9 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from clcore import STRATEGIES, ConfigError, make_config
-from clcore.benchmarks import BENCHMARKS, even_class_groups, parse_class_groups
-from clcore.config import resolve_device
+from clcore.data.benchmarks import BENCHMARKS, even_class_groups, parse_class_groups
 from clcore.models import MODEL_NAMES
+from clcore.settings.config import resolve_device
 from pages.shared import charts, controls, i18n
 from pages.shared.presets import LECTURE_PRESETS
 from tests.test_app_playground import figures, open_app, store_path  # noqa: F401  (store_path: autouse)
@@ -50,7 +51,7 @@ def test_controls_benchmarks_models_charts_and_presets_have_texts_in_both_langua
     for name, info in BENCHMARKS.items():
         assert EN.get(f"controls.benchmark_help.{name}") == info.help, name
         assert CJK.search(ZH[f"controls.benchmark_help.{name}"]), name
-    assert {k[len("charts."):] for k in EN if k.startswith("charts.")} == set(charts.TEXT)
+    assert {k[len("charts.") :] for k in EN if k.startswith("charts.")} == set(charts.TEXT)
     for name, english in charts.TEXT.items():
         assert EN[f"charts.{name}"] == english, name
 
@@ -61,17 +62,26 @@ def test_controls_benchmarks_models_charts_and_presets_have_texts_in_both_langua
 def _engine_errors() -> list[str]:
     """Real ConfigError messages of the engine, one or more per translated pattern."""
     attempts = [
-        lambda: make_config(lr=0.0), lambda: make_config(lr="abc"), lambda: make_config(epochs=0),
-        lambda: make_config(momentum=2), lambda: make_config(batch_size=0), lambda: make_config(buffer_size=-1),
-        lambda: make_config(optimizer="rmsprop"), lambda: make_config(strategy="nope"),
-        lambda: make_config(strategy="er", buffer_size=0), lambda: make_config(hidden="a,b"),
-        lambda: make_config(hidden="0"), lambda: make_config(n_tasks=0),
+        lambda: make_config(lr=0.0),
+        lambda: make_config(lr="abc"),
+        lambda: make_config(epochs=0),
+        lambda: make_config(momentum=2),
+        lambda: make_config(batch_size=0),
+        lambda: make_config(buffer_size=-1),
+        lambda: make_config(optimizer="rmsprop"),
+        lambda: make_config(strategy="nope"),
+        lambda: make_config(strategy="er", buffer_size=0),
+        lambda: make_config(hidden="a,b"),
+        lambda: make_config(hidden="0"),
+        lambda: make_config(n_tasks=0),
         lambda: make_config(strategy="ewc", params={"ewc_lambda": -1}),
         lambda: make_config(strategy="ewc", params={"fisher_samples": "x"}),
         lambda: make_config(strategy="gdumb", params={"min_lr": 0.5, "max_lr": 0.05}),
         lambda: make_config(strategy="generative_negative_replay", benchmark="rotated-mnist"),
-        lambda: parse_class_groups("0,a|2", 10), lambda: parse_class_groups("0,1||2", 10),
-        lambda: parse_class_groups("0,11", 10), lambda: parse_class_groups("0,1|1,2", 10),
+        lambda: parse_class_groups("0,a|2", 10),
+        lambda: parse_class_groups("0,1||2", 10),
+        lambda: parse_class_groups("0,11", 10),
+        lambda: parse_class_groups("0,1|1,2", 10),
         lambda: even_class_groups(10, 3),
         lambda: controls.check_benchmark(make_config(classes="0,1|2,3", n_tasks=3)),
         lambda: controls.check_benchmark(make_config(benchmark="permuted-mnist", scenario="class-il")),
@@ -96,6 +106,7 @@ def _translations():
     import streamlit as st
 
     from pages.shared import controls
+
     for code in ("en", "zh"):
         st.session_state["_lang"] = code
         for message in st.session_state["messages"]:
@@ -109,7 +120,7 @@ def test_engine_errors_are_translated_with_their_values():
     at.run()
     assert not at.exception, at.exception
     texts = [el.value for el in at.text]
-    english, chinese = texts[:len(messages)], texts[len(messages):]
+    english, chinese = texts[: len(messages)], texts[len(messages) :]
     scenario = [i for i, m in enumerate(messages) if m.startswith("scenario:")]
     for i, message in enumerate(messages):
         if i not in scenario:  # English reads as the engine wrote it

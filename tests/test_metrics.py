@@ -1,8 +1,9 @@
 """Continual-learning metrics on a hand-made accuracy matrix, with the arithmetic written out."""
+
 import pytest
 
-from clcore import metrics
-from clcore.results import _metrics_for
+from clcore.runs import metrics
+from clcore.runs.results import _metrics_for
 
 # R[i][j]: accuracy (%) on task j after training task i.
 R = [
@@ -81,8 +82,16 @@ def test_empty_matrix_is_an_error():
 
 def test_result_metrics_for_offline_and_empty_runs():
     # joint trains once: one row over all tasks; average over all columns (10 + 20 + 60) / 3 = 30
-    assert _metrics_for([[10.0, 20.0, 60.0]], RANDOM_INIT, offline=True) == \
-        {"avg_acc": pytest.approx(30.0), "forgetting": None, "bwt": None, "fwt": None}
+    assert _metrics_for([[10.0, 20.0, 60.0]], RANDOM_INIT, offline=True) == {
+        "avg_acc": pytest.approx(30.0),
+        "forgetting": None,
+        "bwt": None,
+        "fwt": None,
+    }
     # a run stopped before its first task ended has no rows
-    assert _metrics_for([], RANDOM_INIT, offline=False) == \
-        {"avg_acc": None, "forgetting": None, "bwt": None, "fwt": None}
+    assert _metrics_for([], RANDOM_INIT, offline=False) == {
+        "avg_acc": None,
+        "forgetting": None,
+        "bwt": None,
+        "fwt": None,
+    }

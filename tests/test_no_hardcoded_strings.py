@@ -6,6 +6,7 @@ a container: `col.metric(...)`, `left.plotly_chart(...)`) or to a chart builder 
 inside a `t(...)` call are catalog keys, not texts; what is not text (keys, format specs, icons such as
 ":material/link:", CSS, URLs, Markdown punctuation) is allowed by NOT_TEXT.
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,17 +21,54 @@ CHECKED = ["app.py", "pages"]
 
 # Streamlit calls whose positional arguments are shown as text (st.code / st.latex show code and formulas).
 ELEMENTS = {
-    "title", "header", "subheader", "markdown", "caption", "text", "write", "info", "warning", "error",
-    "success", "toast", "button", "download_button", "link_button", "page_link", "form_submit_button",
-    "selectbox", "radio", "toggle", "checkbox", "number_input", "text_input", "text_area", "slider",
-    "select_slider", "multiselect", "segmented_control", "pills", "metric", "expander", "popover", "tabs",
-    "image", "progress", "spinner", "status", "Page", "set_page_config", "dialog", "badge",
+    "title",
+    "header",
+    "subheader",
+    "markdown",
+    "caption",
+    "text",
+    "write",
+    "info",
+    "warning",
+    "error",
+    "success",
+    "toast",
+    "button",
+    "download_button",
+    "link_button",
+    "page_link",
+    "form_submit_button",
+    "selectbox",
+    "radio",
+    "toggle",
+    "checkbox",
+    "number_input",
+    "text_input",
+    "text_area",
+    "slider",
+    "select_slider",
+    "multiselect",
+    "segmented_control",
+    "pills",
+    "metric",
+    "expander",
+    "popover",
+    "tabs",
+    "image",
+    "progress",
+    "spinner",
+    "status",
+    "Page",
+    "set_page_config",
+    "dialog",
+    "badge",
 }
-TEXT_KEYWORDS = {"label", "help", "placeholder", "caption", "title", "text", "page_title", "y_title", "x_title",
-                 "body"}
+TEXT_KEYWORDS = {"label", "help", "placeholder", "caption", "title", "text", "page_title", "y_title", "x_title", "body"}
 LETTERS = re.compile(r"[^\W\d_]")
-NOT_TEXT = re.compile(r"^(:material/[a-z_]+:|https?://\S+|%[-+0-9.]*[dfgesx]|\]\(#[a-z-]*|"  # icon, URL, format, anchor
-                      r"\s*[·:,;|()\[\]\-–—*#%]*\s*)$")  # Markdown punctuation
+NOT_TEXT = re.compile(
+    r"^(:material/[a-z_]+:|https?://\S+|%[-+0-9.]*[dfgesx]|\]\(#[a-z-]*|"  # icon, URL, format, anchor
+    r"\s*[·:,;|()\[\]\-–—*#%]*\s*)$"
+)  # Markdown punctuation
 # Widgets whose options are internal values when a format_func labels them (only the label is checked).
 OPTION_WIDGETS = {"selectbox", "radio", "segmented_control", "pills", "multiselect", "select_slider"}
 NOT_STREAMLIT = {"LOG", "log", "logger", "logging", "warnings"}  # warning / error of loggers: not on the page
@@ -118,28 +156,40 @@ def test_no_hard_coded_text(path):
 def test_the_check_finds_hard_coded_texts(tmp_path):
     """The checker itself: each of these shows English to a Chinese reader and must be caught."""
     page = tmp_path / "page.py"
-    page.write_text('\n'.join([
-        'import streamlit as st',
-        'from pages.shared import charts',
-        'from pages.shared.i18n import t',
-        'st.title("Hello")',
-        'st.sidebar.button(f"Step {unit}", key="pg_x")',
-        'col.metric("Average accuracy", value)',
-        'st.selectbox(t("a.b"), [1], help="Pick one")',
-        'charts.loss_curve(x, y, title="Training loss")',
-        'st.tabs(["Overview", t("a.c")])',
-        'st.caption(t("a.d") + " (more)")',
-        # allowed: catalog texts, keys, icons, formats, punctuation, numbers
-        'st.button(t("a.e"), key="pg_play", icon=":material/play_arrow:")',
-        'st.number_input(t("a.f"), key="pg_lr", format="%g")',
-        'st.markdown(f"{t(\'a.g\')} · {value:.1f}")',
-        'st.plotly_chart(fig, key="pg_heatmap", config={"displayModeBar": False})',
-        'st.radio(t("a.h"), ["task", "class"], format_func=lambda g: t(f"a.{g}"))',
-        'st.Page("pages/learn.py", title=t("nav.learn"))',
-        'LOG.warning("not on the page: %s", key)',
-        'st.success(st.session_state["cmp_msg"])',
-    ]), encoding="utf-8")
+    page.write_text(
+        "\n".join(
+            [
+                "import streamlit as st",
+                "from pages.shared import charts",
+                "from pages.shared.i18n import t",
+                'st.title("Hello")',
+                'st.sidebar.button(f"Step {unit}", key="pg_x")',
+                'col.metric("Average accuracy", value)',
+                'st.selectbox(t("a.b"), [1], help="Pick one")',
+                'charts.loss_curve(x, y, title="Training loss")',
+                'st.tabs(["Overview", t("a.c")])',
+                'st.caption(t("a.d") + " (more)")',
+                # allowed: catalog texts, keys, icons, formats, punctuation, numbers
+                'st.button(t("a.e"), key="pg_play", icon=":material/play_arrow:")',
+                'st.number_input(t("a.f"), key="pg_lr", format="%g")',
+                "st.markdown(f\"{t('a.g')} · {value:.1f}\")",
+                'st.plotly_chart(fig, key="pg_heatmap", config={"displayModeBar": False})',
+                'st.radio(t("a.h"), ["task", "class"], format_func=lambda g: t(f"a.{g}"))',
+                'st.Page("pages/learn.py", title=t("nav.learn"))',
+                'LOG.warning("not on the page: %s", key)',
+                'st.success(st.session_state["cmp_msg"])',
+            ]
+        ),
+        encoding="utf-8",
+    )
     problems = hard_coded_texts(page)
     caught = [p.split(": ", 1)[1] for p in problems]
-    assert caught == ["'Hello'", "'Step '", "'Average accuracy'", "'Pick one'", "'Training loss'", "'Overview'",
-                      "' (more)'"], problems
+    assert caught == [
+        "'Hello'",
+        "'Step '",
+        "'Average accuracy'",
+        "'Pick one'",
+        "'Training loss'",
+        "'Overview'",
+        "' (more)'",
+    ], problems

@@ -1,7 +1,8 @@
-"""Recommended settings (clcore.recommended) wherever a run is set up: the table has a valid entry for every
+"""Recommended settings (clcore.settings.recommended) wherever a run is set up: the table has a valid entry for every
 strategy on every bundled benchmark it is defined on, and the command line, the Playground's controls, Learn's
 "Try it" and the lecture presets resolve to exactly its values. The values themselves are read from
-clcore.recommended, never written here: `python -m bench.demo write` replaces the table."""
+clcore.settings.recommended, never written here: `python -m bench.demo write` replaces the table."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,10 @@ import json
 import pytest
 
 from clcore import STRATEGIES, make_config
-from clcore.benchmarks import BENCHMARKS
 from clcore.cli import build_parser, run_settings
-from clcore.config import config_from_dict
-from clcore.recommended import DECLARED, recommended_settings
+from clcore.data.benchmarks import BENCHMARKS
+from clcore.settings.config import config_from_dict
+from clcore.settings.recommended import DECLARED, recommended_settings
 from pages import learn
 from pages.shared import controls, i18n
 from pages.shared.presets import LECTURE_PRESETS, preset_settings
@@ -20,8 +21,13 @@ from tests.cli_support import run_cli
 from tests.test_app_playground import open_app, store_path  # noqa: F401  (store_path: autouse)
 
 pytestmark = pytest.mark.timeout(120)
-PAIRS = [(strategy, benchmark) for benchmark, info in BENCHMARKS.items() if info.bundled
-         for strategy, cls in STRATEGIES.items() if cls.defined_on(info)]
+PAIRS = [
+    (strategy, benchmark)
+    for benchmark, info in BENCHMARKS.items()
+    if info.bundled
+    for strategy, cls in STRATEGIES.items()
+    if cls.defined_on(info)
+]
 EN, ZH = i18n.catalog("en"), i18n.catalog("zh")
 
 
@@ -80,11 +86,25 @@ def test_cli_takes_the_recommended_settings_for_every_option_not_given(strategy,
 
 def test_cli_run_says_it_loaded_them_and_writes_them_into_the_result(tmp_path):
     out = tmp_path / "r.json"
-    code, stderr = run_cli(["run", "--strategy", "er", "--benchmark", "split-mnist", "--train-subset", "20",
-                            "--eval-every", "0", "--out", str(out)])
+    code, stderr = run_cli(
+        [
+            "run",
+            "--strategy",
+            "er",
+            "--benchmark",
+            "split-mnist",
+            "--train-subset",
+            "20",
+            "--eval-every",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, stderr
-    assert stderr.splitlines()[0] == ("clcore: recommended settings for er on split-mnist loaded "
-                                      "(--no-recommended for the bare defaults)")
+    assert stderr.splitlines()[0] == (
+        "clcore: recommended settings for er on split-mnist loaded (--no-recommended for the bare defaults)"
+    )
     config = config_from_dict(json.loads(out.read_text())["config"])  # the result's fully resolved config
     assert decided(config) == decided(recommended_config("er", "split-mnist", train_subset=20))
 
@@ -116,8 +136,11 @@ def test_cli_preset_is_its_own_base():
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("strategy, benchmark", PAIRS)
 def test_recommended_widget_values_start_exactly_the_recommended_run(strategy, benchmark):
-    state = {**controls.default_state(), **controls.task_sequence_state(benchmark),
-             **controls.recommended_state(strategy, benchmark)}
+    state = {
+        **controls.default_state(),
+        **controls.task_sequence_state(benchmark),
+        **controls.recommended_state(strategy, benchmark),
+    }
     assert decided(playground_config(state)) == decided(recommended_config(strategy, benchmark))
 
 
@@ -164,9 +187,13 @@ def test_url_values_are_kept_and_the_rest_is_recommended():
     state, messages = controls.parse_url(query)
     assert not messages
     config = playground_config(state)
-    recommended = recommended_config("clser", "split-mnist", lr=0.07, train_subset=300,
-                                     params={**recommended_settings("clser", "split-mnist")["params"],
-                                             "reg_weight": 0.5})
+    recommended = recommended_config(
+        "clser",
+        "split-mnist",
+        lr=0.07,
+        train_subset=300,
+        params={**recommended_settings("clser", "split-mnist")["params"], "reg_weight": 0.5},
+    )
     assert decided(config) == decided(recommended)
 
     state, _ = controls.parse_url({"strategy": "ewc", "benchmark": "permuted-mnist"})

@@ -1,9 +1,10 @@
 """At their recommended settings the methods show their published behaviour (bench/DEMO.md has the 3-seed study):
 the real recommended Split-MNIST runs, seed 0, live evaluations off (a few seconds each)."""
+
 import pytest
 
 from clcore import Run, make_config
-from clcore.recommended import recommended_settings
+from clcore.settings.recommended import recommended_settings
 
 
 def class_il(strategy: str) -> float:

@@ -1,10 +1,11 @@
 """Importance-based regularisation: the quadratic penalty, the empirical Fisher, online EWC and SI."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from clcore import Run, make_config
-from clcore.importance import empirical_fisher, importance_summary, named_params, quadratic_penalty, snapshot
+from clcore.mechanics.importance import empirical_fisher, importance_summary, named_params, quadratic_penalty, snapshot
 from clcore.models import MLP, SmallCNN
 from clcore.strategies import Batch
 
@@ -18,6 +19,7 @@ def tiny_mlp(seed=0, n_classes=5):
 
 # ---------------------------------------------------------------------------------------------------
 # quadratic penalty
+
 
 def test_quadratic_penalty_zero_at_anchor_and_gradient_away_from_it():
     model = tiny_mlp()
@@ -44,17 +46,18 @@ def test_quadratic_penalty_zero_at_anchor_and_gradient_away_from_it():
 # ---------------------------------------------------------------------------------------------------
 # empirical Fisher
 
+
 def _slow_fisher(model, x, y, logit_fn=None):
     """One backward pass per sample: mean of squared gradients of log p(y_i | x_i)."""
     fisher = {k: torch.zeros_like(v) for k, v in named_params(model).items()}
     for i in range(len(x)):
         model.zero_grad()
-        logits = model(x[i:i + 1])
+        logits = model(x[i : i + 1])
         if logit_fn is not None:
             logits = logit_fn(logits)
         F.log_softmax(logits, dim=1)[0, y[i]].backward()
         for k, p in named_params(model).items():
-            fisher[k] += p.grad ** 2
+            fisher[k] += p.grad**2
     return {k: v / len(x) for k, v in fisher.items()}
 
 
@@ -109,6 +112,7 @@ def test_empirical_fisher_with_task_masking():
 
 # ---------------------------------------------------------------------------------------------------
 # online EWC
+
 
 def small_run(strategy, **kw):
     cfg = dict(strategy=strategy, train_subset=100, batch_size=10, hidden=(HIDDEN,), eval_every=0, seed=0)
@@ -178,6 +182,7 @@ def test_ewc_fisher_samples_limits_the_data_used():
 # ---------------------------------------------------------------------------------------------------
 # SI
 
+
 def test_si_path_integral_is_lr_g_squared_for_plain_sgd():
     lr = 0.1
     run = small_run("si", lr=lr, params={"c": 1.0, "xi": 0.5})
@@ -188,7 +193,7 @@ def test_si_path_integral_is_lr_g_squared_for_plain_sgd():
     def step_and_accumulate(loss):
         real_step(loss)
         for k, p in named_params(s.model).items():
-            manual[k] += lr * p.grad ** 2
+            manual[k] += lr * p.grad**2
 
     s.optimizer_step = step_and_accumulate
     captured = {}
@@ -238,6 +243,7 @@ def test_si_path_integral_is_lr_g_squared_for_plain_sgd():
 
 # ---------------------------------------------------------------------------------------------------
 # importance views
+
 
 @pytest.mark.parametrize("strategy", ["ewc", "si"])
 def test_task_end_report_importance_maps(strategy):

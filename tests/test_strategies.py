@@ -1,5 +1,6 @@
 """Every strategy end to end, determinism, scenarios and benchmarks, failure on NaN, the Run stepping
 API and the background-thread driver."""
+
 import itertools
 import json
 import math
@@ -11,9 +12,9 @@ import torch
 
 import clcore
 from clcore import Run, make_config
-from clcore.benchmarks import build_benchmark
-from clcore.events import BatchEnd, EpochEnd, Evaluation, RunEnd, TaskEnd
-from clcore.runner import BackgroundRun
+from clcore.data.benchmarks import build_benchmark
+from clcore.runs.background import BackgroundRun
+from clcore.runs.events import BatchEnd, EpochEnd, Evaluation, RunEnd, TaskEnd
 
 HIDDEN = (32,)
 SUBSET = 100  # training examples per task: 10 batches of 10
@@ -21,8 +22,16 @@ SUBSET = 100  # training examples per task: 10 batches of 10
 
 def tiny(strategy="finetune", **kw):
     cls = clcore.STRATEGIES[strategy]
-    cfg = dict(strategy=strategy, buffer_size=50 if cls.uses_buffer else 0, train_subset=SUBSET, batch_size=10,
-               hidden=HIDDEN, eval_every=3, eval_subset=50, seed=0)
+    cfg = dict(
+        strategy=strategy,
+        buffer_size=50 if cls.uses_buffer else 0,
+        train_subset=SUBSET,
+        batch_size=10,
+        hidden=HIDDEN,
+        eval_every=3,
+        eval_subset=50,
+        seed=0,
+    )
     cfg.update(kw)
     return Run(make_config(**cfg))
 
@@ -36,6 +45,7 @@ def assert_matrix(matrix, rows, cols):
 
 # ---------------------------------------------------------------------------------------------------
 # every registered strategy
+
 
 @pytest.mark.parametrize("name", list(clcore.STRATEGIES))
 def test_strategy_runs_end_to_end(name):
@@ -97,6 +107,7 @@ def test_joint_trains_on_all_tasks_mixed():
 # ---------------------------------------------------------------------------------------------------
 # determinism
 
+
 def _comparable(result):
     timing = {"wall_s", "train_s", "train_samples_per_s"}
     return {k: v for k, v in result.items() if k not in timing}
@@ -115,6 +126,7 @@ def test_same_seed_same_results(name):
 
 # ---------------------------------------------------------------------------------------------------
 # scenarios and benchmarks
+
 
 def test_task_il_scenario():
     til = tiny("er", scenario="task-il", eval_every=0)
@@ -207,6 +219,7 @@ def test_domain_il_transforms_fixed_per_seed_and_distinct_per_task(name):
 # ---------------------------------------------------------------------------------------------------
 # failure on a non-finite loss
 
+
 def test_non_finite_weights_after_an_end_of_task_update_fail_the_run():
     run = tiny("finetune", lr=0.05, eval_every=0)
     real = run.strategy.end_task
@@ -277,6 +290,7 @@ def test_keyboard_interrupt_stops_the_run_and_keeps_results():
 # ---------------------------------------------------------------------------------------------------
 # the stepping API
 
+
 def test_advance_one_batch_at_a_time_across_epoch_and_task_boundaries():
     run = tiny("er", eval_every=0, epochs=2)
     assert run.status == "ready"
@@ -332,6 +346,7 @@ def test_stop_before_start():
 
 # ---------------------------------------------------------------------------------------------------
 # background runs
+
 
 def long_run(**kw):
     """Long enough (5 x 12k samples) that it never finishes during a test."""

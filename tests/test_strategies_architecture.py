@@ -14,8 +14,16 @@ ARCHITECTURAL = ["multihead", "pnn", "packnet", "hat"]
 
 def two_task_run(strategy, **kw):
     """Split MNIST as two tasks (0,1 | 2,3) of 60 examples, a 16-unit MLP, no live evaluation."""
-    cfg = dict(strategy=strategy, classes="0,1|2,3", train_subset=60, batch_size=10, hidden=(16,),
-               eval_every=0, eval_subset=50, seed=0)
+    cfg = dict(
+        strategy=strategy,
+        classes="0,1|2,3",
+        train_subset=60,
+        batch_size=10,
+        hidden=(16,),
+        eval_every=0,
+        eval_subset=50,
+        seed=0,
+    )
     cfg.update(kw)
     return Run(make_config(**cfg))
 
@@ -44,6 +52,7 @@ def unchanged(module, before):
 # ---------------------------------------------------------------------------------------------------
 # task inference without the task id (all four models)
 
+
 class FixedHeads(TaskAwareNet):
     """Two tasks (classes 0,1 and 2,3) whose heads give preset logits."""
 
@@ -71,6 +80,7 @@ def test_task_inference_takes_the_most_confident_seen_task():
 # ---------------------------------------------------------------------------------------------------
 # multi-head
 
+
 def test_multihead_heads_own_their_tasks_classes_and_a_new_task_leaves_old_heads_alone():
     run = two_task_run("multihead")
     model = run.strategy.model
@@ -78,7 +88,9 @@ def test_multihead_heads_own_their_tasks_classes_and_a_new_task_leaves_old_heads
     run.advance(until="task")
     head_0, trunk = snapshot(model.heads.heads[0]), snapshot(model.backbone)
     logits = eval_logits(model, probe(run), 1)
-    assert torch.isinf(logits[:, :2]).all() and torch.isinf(logits[:, 4:]).all() and torch.isfinite(logits[:, 2:4]).all()
+    assert (
+        torch.isinf(logits[:, :2]).all() and torch.isinf(logits[:, 4:]).all() and torch.isfinite(logits[:, 2:4]).all()
+    )
     run.advance(until="task")
     assert unchanged(model.heads.heads[0], head_0)
     assert not unchanged(model.backbone, trunk)  # the shared trunk did learn task 2
@@ -86,6 +98,7 @@ def test_multihead_heads_own_their_tasks_classes_and_a_new_task_leaves_old_heads
 
 # ---------------------------------------------------------------------------------------------------
 # PNN
+
 
 def test_pnn_columns_freeze_after_their_task_and_the_network_grows():
     run = two_task_run("pnn", classes="0,1|2,3|4,5")
@@ -122,6 +135,7 @@ def test_pnn_lateral_adapter_follows_eq_2():
 # ---------------------------------------------------------------------------------------------------
 # PackNet
 
+
 def test_packnet_prunes_the_fraction_and_keeps_earlier_tasks_to_the_bit():
     run = two_task_run("packnet", params={"prune": 0.5, "retrain_epochs": 1})
     model = run.strategy.model
@@ -146,6 +160,7 @@ def test_packnet_rejects_a_prune_fraction_of_one_or_more():
 
 # ---------------------------------------------------------------------------------------------------
 # HAT
+
 
 def test_hat_regulariser_on_hand_made_masks():
     attention = [torch.tensor([1.0, 0.5, 0.0]), torch.tensor([0.25, 0.75])]
@@ -181,10 +196,14 @@ def test_hat_keeps_earlier_tasks_while_a_new_task_trains():
 # ---------------------------------------------------------------------------------------------------
 # every strategy through the CLI
 
+
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
-    return run_each(tmp_path_factory.mktemp("architecture_cli"), {name: [] for name in ARCHITECTURAL},
-                    ["--train-subset", "100", "--hidden", "32", "--classes", "0,1|2,3", "--eval-every", "0"])
+    return run_each(
+        tmp_path_factory.mktemp("architecture_cli"),
+        {name: [] for name in ARCHITECTURAL},
+        ["--train-subset", "100", "--hidden", "32", "--classes", "0,1|2,3", "--eval-every", "0"],
+    )
 
 
 @pytest.mark.parametrize("name", ARCHITECTURAL)

@@ -1,5 +1,6 @@
 """The architectural family, part 2: Piggyback, SupSup and the task-conditioned hypernetwork - their core
 mechanisms on hand-made cases and on tiny runs (the CLI runs every strategy in tests/test_cli.py)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,9 +11,9 @@ from clcore.strategies.hypernetwork import output_regulariser
 from clcore.task_models import ChunkedHypernetwork, SupermaskMLP, parameter_count, threshold_mask, top_k_mask
 from tests.test_strategies_architecture import eval_logits, probe, snapshot, two_task_run, unchanged
 
-
 # ---------------------------------------------------------------------------------------------------
 # Piggyback
+
 
 def test_piggyback_binarises_at_the_threshold_and_passes_gradients_straight_through():
     scores = torch.tensor([[0.01, 0.004], [0.005, 0.0051]], requires_grad=True)
@@ -64,6 +65,7 @@ def test_piggyback_rejects_a_negative_threshold():
 # ---------------------------------------------------------------------------------------------------
 # SupSup
 
+
 def test_top_k_mask_keeps_exactly_the_largest_magnitudes_and_passes_gradients_to_them():
     scores = torch.tensor([[0.3, -0.9, 0.1], [0.05, -0.2, 0.7]], requires_grad=True)
     mask = top_k_mask(scores, 0.5)
@@ -98,9 +100,11 @@ def test_supsup_one_shot_inference_picks_the_task_whose_mask_lowers_the_entropy(
     def entropy(alphas):
         log_p = model.superposed_output(x[:1], alphas, masks).log_softmax(1)
         return float(-(log_p.exp() * log_p).sum())
+
     base = torch.tensor([[0.5, 0.5]])
-    slopes = [(entropy(base + 1e-3 * torch.eye(2)[i]) - entropy(base - 1e-3 * torch.eye(2)[i])) / 2e-3
-              for i in range(2)]
+    slopes = [
+        (entropy(base + 1e-3 * torch.eye(2)[i]) - entropy(base - 1e-3 * torch.eye(2)[i])) / 2e-3 for i in range(2)
+    ]
     assert slopes[0] < slopes[1]
 
 
@@ -129,10 +133,12 @@ def test_supsup_rejects_an_empty_supermask():
 # ---------------------------------------------------------------------------------------------------
 # hypernetwork
 
+
 def test_output_regulariser_is_zero_at_theta_star_and_follows_the_formula():
     torch.manual_seed(0)
-    hnet = ChunkedHypernetwork(torch.ones(5), embedding_dim=2, hidden=3, chunk_size=2,
-                               generator=torch.Generator().manual_seed(0))
+    hnet = ChunkedHypernetwork(
+        torch.ones(5), embedding_dim=2, hidden=3, chunk_size=2, generator=torch.Generator().manual_seed(0)
+    )
     embeddings = torch.tensor([[1.0, -1.0], [0.5, 2.0]])
     with torch.no_grad():
         targets = hnet(embeddings)  # h(e_t, theta*)
@@ -146,8 +152,12 @@ def test_output_regulariser_is_zero_at_theta_star_and_follows_the_formula():
 def test_hypernetwork_keeps_earlier_generated_weights_with_a_large_beta():
     drifts = {}
     for beta in (0.0, 100.0):
-        run = two_task_run("hypernetwork", lr=0.01, optimizer="adam",
-                       params={"beta": beta, "embedding_dim": 8, "hnet_hidden": 16, "chunk_size": 500})
+        run = two_task_run(
+            "hypernetwork",
+            lr=0.01,
+            optimizer="adam",
+            params={"beta": beta, "embedding_dim": 8, "hnet_hidden": 16, "chunk_size": 500},
+        )
         model = run.strategy.model
         run.advance(until="task")
         count = parameter_count(model)

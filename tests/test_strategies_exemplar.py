@@ -6,8 +6,8 @@ import torch
 
 import clcore
 from clcore import Run, make_config
+from clcore.mechanics.losses import binary_distillation_loss
 from clcore.strategies import Batch
-from clcore.losses import binary_distillation_loss
 from clcore.strategies.ensemble import Ensemble
 from clcore.strategies.icarl import NearestMeanOfExemplars, herding_order
 from tests.cli_support import run_each
@@ -23,8 +23,15 @@ CLI_RUNS = {  # strategy -> extra CLI arguments
 
 def tiny(strategy, **kw):
     cls = clcore.STRATEGIES[strategy]
-    cfg = dict(strategy=strategy, buffer_size=50 if cls.uses_buffer else 0, train_subset=SUBSET, batch_size=10,
-               hidden=(32,), eval_every=0, seed=0)
+    cfg = dict(
+        strategy=strategy,
+        buffer_size=50 if cls.uses_buffer else 0,
+        train_subset=SUBSET,
+        batch_size=10,
+        hidden=(32,),
+        eval_every=0,
+        seed=0,
+    )
     cfg.update(kw)
     return Run(make_config(**cfg))
 
@@ -32,10 +39,14 @@ def tiny(strategy, **kw):
 # ---------------------------------------------------------------------------------------------------
 # command line, end to end
 
+
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
-    return run_each(tmp_path_factory.mktemp("cli"), CLI_RUNS,
-                    ["--train-subset", str(SUBSET), "--hidden", "32", "--tasks", "2", "--eval-every", "0"])
+    return run_each(
+        tmp_path_factory.mktemp("cli"),
+        CLI_RUNS,
+        ["--train-subset", str(SUBSET), "--hidden", "32", "--tasks", "2", "--eval-every", "0"],
+    )
 
 
 @pytest.mark.parametrize("name", list(CLI_RUNS))
@@ -49,6 +60,7 @@ def test_cli_run_end_to_end(cli_results, name):
 
 # ---------------------------------------------------------------------------------------------------
 # cumulative
+
 
 def test_cumulative_phase_i_streams_every_sample_of_tasks_up_to_i():
     run = tiny("cumulative")
@@ -83,6 +95,7 @@ def test_cumulative_phase_i_streams_every_sample_of_tasks_up_to_i():
 
 # ---------------------------------------------------------------------------------------------------
 # ensemble
+
 
 def linear_member(logits_per_input):
     """A member whose logits for the one-hot input e_i are the row logits_per_input[i]."""
@@ -146,6 +159,7 @@ def test_ensemble_members_start_from_the_same_init_and_earlier_members_never_cha
 # ---------------------------------------------------------------------------------------------------
 # GDumb
 
+
 def feed(strategy, labels):
     y = torch.tensor(labels)
     x = torch.rand(len(y), 1, 28, 28, generator=torch.Generator().manual_seed(len(labels)))
@@ -157,7 +171,7 @@ def test_gdumb_memory_stays_class_balanced_whatever_the_buffer_policy_setting():
     assert strategy.buffer.policy == "balanced"
 
     def counts():
-        return torch.bincount(strategy.buffer.y[:len(strategy.buffer)], minlength=10).tolist()[:4]
+        return torch.bincount(strategy.buffer.y[: len(strategy.buffer)], minlength=10).tolist()[:4]
 
     feed(strategy, [0] * 14)  # more than fits: the first 10 are kept, then class 0 is at its share
     assert counts() == [10, 0, 0, 0]
@@ -205,6 +219,7 @@ def test_gdumb_retrains_from_the_same_init_at_every_task_end_and_never_learns_fr
 
 # ---------------------------------------------------------------------------------------------------
 # iCaRL
+
 
 def test_herding_picks_the_exemplars_whose_running_mean_stays_closest_to_the_class_mean():
     features = torch.tensor([[0.5, 0.0], [0.6, 0.1], [-0.7, 0.0], [3.0, -0.1], [-3.4, 0.2], [0.0, -0.2]])
@@ -263,7 +278,7 @@ def test_icarl_memory_is_m_per_class_by_herding_and_reducing_keeps_the_first_m()
     features = strategy.normalised_features(x)
     for k, c in enumerate(task.classes):
         of_class = torch.nonzero(y == c).flatten()
-        assert torch.equal(first[25 * k:25 * (k + 1)], x[of_class[herding_order(features[of_class], 25)]])
+        assert torch.equal(first[25 * k : 25 * (k + 1)], x[of_class[herding_order(features[of_class], 25)]])
     run.advance(until="task")
     assert strategy.group_sizes == [12] * 4  # 50 // 4 classes
     assert torch.equal(strategy.buffer.x[:12], first[:12]) and torch.equal(strategy.buffer.x[12:24], first[25:37])
@@ -274,6 +289,6 @@ def test_icarl_memory_is_m_per_class_by_herding_and_reducing_keeps_the_first_m()
     # class means: normalised means of the exemplars' normalised features, for the 4 classes seen only
     exemplar_features = strategy.normalised_features(strategy.buffer.x[:48])
     for c in range(4):
-        mean = torch.nn.functional.normalize(exemplar_features[12 * c:12 * (c + 1)].mean(0), dim=0)
+        mean = torch.nn.functional.normalize(exemplar_features[12 * c : 12 * (c + 1)].mean(0), dim=0)
         assert torch.allclose(models["nme"].class_means[c], mean, atol=1e-5)
     assert models["nme"].has_mean.tolist() == [True] * 4 + [False] * 6

@@ -2,6 +2,7 @@
 enumeration of active sets), A-GEM's closed-form projection, MIR's retrieval of the most interfered
 samples, LFD's Riemannian direction search, orthogonal penalty and equilibrium point; and each strategy
 through the CLI."""
+
 import copy
 import itertools
 
@@ -10,18 +11,33 @@ import torch
 import torch.nn.functional as F
 
 from clcore import Run, make_config
-from clcore.gradients import earlier_task_samples, flat_grad, flat_params, project_agem, project_gem, trainable
+from clcore.mechanics.gradients import (
+    earlier_task_samples,
+    flat_grad,
+    flat_params,
+    project_agem,
+    project_gem,
+    trainable,
+)
 from clcore.strategies import Batch
-from clcore.strategies.lfd import (equilibrium_point, find_direction, orthogonal_component,
-                                   riemannian_sphere_step)
+from clcore.strategies.lfd import equilibrium_point, find_direction, orthogonal_component, riemannian_sphere_step
 from tests.cli_support import run_each
 
 STRATEGIES = ("gem", "agem", "mir", "lfd")
 
 
 def tiny(strategy, **kw):
-    cfg = dict(strategy=strategy, buffer_size=30, train_subset=40, batch_size=10, hidden=(16,), eval_every=0,
-               eval_subset=20, seed=0, lr=0.1)
+    cfg = dict(
+        strategy=strategy,
+        buffer_size=30,
+        train_subset=40,
+        batch_size=10,
+        hidden=(16,),
+        eval_every=0,
+        eval_subset=20,
+        seed=0,
+        lr=0.1,
+    )
     cfg.update(kw)
     return Run(make_config(**cfg))
 
@@ -43,6 +59,7 @@ def closest_feasible(g, G):
 
 # ---------------------------------------------------------------------------------------------------
 # GEM
+
 
 @pytest.mark.parametrize("seed", range(6))
 def test_gem_projection_is_the_closest_gradient_that_violates_no_constraint(seed):
@@ -107,6 +124,7 @@ def test_gem_step_increases_no_earlier_tasks_memory_loss_to_first_order():
 # ---------------------------------------------------------------------------------------------------
 # A-GEM
 
+
 def test_agem_projection():
     g_ref = torch.tensor([1.0, 1.0, 0.0])
     g = torch.tensor([-2.0, 0.5, 1.0])  # dot -1.5
@@ -122,7 +140,7 @@ def test_agem_reference_gradient_comes_from_earlier_tasks_only():
     run.advance(until="task")
     run.advance(batches=2)  # task 1 samples are in the buffer now too
     s = run.strategy
-    assert (s.buffer.task[:len(s.buffer)] == 1).any()
+    assert (s.buffer.task[: len(s.buffer)] == 1).any()
     state = s.generator.get_state()
     row = s.memory_gradients()
     s.generator.set_state(state)
@@ -135,6 +153,7 @@ def test_agem_reference_gradient_comes_from_earlier_tasks_only():
 
 # ---------------------------------------------------------------------------------------------------
 # MIR
+
 
 def test_mir_retrieves_exactly_the_top_k_by_interference():
     run = tiny("mir", replay_batch_size=4, params={"mir_candidates": 12})
@@ -156,17 +175,21 @@ def test_mir_retrieves_exactly_the_top_k_by_interference():
     with torch.no_grad():
         for p in trainable(virtual):
             p -= 0.1 * p.grad
-        interference = (F.cross_entropy(virtual(candidates.x), candidates.y, reduction="none")
-                        - F.cross_entropy(s.model(candidates.x), candidates.y, reduction="none"))
+        interference = F.cross_entropy(virtual(candidates.x), candidates.y, reduction="none") - F.cross_entropy(
+            s.model(candidates.x), candidates.y, reduction="none"
+        )
     assert torch.allclose(retrieval.scores, interference, atol=1e-6)
     expected = set(torch.topk(interference, 4).indices.tolist())
     assert set(retrieval.chosen.tolist()) == expected
     assert torch.equal(retrieval.x, candidates.x[retrieval.chosen])
-    assert all(float(interference[i]) >= float(interference[j]) for i in expected for j in range(12) if j not in expected)
+    assert all(
+        float(interference[i]) >= float(interference[j]) for i in expected for j in range(12) if j not in expected
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
 # LFD
+
 
 def _quadratic(center, scales):
     return lambda theta: 0.5 * (scales * (theta - center).pow(2)).sum()
@@ -180,7 +203,7 @@ def test_riemannian_step_stays_on_the_sphere_and_lowers_the_loss():
     direction /= direction.norm()
     radius = 2.0
     probe = direction.clone().requires_grad_(True)
-    gradient, = torch.autograd.grad(loss(anchor + radius * probe), probe)
+    (gradient,) = torch.autograd.grad(loss(anchor + radius * probe), probe)
     moved = riemannian_sphere_step(direction, gradient, lr=0.05)
     assert abs(float(moved.norm()) - 1.0) < 1e-12
     assert loss(anchor + radius * moved) < loss(anchor + radius * direction)
@@ -191,8 +214,9 @@ def test_direction_search_finds_the_least_forgetting_direction():
     anchor = torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64)
     center = anchor + torch.tensor([3.0, 4.0, 0.0], dtype=torch.float64)
     start = torch.tensor([0.0, -1.0, 1.0], dtype=torch.float64)
-    found = find_direction(_quadratic(center, torch.ones(3, dtype=torch.float64)), anchor, start,
-                           radius=1.0, lr=0.2, steps=100)
+    found = find_direction(
+        _quadratic(center, torch.ones(3, dtype=torch.float64)), anchor, start, radius=1.0, lr=0.2, steps=100
+    )
     assert abs(float(found.norm()) - 1.0) < 1e-12
     assert torch.allclose(found, torch.tensor([0.6, 0.8, 0.0], dtype=torch.float64), atol=1e-6)
 
@@ -233,7 +257,7 @@ def test_lfd_task_end_moves_to_the_memory_equilibrium():
         with torch.no_grad():
             start = 0
             for p in trainable(probe):
-                p.copy_((old + alpha * (new - old))[start:start + p.numel()].view_as(p))
+                p.copy_((old + alpha * (new - old))[start : start + p.numel()].view_as(p))
                 start += p.numel()
             losses = F.cross_entropy(probe(memory.x), memory.y, reduction="none")
         criterion.append(float(torch.stack([losses[memory.task == t].mean() for t in (0, 1)]).mean()))
@@ -249,10 +273,14 @@ def test_lfd_task_end_moves_to_the_memory_equilibrium():
 # ---------------------------------------------------------------------------------------------------
 # the CLI
 
+
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory):
-    return run_each(tmp_path_factory.mktemp("gradient_cli"), {name: [] for name in STRATEGIES},
-                    ["--buffer", "40", "--train-subset", "60", "--hidden", "32", "--tasks", "5", "--eval-every", "0"])
+    return run_each(
+        tmp_path_factory.mktemp("gradient_cli"),
+        {name: [] for name in STRATEGIES},
+        ["--buffer", "40", "--train-subset", "60", "--hidden", "32", "--tasks", "5", "--eval-every", "0"],
+    )
 
 
 @pytest.mark.parametrize("name", STRATEGIES)

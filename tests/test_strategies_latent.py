@@ -1,15 +1,16 @@
 """Latent & consolidation strategies: the models' block cuts, latent replay's frozen lower network and
 latent buffer, CWR*'s weighted consolidation, AR1's combination of the three, Progress & Compress's
 compress phase and online-EWC Fisher; each through the CLI too."""
+
 import math
 
 import pytest
 import torch
 
 from clcore import ConfigError, Run, make_config
-from clcore.cwr import ConsolidatedHead, consolidate
-from clcore.importance import online_sum
-from clcore.latent import freeze_lower, keep_frozen_in_eval
+from clcore.mechanics.cwr import ConsolidatedHead, consolidate
+from clcore.mechanics.importance import online_sum
+from clcore.mechanics.latent import freeze_lower, keep_frozen_in_eval
 from clcore.models import MLP, ResNet18, SmallCNN, reinitialised
 from clcore.strategies import Batch
 from tests.cli_support import run_each
@@ -29,14 +30,21 @@ def train_task(run):
 # ---------------------------------------------------------------------------------------------------
 # models cut into blocks
 
-@pytest.mark.parametrize("build", [lambda: MLP((1, 6, 6), 4, hidden=(5, 7)),
-                                   lambda: SmallCNN((1, 8, 8), 4, width=4),
-                                   lambda: ResNet18((3, 8, 8), 4, width=4)])
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: MLP((1, 6, 6), 4, hidden=(5, 7)),
+        lambda: SmallCNN((1, 8, 8), 4, width=4),
+        lambda: ResNet18((3, 8, 8), 4, width=4),
+    ],
+)
 def test_every_cut_of_the_block_chain_reproduces_forward(build):
     torch.manual_seed(0)
     model = build().eval()
-    x = torch.rand(3, *((1, 6, 6) if isinstance(model, MLP) else (1, 8, 8) if isinstance(model, SmallCNN)
-                        else (3, 8, 8)))
+    x = torch.rand(
+        3, *((1, 6, 6) if isinstance(model, MLP) else (1, 8, 8) if isinstance(model, SmallCNN) else (3, 8, 8))
+    )
     expected = model(x)
     for k in range(model.depth + 1):
         torch.testing.assert_close(model.head(model.latent(x, k), k), expected)
@@ -56,6 +64,7 @@ def test_reinitialised_copy_is_fresh_and_deterministic():
 
 # ---------------------------------------------------------------------------------------------------
 # latent replay
+
 
 def test_latent_replay_freezes_lower_layers_and_stores_their_outputs():
     run = small_run("latent_replay", buffer_size=40, params={"latent_layer": 1})
@@ -116,10 +125,13 @@ def test_frozen_batch_norm_keeps_its_statistics_after_evaluation_resets_train_mo
     torch.manual_seed(0)
     model = ResNet18((3, 8, 8), 4, width=4)
     optimizer = freeze_lower(model, 1, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
-    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == \
-        {id(p) for p in model.parameters()} - {id(model.conv1.weight), id(model.bn1.weight), id(model.bn1.bias)}
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {id(p) for p in model.parameters()} - {
+        id(model.conv1.weight),
+        id(model.bn1.weight),
+        id(model.bn1.bias),
+    }
     assert optimizer.defaults["momentum"] == 0.9
-    model.eval(), model.train()  # what clcore.evaluation does around every evaluation
+    model.eval(), model.train()  # what clcore.runs.evaluation does around every evaluation
     keep_frozen_in_eval(model, 1)
     assert not model.bn1.training and model.layers[0].bn1.training
     stats = model.bn1.running_mean.clone()
@@ -129,6 +141,7 @@ def test_frozen_batch_norm_keeps_its_statistics_after_evaluation_resets_train_mo
 
 # ---------------------------------------------------------------------------------------------------
 # CWR*
+
 
 def test_cwr_consolidation_formula_on_hand_made_weights():
     cw = torch.tensor([[1.0, 2.0], [0.0, 0.0], [4.0, -2.0], [7.0, 7.0]])
@@ -144,8 +157,9 @@ def test_cwr_consolidation_formula_on_hand_made_weights():
     expected = (torch.tensor([4.0, -2.0]) * w_past + (torch.tensor([5.0, 3.0]) - avg)) / (w_past + 1)
     torch.testing.assert_close(out[2], expected)
     # the issue's form with both weights, wpast = sqrt(past), wcur = sqrt(cur), is the same number
-    both = (torch.tensor([4.0, -2.0]) * math.sqrt(50) + (torch.tensor([5.0, 3.0]) - avg) * math.sqrt(200)) / \
-        (math.sqrt(50) + math.sqrt(200))
+    both = (torch.tensor([4.0, -2.0]) * math.sqrt(50) + (torch.tensor([5.0, 3.0]) - avg) * math.sqrt(200)) / (
+        math.sqrt(50) + math.sqrt(200)
+    )
     torch.testing.assert_close(out[2], both)
 
 
@@ -193,8 +207,9 @@ def test_cwr_star_freezes_everything_below_the_head_and_evaluates_consolidated_w
     preview = s.evaluation_models()["student"]
     weights = s.head.consolidated()["weight"]
     torch.testing.assert_close(weights[[0, 1]], cw_task1[[0, 1]])
-    torch.testing.assert_close(preview(x), torch.nn.functional.linear(model.features(x), weights,
-                                                                         s.head.consolidated()["bias"]))
+    torch.testing.assert_close(
+        preview(x), torch.nn.functional.linear(model.features(x), weights, s.head.consolidated()["bias"])
+    )
     result = run.run_to_end()
     assert result["status"] == "finished"
     seen = sum(torch.bincount(run.benchmark.data.y_train[t.train_idx], minlength=10) for t in run.benchmark.tasks)
@@ -203,6 +218,7 @@ def test_cwr_star_freezes_everything_below_the_head_and_evaluates_consolidated_w
 
 # ---------------------------------------------------------------------------------------------------
 # AR1
+
 
 def test_ar1_combines_cwr_head_si_on_the_upper_layers_and_latent_replay():
     run = small_run("ar1", buffer_size=30, replay_batch_size=10, params={"latent_layer": 1, "c": 5.0})
@@ -249,6 +265,7 @@ def test_ar1_combines_cwr_head_si_on_the_upper_layers_and_latent_replay():
 
 # ---------------------------------------------------------------------------------------------------
 # Progress & Compress
+
 
 def test_online_fisher_is_decayed_sum_on_hand_made_values():
     f1 = {"w": torch.tensor([1.0, 2.0]), "b": torch.tensor([4.0])}
@@ -305,14 +322,21 @@ def test_progress_compress_lateral_adaptors_read_the_knowledge_base():
 # ---------------------------------------------------------------------------------------------------
 # the command line, end to end
 
-CLI_RUNS = {"latent_replay": ["--buffer", "30"], "cwr_star": [],
-            "ar1": ["--buffer", "30", "--param", "c=1.0"], "progress_compress": ["--param", "compress_epochs=2"]}
+CLI_RUNS = {
+    "latent_replay": ["--buffer", "30"],
+    "cwr_star": [],
+    "ar1": ["--buffer", "30", "--param", "c=1.0"],
+    "progress_compress": ["--param", "compress_epochs=2"],
+}
 
 
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
-    return run_each(tmp_path_factory.mktemp("cli"), CLI_RUNS,
-                    ["--train-subset", "40", "--hidden", "32", "--tasks", "2", "--eval-every", "0"])
+    return run_each(
+        tmp_path_factory.mktemp("cli"),
+        CLI_RUNS,
+        ["--train-subset", "40", "--hidden", "32", "--tasks", "2", "--eval-every", "0"],
+    )
 
 
 @pytest.mark.parametrize("strategy", list(CLI_RUNS))

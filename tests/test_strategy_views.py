@@ -1,5 +1,6 @@
 """Every strategy the engine offers has its own view in the Playground (or is fully shown by the common
 views), and each view draws the strategy's real data after a tiny run through the app (AppTest)."""
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,9 @@ def test_every_strategy_has_a_view_or_is_shown_by_the_common_views():
 def _has_data(trace: dict) -> bool:
     for axis in ("y", "z"):
         values = trace.get(axis)
-        if isinstance(values, list) and any(v is not None for v in (sum(values, []) if values and
-                                                                     isinstance(values[0], list) else values)):
+        if isinstance(values, list) and any(
+            v is not None for v in (sum(values, []) if values and isinstance(values[0], list) else values)
+        ):
             return True
     return False
 
@@ -55,8 +57,11 @@ def _figure_texts(fig: dict) -> list[str]:
     """A figure's title, axis titles and legend names (its words, not its data)."""
     layout = fig["layout"]
     texts = [layout.get("title", {}).get("text", "")]
-    texts += [axis["title"]["text"] for name, axis in layout.items()
-              if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict) and axis.get("title", {}).get("text")]
+    texts += [
+        axis["title"]["text"]
+        for name, axis in layout.items()
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict) and axis.get("title", {}).get("text")
+    ]
     texts += [trace["name"] for trace in fig["data"] if trace.get("showlegend", True) and trace.get("name")]
     return [text for text in texts if text]
 

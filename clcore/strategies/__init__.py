@@ -1,9 +1,10 @@
 """Strategies, one per module: every module here registers its strategy by name in REGISTRY on import.
 REGISTRY lists them by family (base.FAMILIES), then by name."""
+
 import importlib
 import pkgutil
 
-from .base import FAMILIES, REGISTRY, Batch, Param, Strategy, register
+from clcore.strategies.base import FAMILIES, REGISTRY, Batch, Param, Strategy, register
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":

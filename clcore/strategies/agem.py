@@ -7,11 +7,12 @@ the half-space of non-negative dot products in closed form (eq. 11):
     g~ = g - (g . g_ref / g_ref . g_ref) g_ref,
 otherwise g is used as is.
 """
+
 import torch
 
-from ..gradients import earlier_task_samples, loss_gradient, project_agem
-from .base import register
-from .gem import GradientEpisodicMemory
+from clcore.mechanics.gradients import earlier_task_samples, loss_gradient, project_agem
+from clcore.strategies.base import register
+from clcore.strategies.gem import GradientEpisodicMemory
 
 
 @register
@@ -19,8 +20,10 @@ class AveragedGEM(GradientEpisodicMemory):
     name = "agem"
     family = "hybrid"
     title = "Averaged GEM (A-GEM)"
-    summary = ("Projects the gradient when it would increase the loss on a random batch of earlier tasks' "
-               "memory (one constraint, closed form).")
+    summary = (
+        "Projects the gradient when it would increase the loss on a random batch of earlier tasks' "
+        "memory (one constraint, closed form)."
+    )
     params = ()
 
     def memory_gradients(self) -> torch.Tensor | None:

@@ -1,20 +1,21 @@
 """AR1* with latent replay (Pellegrini, Graffieti, Lomonaco & Maltoni 2020, "Latent Replay for
 Real-Time Continual Learning", Sec. IV; AR1 from Maltoni & Lomonaco 2019, Sec. 5).
 
-- the classifier is CWR*'s consolidated head (clcore.cwr): temporary weights of the classes of the step's
+- the classifier is CWR*'s consolidated head (clcore.mechanics.cwr): temporary weights of the classes of the step's
   examples, the current task's and those in the latent buffer (their counts include the stored ones, as
   the reference implementation does), consolidated at each task's end;
 - the blocks between the latent layer and the classifier keep learning, anchored by Synaptic
-  Intelligence (clcore.path_integral; the classifier is excluded, CWR* handles it);
+  Intelligence (clcore.mechanics.path_integral; the classifier is excluded, CWR* handles it);
 - the blocks below the latent layer are frozen after the first task, and the buffer replays their
   activations (latent replay, clcore.strategies.latent_replay)."""
+
 import torch
 
-from ..importance import importance_report
-from ..path_integral import PathIntegral
-from .base import Param, register
-from .cwr_star import CWRStar
-from .latent_replay import LatentReplay
+from clcore.mechanics.importance import importance_report
+from clcore.mechanics.path_integral import PathIntegral
+from clcore.strategies.base import Param, register
+from clcore.strategies.cwr_star import CWRStar
+from clcore.strategies.latent_replay import LatentReplay
 
 
 @register
@@ -37,8 +38,9 @@ class AR1(CWRStar):
     def class_counts(self, task_index):
         counts = super().class_counts(task_index)
         if len(self.buffer):
-            counts = counts + torch.tensor(self.buffer.composition(len(self.benchmark.tasks))["classes"],
-                                           device=counts.device)
+            counts = counts + torch.tensor(
+                self.buffer.composition(len(self.benchmark.tasks))["classes"], device=counts.device
+            )
         return counts
 
     def loss(self, logits, y, task):
@@ -55,6 +57,7 @@ class AR1(CWRStar):
 
     def task_end_report(self):
         report = super().task_end_report()
-        report.update(importance_report(self.model, self.si.importance, self.si.task_importance,
-                                        self.benchmark.data.image_shape))
+        report.update(
+            importance_report(self.model, self.si.importance, self.si.task_importance, self.benchmark.data.image_shape)
+        )
         return report

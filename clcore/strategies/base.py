@@ -11,6 +11,7 @@ Hooks a strategy may override besides those:
   `forward_task(x, task_index)` method is scored with it wherever the task is known (Task-IL), and with
   its plain forward (task-agnostic inference) otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from clcore.errors import ConfigError
 
-REGISTRY: dict[str, type["Strategy"]] = {}
+REGISTRY: dict[str, type[Strategy]] = {}
 # The survey's method families (seeds/001), in listing order.
 FAMILIES = ("baseline", "replay", "regularisation", "hybrid", "architecture")
 
@@ -42,6 +43,7 @@ def register(cls):
 @dataclass(frozen=True)
 class Param:
     """A strategy hyperparameter: what the CLI validates and the app renders as a control."""
+
     name: str
     default: float | int | bool
     low: float | None = None
@@ -69,14 +71,23 @@ class Param:
                 number = int(number)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: '{value}' is not a valid {self.kind.__name__}") from None
-        if not math.isfinite(number) or (self.low is not None and number < self.low) or \
-                (self.high is not None and number > self.high):
+        if (
+            not math.isfinite(number)
+            or (self.low is not None and number < self.low)
+            or (self.high is not None and number > self.high)
+        ):
             raise ConfigError(f"{where}: {value} is out of range; choose {self.low}..{self.high}")
         return number
 
     def describe(self) -> dict:
-        return {"name": self.name, "default": self.default, "low": self.low, "high": self.high,
-                "type": self.kind.__name__, "help": self.help}
+        return {
+            "name": self.name,
+            "default": self.default,
+            "low": self.low,
+            "high": self.high,
+            "type": self.kind.__name__,
+            "help": self.help,
+        }
 
 
 class StatWindow:
@@ -128,8 +139,16 @@ class Strategy:
     # strategies (needs_task_id) need not declare Class-IL / Domain-IL: the app knows they guess the task there.
     weak_scenarios: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, benchmark, buffer,
-                 generator: torch.Generator, replay_batch_size: int, hp: dict):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        benchmark,
+        buffer,
+        generator: torch.Generator,
+        replay_batch_size: int,
+        hp: dict,
+    ):
         self.model, self.optimizer, self.benchmark, self.buffer = model, optimizer, benchmark, buffer
         self.generator = generator  # CPU generator: every random decision of a run comes from its seed
         self.replay_batch_size = replay_batch_size
@@ -156,10 +175,17 @@ class Strategy:
 
     @classmethod
     def describe(cls) -> dict:
-        return {"name": cls.name, "title": cls.title, "summary": cls.summary, "family": cls.family,
-                "uses_buffer": cls.uses_buffer, "needs_task_id": cls.needs_task_id,
-                "task_inference": cls.task_inference, "needs_new_classes": cls.needs_new_classes,
-                "params": [p.describe() for p in cls.params]}
+        return {
+            "name": cls.name,
+            "title": cls.title,
+            "summary": cls.summary,
+            "family": cls.family,
+            "uses_buffer": cls.uses_buffer,
+            "needs_task_id": cls.needs_task_id,
+            "task_inference": cls.task_inference,
+            "needs_new_classes": cls.needs_new_classes,
+            "params": [p.describe() for p in cls.params],
+        }
 
     # hooks -------------------------------------------------------------------------------------
     @classmethod

@@ -7,13 +7,14 @@ higher softmax probability supplies the target logits for an MSE consistency ter
 stable model. One forward pass over current + buffer samples serves both the cross-entropy and the
 consistency term (the reference code runs the buffer batch twice; identical without batch norm).
 """
+
 from copy import deepcopy
 
 import torch
 import torch.nn.functional as F
 
-from ..ema import ema_update
-from .base import Param, Strategy, register
+from clcore.mechanics.ema import ema_update
+from clcore.strategies.base import Param, Strategy, register
 
 
 @register
@@ -21,7 +22,9 @@ class CLSER(Strategy):
     name = "clser"
     family = "replay"
     title = "CLS-ER (fast and slow teachers)"
-    summary = "Replay with two EMA teachers, plastic and stable; each buffer sample is matched to the more confident one."
+    summary = (
+        "Replay with two EMA teachers, plastic and stable; each buffer sample is matched to the more confident one."
+    )
     uses_buffer = True
     params = (
         Param("reg_weight", 0.1, 0.0, 100.0, "lambda: weight of the MSE consistency loss towards the chosen teacher"),
@@ -65,9 +68,14 @@ class CLSER(Strategy):
                 target, took_stable = self.choose_teacher(self.plastic(replay.x), self.stable(replay.x), replay.y)
             loss = loss + self.hp.reg_weight * F.mse_loss(logits[n_current:], target)
             n_tasks = len(self.benchmark.tasks)
-            self._pending_choices.append(torch.stack([
-                torch.bincount(replay.task[~took_stable], minlength=n_tasks),
-                torch.bincount(replay.task[took_stable], minlength=n_tasks)]))
+            self._pending_choices.append(
+                torch.stack(
+                    [
+                        torch.bincount(replay.task[~took_stable], minlength=n_tasks),
+                        torch.bincount(replay.task[took_stable], minlength=n_tasks),
+                    ]
+                )
+            )
         self.optimizer_step(loss)
         if replay is not None:
             self.choice_log_steps.append(self.global_step)

@@ -2,10 +2,11 @@
 network keeps training on ALL the data seen so far, tasks 1..i shuffled together, as plain fine-tuning.
 Unbounded memory and a cost that grows with every task: the upper reference for replay methods under
 the same budget of epochs per phase."""
+
 import torch
 
-from .base import register
-from .finetune import Finetune
+from clcore.strategies.base import register
+from clcore.strategies.finetune import Finetune
 
 
 @register
@@ -21,7 +22,7 @@ class Cumulative(Finetune):
 
     @classmethod
     def training_phases(cls, tasks):
-        return [list(tasks[:i + 1]) for i in range(len(tasks))]
+        return [list(tasks[: i + 1]) for i in range(len(tasks))]
 
     def begin_task(self, task_index):
         super().begin_task(task_index)

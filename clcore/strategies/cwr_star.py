@@ -5,13 +5,14 @@ learning over small non-i.i.d. batches", CVPR-W): copy weights with re-init.
 The first task trains the whole network; afterwards everything below the classifier is frozen and each
 task trains only temporary output weights tw of its own classes (reset to zero, or to the consolidated
 weights of classes seen before), competing only among those classes. At the task's end they are
-consolidated into cw with the per-class weighting of clcore.cwr; the network is evaluated with cw
+consolidated into cw with the per-class weighting of clcore.mechanics.cwr; the network is evaluated with cw
 (mid-task: with what consolidating now would give)."""
+
 import torch
 
-from ..cwr import ConsolidatedHead, ConsolidatedModel
-from .base import register
-from .latent_replay import LatentReplay
+from clcore.mechanics.cwr import ConsolidatedHead, ConsolidatedModel
+from clcore.strategies.base import register
+from clcore.strategies.latent_replay import LatentReplay
 
 
 @register
@@ -21,8 +22,10 @@ class CWRStar(LatentReplay):
     # Frozen after task 1: in Domain-IL the inputs themselves change (36 % vs fine-tune's 69 %, Permuted-MNIST).
     weak_scenarios = {"domain-il": "frozen_features"}
     title = "CWR* (copy weights with re-init)"
-    summary = ("Freezes the network after the first task; each task trains zero-reset output weights of its "
-               "classes, consolidated per class by example counts.")
+    summary = (
+        "Freezes the network after the first task; each task trains zero-reset output weights of its "
+        "classes, consolidated per class by example counts."
+    )
     uses_buffer = False
     params = ()
 

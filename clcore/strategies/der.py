@@ -1,6 +1,6 @@
 import torch.nn.functional as F
 
-from .base import Param, Strategy, register
+from clcore.strategies.base import Param, Strategy, register
 
 
 @register

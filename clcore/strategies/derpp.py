@@ -1,5 +1,5 @@
-from .base import Param, register
-from .der import DarkExperienceReplay
+from clcore.strategies.base import Param, register
+from clcore.strategies.der import DarkExperienceReplay
 
 
 @register
@@ -9,9 +9,11 @@ class DarkExperienceReplayPlusPlus(DarkExperienceReplay):
     title = "DER++"
     summary = "DER plus a cross-entropy term on the labels of a second, independent buffer batch."
     params = DarkExperienceReplay.params + (
-        Param("beta", 0.5, 0.0, 100.0, "weight of the label (cross-entropy) term on buffer samples"),)
+        Param("beta", 0.5, 0.0, 100.0, "weight of the label (cross-entropy) term on buffer samples"),
+    )
 
     def replay_loss(self):
         labelled = self.replay_batch()
         return super().replay_loss() + self.hp.beta * self.classification_loss(
-            self.model(labelled.x), labelled.y, labelled.task)
+            self.model(labelled.x), labelled.y, labelled.task
+        )

@@ -10,7 +10,7 @@ Two learners share one network, after the complementary learning systems theory:
   layer by layer, m_l = g_l(m_{l-1}) * h_l, where h_l is the slow learner's l-th feature map, g_l a
   fast layer (linear + ReLU here) and m_0 the input; the classifier reads m_L. It is trained supervised
   on the current batch and a buffer batch, with the paper's replay loss (cross-entropy on both plus
-  a distillation term on the logits the buffer stored with each sample, clcore.losses.distillation_loss).
+  a distillation term on the logits the buffer stored with each sample, clcore.mechanics.losses.distillation_loss).
 
 The slow learner is trained by the SSL objective only: the classification path uses its features as
 given (no gradient flows back into them), so labels shape the fast learner and the classifier alone.
@@ -18,15 +18,16 @@ given (no gradient flows back into them), so labels shape the fast learner and t
 Views for the MLP on 28x28 images: random pixel dropout plus Gaussian pixel noise. Both act per pixel,
 so they mean the same on Permuted-MNIST, where crops or shifts of the scrambled pixels would not.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from ..losses import distillation_loss
-from .base import Param, Strategy, register
+from clcore.errors import ConfigError
+from clcore.mechanics.losses import distillation_loss
+from clcore.strategies.base import Param, Strategy, register
 
 PIXEL_DROP = 0.2  # probability that a view blanks a pixel (sets it to black)
 PIXEL_NOISE = 0.1  # std of the Gaussian noise added to each pixel, in [0, 1] intensity units
@@ -38,6 +39,7 @@ def barlow_twins_loss(z_a: torch.Tensor, z_b: torch.Tensor, off_diagonal_weight:
     """Zbontar et al. (2021), eq. 1: embeddings standardised over the batch, C = z_a^T z_b / N their
     cross-correlation; sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2. Zero exactly when the two
     views' embeddings agree and their dimensions are decorrelated."""
+
     def standardise(z):
         centred = z - z.mean(0)
         return centred / centred.pow(2).mean(0).clamp_min(1e-12).sqrt()
@@ -87,8 +89,10 @@ class DualNet(Strategy):
     name = "dualnet"
     family = "hybrid"
     title = "DualNet (fast and slow learners)"
-    summary = ("A slow learner trained self-supervised (Barlow Twins) on the buffer; a fast learner modulates its "
-               "features for the labels.")
+    summary = (
+        "A slow learner trained self-supervised (Barlow Twins) on the buffer; a fast learner modulates its "
+        "features for the labels."
+    )
     uses_buffer = True
     stores_logits = True
     params = (
@@ -103,13 +107,17 @@ class DualNet(Strategy):
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)
         if not hasattr(model, "hidden"):
-            raise ConfigError("dualnet: its slow and fast learners are built on the MLP's hidden layers; "
-                              "choose --model mlp")
+            raise ConfigError(
+                "dualnet: its slow and fast learners are built on the MLP's hidden layers; choose --model mlp"
+            )
         self.dualnet = DualNetModel(model).to(self.benchmark.device)
         width = model.hidden[-1].out_features
         self.projector = nn.Sequential(
-            nn.Linear(width, PROJECTOR_WIDTH, bias=False), nn.BatchNorm1d(PROJECTOR_WIDTH), nn.ReLU(),
-            nn.Linear(PROJECTOR_WIDTH, width, bias=False)).to(self.benchmark.device)
+            nn.Linear(width, PROJECTOR_WIDTH, bias=False),
+            nn.BatchNorm1d(PROJECTOR_WIDTH),
+            nn.ReLU(),
+            nn.Linear(PROJECTOR_WIDTH, width, bias=False),
+        ).to(self.benchmark.device)
         self.slow_parameters = [*self.dualnet.slow.parameters(), *self.projector.parameters()]
         self.ssl_optimizer = torch.optim.SGD(self.slow_parameters, lr=self.hp.ssl_lr)
         # The supervised optimizer is the run's (same kind and settings) over the fast learner and classifier.
@@ -158,8 +166,11 @@ class DualNet(Strategy):
         if len(self.buffer):
             replay = self.replay_batch()
             replay_logits = self.dualnet(replay.x)
-            loss = loss + self.classification_loss(replay_logits, replay.y, replay.task) + \
-                self.hp.distill_weight * distillation_loss(replay_logits, replay.logits, self.hp.temperature)
+            loss = (
+                loss
+                + self.classification_loss(replay_logits, replay.y, replay.task)
+                + self.hp.distill_weight * distillation_loss(replay_logits, replay.logits, self.hp.temperature)
+            )
         return loss, logits, slow, gate, adapted
 
     def observe(self, batch):

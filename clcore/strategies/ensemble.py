@@ -6,6 +6,7 @@ Inference: with the task known (Task-IL), the task's own member answers. Without
 Domain-IL), every member trained so far looks at the sample and the most confident one answers (the
 member whose highest softmax probability is the highest): the members never saw each other's classes,
 so this is where the ensemble can fail."""
+
 from __future__ import annotations
 
 from copy import deepcopy
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Strategy, register
+from clcore.strategies.base import Strategy, register
 
 REPORT_TEST_SAMPLES = 500  # test samples per task for the task-end report (members' accuracies, answers)
 
@@ -50,8 +51,10 @@ class EnsembleStrategy(Strategy):
     name = "ensemble"
     family = "baseline"
     title = "Ensemble (one model per task)"
-    summary = ("Trains a fresh copy of the initial network on each task; without the task id the most "
-               "confident member answers.")
+    summary = (
+        "Trains a fresh copy of the initial network on each task; without the task id the most "
+        "confident member answers."
+    )
     # the members never saw each other's tasks: without the task id, the most confident one is a guess
     weak_scenarios = {"class-il": "task_id", "domain-il": "task_id"}
 

@@ -1,6 +1,6 @@
 import torch
 
-from .base import Strategy, register
+from clcore.strategies.base import Strategy, register
 
 
 @register

@@ -1,9 +1,10 @@
 """Online EWC (Kirkpatrick et al. 2017; Schwarz et al. 2018): after each task, the diagonal empirical
 Fisher of that task's data is added to a decayed running Fisher, and the weights are anchored there."""
+
 import torch
 
-from ..importance import importance_report, online_sum, quadratic_penalty, snapshot, task_fisher
-from .base import Param, Strategy, register
+from clcore.mechanics.importance import importance_report, online_sum, quadratic_penalty, snapshot, task_fisher
+from clcore.strategies.base import Param, Strategy, register
 
 
 @register
@@ -34,8 +35,13 @@ class OnlineEWC(Strategy):
 
     def end_task(self, task_index):
         task_ids = torch.full((1,), task_index, device=self.benchmark.device)
-        fisher = task_fisher(self.model, self.benchmark, task_index, self.hp.fisher_samples,
-                             logit_fn=lambda logits: self.task_logits(logits, task_ids))
+        fisher = task_fisher(
+            self.model,
+            self.benchmark,
+            task_index,
+            self.hp.fisher_samples,
+            logit_fn=lambda logits: self.task_logits(logits, task_ids),
+        )
         self.task_importance = fisher
         self.importance = online_sum(self.importance, fisher, self.hp.gamma)
         self.anchor = snapshot(self.model)

@@ -1,4 +1,4 @@
-from .base import Strategy, register
+from clcore.strategies.base import Strategy, register
 
 
 @register

@@ -4,7 +4,8 @@ Continual Learning"): a Greedy class-balanced sampler and a Dumb learner.
 - Sampler (Sec. 3): every stream sample is stored while the memory has room; once full, a sample
   whose class holds fewer than k / |classes seen| slots replaces a random sample of the currently
   largest class, otherwise it is dropped. This is ReplayBuffer's "balanced" policy, which GDumb always
-  uses (Strategy.buffer_policy: a run's config records it whatever policy was asked for). Nothing is learnt from the stream.
+  uses (Strategy.buffer_policy: a run's config records it whatever policy was asked for). Nothing is learnt from the
+  stream.
 - Learner: before every evaluation (here at each task end) the network is reset to the same initial
   weights and trained from scratch on the memory only. As in the paper's code for MNIST: SGD with
   momentum 0.9, weight decay 1e-6, batch 16, gradient norm clipped at 10; one warm-up epoch at
@@ -15,6 +16,7 @@ Between task ends the live evaluations show the model retrained at the previous 
 In Domain-IL (permuted / rotated MNIST) every task brings the same classes, so the sampler, which
 balances classes and not tasks, keeps the first task's samples and drops the later tasks' ones.
 """
+
 from __future__ import annotations
 
 from copy import deepcopy
@@ -22,8 +24,8 @@ from copy import deepcopy
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .base import Param, Strategy, register
+from clcore.errors import ConfigError
+from clcore.strategies.base import Param, Strategy, register
 
 MOMENTUM = 0.9  # the paper's code (src/main.py)
 WEIGHT_DECAY = 1e-6
@@ -35,15 +37,23 @@ class GDumb(Strategy):
     name = "gdumb"
     family = "replay"
     title = "GDumb (greedy sampler, dumb learner)"
-    summary = ("Keeps a class-balanced memory of the stream and, at each task end, trains a network from "
-               "scratch on that memory only.")
+    summary = (
+        "Keeps a class-balanced memory of the stream and, at each task end, trains a network from "
+        "scratch on that memory only."
+    )
     uses_buffer = True
     buffer_policy = "balanced"  # GDumb's greedy class-balanced sampler
     # every Domain-IL task brings the same classes: the balanced memory keeps the first task only
     weak_scenarios = {"domain-il": "class_balanced_memory"}
     params = (
-        Param("epochs_on_buffer", 32, 1, 2000, "epochs of training from scratch on the memory at each task end "
-              "(the paper: 128 on MNIST; a power of two ends a cosine cycle)"),
+        Param(
+            "epochs_on_buffer",
+            32,
+            1,
+            2000,
+            "epochs of training from scratch on the memory at each task end "
+            "(the paper: 128 on MNIST; a power of two ends a cosine cycle)",
+        ),
         Param("max_lr", 0.05, 1e-5, 1.0, "peak learning rate of the retraining (SGDR schedule)"),
         Param("min_lr", 0.0005, 0.0, 1.0, "learning rate at the end of each cosine cycle"),
         Param("fit_batch_size", 16, 1, 4096, "batch size of the retraining"),
@@ -53,8 +63,10 @@ class GDumb(Strategy):
     def resolve_params(cls, given):
         params = super().resolve_params(given)
         if params["min_lr"] > params["max_lr"]:
-            raise ConfigError(f"--param min_lr of gdumb: {params['min_lr']} is above max_lr {params['max_lr']}; "
-                              "choose min_lr <= max_lr")
+            raise ConfigError(
+                f"--param min_lr of gdumb: {params['min_lr']} is above max_lr {params['max_lr']}; "
+                "choose min_lr <= max_lr"
+            )
         return params
 
     def __init__(self, *args, **kwargs):
@@ -76,8 +88,7 @@ class GDumb(Strategy):
     def fit_memory(self) -> tuple[list[float], list[float]]:
         """Train self.model on the whole memory; returns the mean loss and the learning rate per epoch."""
         hp, n = self.hp, len(self.buffer)
-        optimizer = torch.optim.SGD(self.model.parameters(), lr=hp.max_lr, momentum=MOMENTUM,
-                                    weight_decay=WEIGHT_DECAY)
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=hp.max_lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
         schedule = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=1, T_mult=2, eta_min=hp.min_lr)
         losses, lrs = [], []
         self.model.train()
@@ -90,7 +101,7 @@ class GDumb(Strategy):
             order = torch.randperm(n, generator=self.generator).to(self.buffer.device)
             total = torch.zeros((), device=self.buffer.device)
             for start in range(0, n, hp.fit_batch_size):
-                sample = self.buffer.get(order[start:start + hp.fit_batch_size])
+                sample = self.buffer.get(order[start : start + hp.fit_batch_size])
                 x = sample.x if self.benchmark.augment is None else self.benchmark.augment(sample.x, self.generator)
                 loss = self.classification_loss(self.model(x), sample.y, sample.task)
                 optimizer.zero_grad(set_to_none=True)
@@ -103,5 +114,8 @@ class GDumb(Strategy):
         return losses, lrs
 
     def task_end_report(self):
-        return {"retrain_loss": self.retrain_loss, "retrain_lr": self.retrain_lr,
-                "buffer_classes": self.buffer.composition(len(self.benchmark.tasks))["classes"]}
+        return {
+            "retrain_loss": self.retrain_loss,
+            "retrain_lr": self.retrain_lr,
+            "buffer_classes": self.buffer.composition(len(self.benchmark.tasks))["classes"],
+        }

@@ -5,13 +5,21 @@ buffer). Each step trains on the current batch only, but the update must not inc
 task's memory loss (eq. 6): with g the current gradient and g_k the gradient of task k's memory loss,
 the constraint is <g~, g_k> >= 0 for all k < t. When g violates one, it is replaced by the closest
 vector that satisfies all of them (eq. 8), found through the dual QP (eqs. 10-11) in
-clcore.gradients.project_gem. `gamma` is the reference code's memory strength (a lower bound on the
+clcore.mechanics.gradients.project_gem. `gamma` is the reference code's memory strength (a lower bound on the
 dual variables, which favours backward transfer); 0 gives the paper's plain projection.
 """
+
 import torch
 
-from ..gradients import angle_degrees, assign_flat_grad, earlier_task_samples, flat_grad, loss_gradient, project_gem
-from .base import Param, Strategy, register
+from clcore.mechanics.gradients import (
+    angle_degrees,
+    assign_flat_grad,
+    earlier_task_samples,
+    flat_grad,
+    loss_gradient,
+    project_gem,
+)
+from clcore.strategies.base import Param, Strategy, register
 
 
 @register
@@ -19,11 +27,17 @@ class GradientEpisodicMemory(Strategy):
     name = "gem"
     family = "hybrid"
     title = "Gradient Episodic Memory (GEM)"
-    summary = ("Projects each gradient (a small quadratic program) so that no earlier task's memory loss "
-               "increases.")
-    params = (Param("gamma", 0.5, 0.0, 10.0,
-                    "memory strength: every memory gradient enters a projection with at least this weight "
-                    "(0: the closest gradient that increases no memory loss)"),)
+    summary = "Projects each gradient (a small quadratic program) so that no earlier task's memory loss increases."
+    params = (
+        Param(
+            "gamma",
+            0.5,
+            0.0,
+            10.0,
+            "memory strength: every memory gradient enters a projection with at least this weight "
+            "(0: the closest gradient that increases no memory loss)",
+        ),
+    )
     uses_buffer = True
 
     def observe(self, batch):

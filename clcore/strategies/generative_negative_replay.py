@@ -8,11 +8,11 @@ poor to improve the old classes' accuracy when replayed as positives, yet they a
 experience holds one or a few classes. GNR is built on AR1* with latent replay (Pellegrini et al. 2020,
 clcore.strategies.ar1, reused):
 
-- CWR*'s consolidated output layer (clcore.cwr): each task trains temporary weights of its own classes
+- CWR*'s consolidated output layer (clcore.mechanics.cwr): each task trains temporary weights of its own classes
   only, consolidated at the task's end; the old classes' weights stay as consolidated, so nothing in a
   task trains them and no positive for an old class is ever needed;
 - Synaptic Intelligence on the layers between the latent layer and the output layer, the layers below
-  the latent layer frozen after the first task (clcore.path_integral, clcore.latent);
+  the latent layer frozen after the first task (clcore.mechanics.path_integral, clcore.mechanics.latent);
 - instead of AR1*'s buffer of real latent activations, generated samples: DGR's VAE
   (generative_replay.GenerativeMemory: trained on the current inputs and on its frozen copy's samples).
   They go through the frozen lower layers like real inputs;
@@ -32,7 +32,7 @@ weighting of the losses and the generator (the paper's generates latent activati
 and ImageNet; ours models the raw inputs, the MLP's frozen lower layer being cheap to run) were not
 readable. Two choices are ours, made so that the negatives shape the decision the evaluated model takes:
 (1) the logits trained on, for current and generated data alike, are those of the model GNR is evaluated
-with: the current classes' as consolidating now would give them (clcore.cwr.consolidate, differentiable in
+with: the current classes' as consolidating now would give them (clcore.mechanics.cwr.consolidate, differentiable in
 the temporary weights), the old classes' from their consolidated weights, held constant; (2) after the
 first task the current data's cross-entropy spans the classes seen so far, not the current ones only, so
 the new classes learn to beat the old classes' fixed scores on new data while the negatives keep them
@@ -46,17 +46,18 @@ rotated MNIST) every task has every class, so there are no old classes for the n
 no current ones to push down. Run there with each generated sample pushing every class but its own, it
 diverged (Permuted-MNIST, AR1*'s SGD 0.2 / SI c 0.5: 41% on task 2 after it, NaN loss in task 5).
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from ..cwr import consolidate
-from ..latent import keep_frozen_in_eval
-from .ar1 import AR1
-from .base import register
-from .cwr_star import CWRStar
-from .generative_replay import GENERATOR_PARAMS, GenerativeMemoryHooks
+from clcore.mechanics.cwr import consolidate
+from clcore.mechanics.latent import keep_frozen_in_eval
+from clcore.strategies.ar1 import AR1
+from clcore.strategies.base import register
+from clcore.strategies.cwr_star import CWRStar
+from clcore.strategies.generative_replay import GENERATOR_PARAMS, GenerativeMemoryHooks
 
 
 def negative_replay_loss(logits: torch.Tensor, labels: torch.Tensor, pushed_classes: torch.Tensor) -> torch.Tensor:
@@ -72,8 +73,10 @@ class GenerativeNegativeReplay(GenerativeMemoryHooks, AR1):
     name = "generative_negative_replay"
     family = "hybrid"
     title = "Generative Negative Replay (GNR)"
-    summary = ("AR1* (CWR* head + SI) replaying a VAE's samples as negatives only: they push the current "
-               "classes down, never teach the old ones.")
+    summary = (
+        "AR1* (CWR* head + SI) replaying a VAE's samples as negatives only: they push the current "
+        "classes down, never teach the old ones."
+    )
     uses_buffer = False
     needs_new_classes = "its generated samples are negatives that keep new classes off the old classes"
     params = AR1.params + GENERATOR_PARAMS
@@ -90,10 +93,15 @@ class GenerativeNegativeReplay(GenerativeMemoryHooks, AR1):
         constants. Unseen classes at -inf."""
         features = self.model.features(x)
         head = self.head
-        current = {name: consolidate(head.cw[name], param, head.active, head.past, head.cur)
-                   for name, param in self.model.classifier.named_parameters(recurse=False)}
-        logits = torch.where(head.active, F.linear(features, current["weight"], current.get("bias")),
-                             F.linear(features, head.cw["weight"], head.cw.get("bias")).detach())
+        current = {
+            name: consolidate(head.cw[name], param, head.active, head.past, head.cur)
+            for name, param in self.model.classifier.named_parameters(recurse=False)
+        }
+        logits = torch.where(
+            head.active,
+            F.linear(features, current["weight"], current.get("bias")),
+            F.linear(features, head.cw["weight"], head.cw.get("bias")).detach(),
+        )
         return logits.masked_fill(~self.seen_classes, float("-inf"))
 
     def current_loss(self, batch) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Deep Generative Replay (Shin, Lee, Kim & Kim, NeurIPS 2017): a generator and a solver learn together.
 
-A VAE (clcore/vae.py) is the generator. While task t is learned, a frozen copy of the generator and of
+A VAE (clcore/mechanics/vae.py) is the generator. While task t is learned, a frozen copy of the generator and of
 the solver from the end of task t-1 provide the replay: the old generator draws inputs x' and the old
 solver labels them, y' = argmax of its logits over the classes seen before task t (hard labels, as in
 Shin et al.; the VAE itself is unconditional and never labels anything). Both current models then train
@@ -16,17 +16,18 @@ its frozen copy's samples). By default r = 1 / (tasks seen so far), which weighs
 generator takes one step per incoming batch, next to the solver's step.
 
 The generated inputs live in the classifier's own input space (normalised, and permuted for
-Permuted-MNIST), see clcore/vae.py. The generator side (GenerativeMemory) is shared with
+Permuted-MNIST), see clcore/mechanics/vae.py. The generator side (GenerativeMemory) is shared with
 `generative_negative_replay`, which replays the same kind of samples into AR1* as negatives only.
 """
+
 from __future__ import annotations
 
 from copy import deepcopy
 
 import torch
 
-from ..vae import VAE
-from .base import Param, Strategy, register
+from clcore.mechanics.vae import VAE
+from clcore.strategies.base import Param, Strategy, register
 
 GALLERY_EVERY = 500  # optimizer steps between the snapshots of generated samples the view shows
 GALLERY_DRAWS = 64  # samples drawn per snapshot; up to GALLERY_PER_CLASS of each seen class are kept
@@ -34,8 +35,13 @@ GALLERY_PER_CLASS = 2
 
 
 GENERATOR_PARAMS = (
-    Param("new_data_ratio", 0.0, 0.0, 1.0,
-          "r: weight of the current data in both losses (replay gets 1 - r); 0 means 1 / (tasks seen so far)"),
+    Param(
+        "new_data_ratio",
+        0.0,
+        0.0,
+        1.0,
+        "r: weight of the current data in both losses (replay gets 1 - r); 0 means 1 / (tasks seen so far)",
+    ),
     Param("latent_size", 32, 2, 512, "dimensions of the VAE's latent code z"),
     Param("vae_hidden", 256, 16, 2048, "units in each of the VAE's two hidden layers (encoder and decoder)"),
     Param("vae_lr", 0.001, 1e-6, 0.1, "learning rate of the VAE's Adam optimizer"),
@@ -54,7 +60,7 @@ class GenerativeMemory:
         self.previous_vae = None
         self.ratio_setting = hp.new_data_ratio
         # The view's snapshots draw from their own seeded stream, so showing them never changes training.
-        self.gallery_generator = torch.Generator().manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        self.gallery_generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
 
     def begin_task(self, task_index: int) -> None:
         if task_index > 0:
@@ -74,13 +80,13 @@ class GenerativeMemory:
         inputs = x if replay is None else torch.cat([x, replay])
         reconstruction, kl = self.vae.negative_elbo(inputs, generator)
         per_image = reconstruction + kl
-        loss = per_image[:len(x)].mean()
+        loss = per_image[: len(x)].mean()
         if replay is not None:
-            loss = ratio * loss + (1.0 - ratio) * per_image[len(x):].mean()
+            loss = ratio * loss + (1.0 - ratio) * per_image[len(x) :].mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return reconstruction[:len(x)].mean().detach(), kl[:len(x)].mean().detach()
+        return reconstruction[: len(x)].mean().detach(), kl[: len(x)].mean().detach()
 
     @torch.no_grad()
     def gallery(self, classify) -> dict:
@@ -131,8 +137,10 @@ class GenerativeMemoryHooks:
         return stats
 
     def task_end_report(self):
-        return {**super().task_end_report(),
-                "gallery": {"step": self.global_step, **self.memory.gallery(self.classify_seen)}}
+        return {
+            **super().task_end_report(),
+            "gallery": {"step": self.global_step, **self.memory.gallery(self.classify_seen)},
+        }
 
 
 @register

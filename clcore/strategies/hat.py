@@ -14,14 +14,24 @@ a^{<=t} = max(a^{<t}, a^t) records the units earlier tasks use, and while later 
 As in the authors' code, cosh's argument is clamped to +-50, embeddings to +-6 and the gradient norm to
 10,000. The protection is exact for plain SGD (the paper's optimiser): momentum or weight decay would
 still move protected weights."""
+
 import math
 
 import torch
 import torch.nn.functional as F
 
-from ..task_models import (MOST_CONFIDENT_TASK, HatMLP, capacity_report, owner_fractions, parameter_count,
-                           rebuild_optimizer, require_mlp, task_classes, unit_grid)
-from .base import Param, Strategy, register
+from clcore.strategies.base import Param, Strategy, register
+from clcore.task_models import (
+    MOST_CONFIDENT_TASK,
+    HatMLP,
+    capacity_report,
+    owner_fractions,
+    parameter_count,
+    rebuild_optimizer,
+    require_mlp,
+    task_classes,
+    unit_grid,
+)
 
 COSH_CLAMP = 50.0  # the authors' thres_cosh
 EMBEDDING_CLAMP = 6.0  # the authors' thres_emb
@@ -60,8 +70,10 @@ class HardAttention(Strategy):
     name = "hat"
     family = "architecture"
     title = "Hard Attention to the Task (HAT)"
-    summary = ("Learns a near-binary attention mask over the units for each task and protects the units "
-               "earlier tasks attend to. Without the task id the most confident mask answers.")
+    summary = (
+        "Learns a near-binary attention mask over the units for each task and protects the units "
+        "earlier tasks attend to. Without the task id the most confident mask answers."
+    )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
     params = (
@@ -72,8 +84,9 @@ class HardAttention(Strategy):
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)
         self.baseline_params = parameter_count(require_mlp(model, self.name))
-        self.model = HatMLP(model, task_classes(self.benchmark), self.benchmark.n_classes, self.generator,
-                            self.hp.s_max)
+        self.model = HatMLP(
+            model, task_classes(self.benchmark), self.benchmark.n_classes, self.generator, self.hp.s_max
+        )
         self.optimizer = optimizer
         self.previous = None  # cumulative attention a^{<t} per layer (s = s_max)
         self.first_claims = None  # per layer, 1 + the first task whose attention took each unit (0: free)
@@ -115,10 +128,12 @@ class HardAttention(Strategy):
                     layer.weight.grad.mul_(weight_factor)
                     layer.bias.grad.mul_(bias_factor)
             for e in self.model.embeddings[task]:
-                e.grad.mul_(self.hp.s_max * (torch.cosh((s * e).clamp(-COSH_CLAMP, COSH_CLAMP)) + 1)
-                            / (s * (torch.cosh(e) + 1)))
-        torch.nn.utils.clip_grad_norm_([p for group in self.optimizer.param_groups for p in group["params"]],
-                                       GRADIENT_CLIP)
+                e.grad.mul_(
+                    self.hp.s_max * (torch.cosh((s * e).clamp(-COSH_CLAMP, COSH_CLAMP)) + 1) / (s * (torch.cosh(e) + 1))
+                )
+        torch.nn.utils.clip_grad_norm_(
+            [p for group in self.optimizer.param_groups for p in group["params"]], GRADIENT_CLIP
+        )
         self.optimizer.step()
         self.global_step += 1
         with torch.no_grad():
@@ -131,18 +146,30 @@ class HardAttention(Strategy):
     def end_task(self, task_index):
         with torch.no_grad():
             attention = [a.detach().clone() for a in self.model.attention(task_index, self.hp.s_max)]
-        self.previous = attention if self.previous is None else \
-            [torch.maximum(p, a) for p, a in zip(self.previous, attention)]
+        self.previous = (
+            attention if self.previous is None else [torch.maximum(p, a) for p, a in zip(self.previous, attention)]
+        )
         claims = [(a > 0.5).to(torch.int16) * (task_index + 1) for a in attention]
-        self.first_claims = claims if self.first_claims is None else \
-            [torch.where(old > 0, old, new) for old, new in zip(self.first_claims, claims)]
+        self.first_claims = (
+            claims
+            if self.first_claims is None
+            else [torch.where(old > 0, old, new) for old, new in zip(self.first_claims, claims)]
+        )
 
     def task_end_report(self):
         n = len(self.model.classes_per_task)
         layers = {f"layer {i + 1}": owner_fractions(claim, n) for i, claim in enumerate(self.first_claims)}
-        masks = [unit_grid(torch.sigmoid(self.hp.s_max * self.model.embeddings[t][0].detach()))
-                 for t in range(self.current_task + 1)]
-        return capacity_report(self.model, self.baseline_params, [f"T{t + 1}" for t in range(n)] + ["free"],
-                               layers, unit="units (first task to attend, a > 0.5)", first_layer_masks=masks,
-                               masks_caption="Each task's attention on the first hidden layer's units, "
-                                             "sigmoid(s_max e), one cell per unit")
+        masks = [
+            unit_grid(torch.sigmoid(self.hp.s_max * self.model.embeddings[t][0].detach()))
+            for t in range(self.current_task + 1)
+        ]
+        return capacity_report(
+            self.model,
+            self.baseline_params,
+            [f"T{t + 1}" for t in range(n)] + ["free"],
+            layers,
+            unit="units (first task to attend, a > 0.5)",
+            first_layer_masks=masks,
+            masks_caption="Each task's attention on the first hidden layer's units, "
+            "sigmoid(s_max e), one cell per unit",
+        )

@@ -10,12 +10,20 @@ earlier tasks where they were, so only one point per task is rehearsed, never da
 stay fixed. The paper's optional look-ahead (evaluating the regulariser at theta + Delta theta) is not
 used. The hypernetwork is chunked (Sec. 3, Fig. 1b) to stay small. Without the task id the most confident
 task's generated network answers (the paper's HNET+ENT picks the lowest output entropy, a close rule)."""
+
 import torch
 import torch.nn.functional as F
 
-from ..task_models import (MOST_CONFIDENT_TASK, HypernetMLP, capacity_report, parameter_count, rebuild_optimizer,
-                           require_mlp, task_classes)
-from .base import Param, Strategy, register
+from clcore.strategies.base import Param, Strategy, register
+from clcore.task_models import (
+    MOST_CONFIDENT_TASK,
+    HypernetMLP,
+    capacity_report,
+    parameter_count,
+    rebuild_optimizer,
+    require_mlp,
+    task_classes,
+)
 
 
 def output_regulariser(generated: torch.Tensor, targets: torch.Tensor, beta: float) -> torch.Tensor:
@@ -28,13 +36,14 @@ class Hypernetwork(Strategy):
     name = "hypernetwork"
     family = "architecture"
     title = "Task-conditioned hypernetwork (HNET)"
-    summary = ("A hypernetwork generates the whole network's weights from a learned per-task embedding; a "
-               "regulariser keeps the weights it generates for earlier tasks unchanged.")
+    summary = (
+        "A hypernetwork generates the whole network's weights from a learned per-task embedding; a "
+        "regulariser keeps the weights it generates for earlier tasks unchanged."
+    )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
     params = (
-        Param("beta", 0.01, 0.0, 1000.0, "beta: weight of the output regulariser on earlier tasks' generated "
-                                         "weights"),
+        Param("beta", 0.01, 0.0, 1000.0, "beta: weight of the output regulariser on earlier tasks' generated weights"),
         Param("embedding_dim", 32, 1, 512, "size of each task embedding (and of each chunk embedding)"),
         Param("hnet_hidden", 64, 1, 2048, "units in the hypernetwork's hidden layer"),
         Param("chunk_size", 1000, 10, 1_000_000, "target weights generated per hypernetwork pass (chunk)"),
@@ -43,8 +52,15 @@ class Hypernetwork(Strategy):
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)
         self.baseline_params = parameter_count(require_mlp(model, self.name))
-        self.model = HypernetMLP(model, task_classes(self.benchmark), self.benchmark.n_classes, self.generator,
-                                 self.hp.embedding_dim, self.hp.hnet_hidden, self.hp.chunk_size)
+        self.model = HypernetMLP(
+            model,
+            task_classes(self.benchmark),
+            self.benchmark.n_classes,
+            self.generator,
+            self.hp.embedding_dim,
+            self.hp.hnet_hidden,
+            self.hp.chunk_size,
+        )
         self.optimizer = optimizer
         self.targets = None  # h(e_t, theta*) for the earlier tasks t, rows in task order
         self.finished = []  # each finished task's generated weights when its training ended
@@ -64,8 +80,7 @@ class Hypernetwork(Strategy):
     def observe(self, batch):
         loss = F.cross_entropy(self.model.forward_tasks(batch.x, batch.task), batch.y)
         if self.targets is not None:
-            regulariser = output_regulariser(self.model.generate(range(self.current_task)), self.targets,
-                                             self.hp.beta)
+            regulariser = output_regulariser(self.model.generate(range(self.current_task)), self.targets, self.hp.beta)
             loss = loss + regulariser
             self.stats.add("regulariser", regulariser.detach())
         self.optimizer_step(loss)
@@ -82,8 +97,13 @@ class Hypernetwork(Strategy):
         total = hnet + sum(embeddings)
         # every parameter is either shared (the hypernetwork) or one task's own (its embedding)
         shares = [e / total for e in embeddings] + [0.0] * (n - len(embeddings)) + [hnet / total]
-        report = capacity_report(model, self.baseline_params, [f"T{t + 1}" for t in range(n)] + ["shared"],
-                                 {"hypernetwork and embeddings": shares}, unit="parameters")
+        report = capacity_report(
+            model,
+            self.baseline_params,
+            [f"T{t + 1}" for t in range(n)] + ["shared"],
+            {"hypernetwork and embeddings": shares},
+            unit="parameters",
+        )
         earlier = self.finished[:-1]  # the tasks before the one that just ended
         with torch.no_grad():
             now = model.generate(range(len(earlier))) if earlier else []

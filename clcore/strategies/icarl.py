@@ -7,7 +7,7 @@ Representation Learning").
   sample that brings the mean of the k chosen so far closest to the class mean.
 - Representation learning (Alg. 3): the network trains on the new data together with the exemplars,
   with one sigmoid binary cross-entropy per class seen so far: one-hot targets for the new classes,
-  the previous network's sigmoid outputs for the old ones (distillation; clcore.losses
+  the previous network's sigmoid outputs for the old ones (distillation; clcore.mechanics.losses
   .binary_distillation_loss, averaged over classes as mammoth does). The exemplars stream mixed into
   the task's batches, each once per epoch as in the union of both sets: K / N exemplars per new sample.
 - Classification (Alg. 1): nearest mean of exemplars (NME): a sample goes to the class whose mean of
@@ -18,6 +18,7 @@ Domain-IL (every task brings all classes): exemplar sets are kept per (task, cla
 (tasks x classes seen), and NME averages a class's exemplars over all tasks; no class is ever old
 while the current task brings it, so there is no distillation there.
 """
+
 from __future__ import annotations
 
 from copy import deepcopy
@@ -26,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses import binary_distillation_loss
-from .base import Strategy, register
+from clcore.mechanics.losses import binary_distillation_loss
+from clcore.strategies.base import Strategy, register
 
 FEATURE_CHUNK = 1000  # samples per forward pass when extracting features
 SHOWN_EXEMPLARS = 6  # per new class, the first exemplars herding chose, kept in the task-end report
@@ -71,8 +72,10 @@ class ICaRL(Strategy):
     name = "icarl"
     family = "hybrid"
     title = "iCaRL (exemplars, distillation, nearest mean)"
-    summary = ("Keeps herding-chosen exemplars per class, distils the old network's sigmoid outputs, and "
-               "classifies by the nearest mean of exemplars.")
+    summary = (
+        "Keeps herding-chosen exemplars per class, distils the old network's sigmoid outputs, and "
+        "classifies by the nearest mean of exemplars."
+    )
     uses_buffer = True
 
     def __init__(self, *args, **kwargs):
@@ -111,7 +114,7 @@ class ICaRL(Strategy):
             if self.exemplar_position == len(self.exemplar_order):
                 self.exemplar_order = torch.randperm(len(self.buffer), generator=self.generator)
                 self.exemplar_position = 0
-            part = self.exemplar_order[self.exemplar_position:self.exemplar_position + take]
+            part = self.exemplar_order[self.exemplar_position : self.exemplar_position + take]
             chosen.append(part)
             self.exemplar_position += len(part)
             take -= len(part)
@@ -138,8 +141,9 @@ class ICaRL(Strategy):
     def normalised_features(self, x: torch.Tensor) -> torch.Tensor:
         was_training = self.model.training
         self.model.eval()
-        features = torch.cat([F.normalize(self.model.features(x[i:i + FEATURE_CHUNK]), dim=1)
-                              for i in range(0, len(x), FEATURE_CHUNK)])
+        features = torch.cat(
+            [F.normalize(self.model.features(x[i : i + FEATURE_CHUNK]), dim=1) for i in range(0, len(x), FEATURE_CHUNK)]
+        )
         self.model.train(was_training)
         return features
 

@@ -1,5 +1,5 @@
-from .base import register
-from .finetune import Finetune
+from clcore.strategies.base import register
+from clcore.strategies.finetune import Finetune
 
 
 @register

@@ -8,10 +8,11 @@ inputs go through the frozen blocks and their activations (with labels and task 
 its insertion policy (reservoir: every task keeps about capacity / tasks-so-far slots, as the paper's
 h = memory / (batch index + 1) replacement). Each step the current batch's activations and a random
 batch of stored ones are concatenated and train the blocks above the cut and the classifier."""
+
 import torch
 
-from ..latent import check_cut, freeze_lower, keep_frozen_in_eval, layer_table, memory_report
-from .base import Param, Strategy, register
+from clcore.mechanics.latent import check_cut, freeze_lower, keep_frozen_in_eval, layer_table, memory_report
+from clcore.strategies.base import Param, Strategy, register
 
 STORE_CHUNK = 1024  # inputs pushed through the frozen blocks at once when filling the buffer
 
@@ -21,11 +22,19 @@ class LatentReplay(Strategy):
     name = "latent_replay"
     family = "replay"
     title = "Latent Replay"
-    summary = "Replays stored activations of an intermediate layer; the layers below it are frozen after the first task."
+    summary = (
+        "Replays stored activations of an intermediate layer; the layers below it are frozen after the first task."
+    )
     uses_buffer = True
     params = (
-        Param("latent_layer", 1, 0, 10, "blocks below the replay layer, frozen after the first task "
-                                        "(MLP: 1 = replay the first hidden layer's activations; 0 = raw inputs)"),
+        Param(
+            "latent_layer",
+            1,
+            0,
+            10,
+            "blocks below the replay layer, frozen after the first task "
+            "(MLP: 1 = replay the first hidden layer's activations; 0 = raw inputs)",
+        ),
     )
 
     def __init__(self, *args, **kwargs):
@@ -74,7 +83,7 @@ class LatentReplay(Strategy):
         task = self.benchmark.tasks[task_index]
         order = torch.randperm(len(task.train_idx), generator=self.generator).to(self.benchmark.device)
         for start in range(0, len(order), STORE_CHUNK):
-            x, y = self.benchmark.train_batch(task, order[start:start + STORE_CHUNK])
+            x, y = self.benchmark.train_batch(task, order[start : start + STORE_CHUNK])
             self.buffer.add(self.model.latent(x, self.cut), y, task_index)
 
     def task_end_report(self):

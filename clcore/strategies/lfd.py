@@ -19,14 +19,22 @@ torch.func.functional_call. The paper's class-incremental protocol trains on the
 the exemplar memory; `replay` does that (one buffer batch per step, as ER), and can be switched off to
 see the regulariser alone.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from ..gradients import earlier_task_samples, flat_params, flatten, per_sample_losses, trainable, unflatten
-from .base import Param, Strategy, register
+from clcore.mechanics.gradients import (
+    earlier_task_samples,
+    flat_params,
+    flatten,
+    per_sample_losses,
+    trainable,
+    unflatten,
+)
+from clcore.strategies.base import Param, Strategy, register
 
 
 def sphere_tangent(direction: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
@@ -41,14 +49,20 @@ def riemannian_sphere_step(direction: torch.Tensor, gradient: torch.Tensor, lr: 
     return moved / moved.norm().clamp_min(1e-12)
 
 
-def find_direction(loss_at: Callable[[torch.Tensor], torch.Tensor], anchor: torch.Tensor, start: torch.Tensor,
-                   radius: float, lr: float, steps: int) -> torch.Tensor:
+def find_direction(
+    loss_at: Callable[[torch.Tensor], torch.Tensor],
+    anchor: torch.Tensor,
+    start: torch.Tensor,
+    radius: float,
+    lr: float,
+    steps: int,
+) -> torch.Tensor:
     """The less-forgetting direction: Riemannian SGD from the unit vector `start` on
     g(d) = loss_at(anchor + radius * d), for a differentiable `loss_at(flat parameters)`."""
     direction = start / start.norm()
     for _ in range(steps):
         probe = direction.clone().requires_grad_(True)
-        gradient, = torch.autograd.grad(loss_at(anchor + radius * probe), probe)
+        (gradient,) = torch.autograd.grad(loss_at(anchor + radius * probe), probe)
         direction = riemannian_sphere_step(direction, gradient, lr)
     return direction
 
@@ -71,14 +85,27 @@ class LessForgettingDirection(Strategy):
     name = "lfd"
     family = "hybrid"
     title = "Less-Forgetting Direction + Equilibrium Point (LFD)"
-    summary = ("Lets the parameters move freely only along a direction that barely raises the old tasks' "
-               "memory loss, then interpolates old and new parameters to their equilibrium point.")
+    summary = (
+        "Lets the parameters move freely only along a direction that barely raises the old tasks' "
+        "memory loss, then interpolates old and new parameters to their equilibrium point."
+    )
     params = (
         Param("ortho_weight", 0.1, 0.0, 1e4, "weight of the penalty on the update's part orthogonal to the direction"),
-        Param("radius", 1.0, 1e-3, 100.0, "distance from the old parameters at which a direction's old-task loss is measured"),
+        Param(
+            "radius",
+            1.0,
+            1e-3,
+            100.0,
+            "distance from the old parameters at which a direction's old-task loss is measured",
+        ),
         Param("direction_steps", 50, 0, 2000, "Riemannian SGD steps of the direction search (0: a random direction)"),
-        Param("direction_lr", 0.1, 1e-4, 100.0,
-              "step size of the direction search (stable while direction_lr * radius^2 * |grad| stays small)"),
+        Param(
+            "direction_lr",
+            0.1,
+            1e-4,
+            100.0,
+            "step size of the direction search (stable while direction_lr * radius^2 * |grad| stays small)",
+        ),
         Param("ep_points", 21, 2, 1001, "grid points in [0, 1] for the equilibrium coefficient"),
         Param("replay", True, help="train each batch together with a buffer batch (the exemplar memory)"),
     )
@@ -109,8 +136,13 @@ class LessForgettingDirection(Strategy):
     # memory losses at other parameters -------------------------------------------------------------
     def memory_loss_at(self, flat: torch.Tensor, memory) -> torch.Tensor:
         """Mean memory loss of each task in `memory`, at flat parameters `flat` (differentiable in it)."""
-        losses = per_sample_losses(self.model, unflatten(self.model, flat), memory.x, memory.y,
-                                   lambda logits: self.task_logits(logits, memory.task))
+        losses = per_sample_losses(
+            self.model,
+            unflatten(self.model, flat),
+            memory.x,
+            memory.y,
+            lambda logits: self.task_logits(logits, memory.task),
+        )
         return torch.stack([losses[memory.task == t].mean() for t in memory.task.unique().tolist()])
 
     def end_task(self, task_index):
@@ -132,6 +164,7 @@ class LessForgettingDirection(Strategy):
                 losses = self.memory_loss_at(self.anchor + alpha * (new - self.anchor), memory)
             per_task[alpha] = losses
             return losses.mean()
+
         alphas, values, best = equilibrium_point(criterion, self.hp.ep_points)
         old = [t != task_index for t in tasks]
         with torch.no_grad():
@@ -139,23 +172,30 @@ class LessForgettingDirection(Strategy):
             for p, value in zip(trainable(self.model), unflatten(self.model, chosen).values()):
                 p.copy_(value)
         self.report["equilibrium"] = {
-            "alphas": alphas, "criterion": values, "alpha": alphas[best],
+            "alphas": alphas,
+            "criterion": values,
+            "alpha": alphas[best],
             "old_loss": [float(per_task[a][torch.tensor(old)].mean()) if any(old) else None for a in alphas],
-            "new_loss": [float(per_task[a][torch.tensor(old).logical_not()].mean()) if not all(old) else None
-                         for a in alphas]}
+            "new_loss": [
+                float(per_task[a][torch.tensor(old).logical_not()].mean()) if not all(old) else None for a in alphas
+            ],
+        }
 
     def _search_direction(self, memory) -> None:
         def old_loss(flat):
             return self.memory_loss_at(flat, memory).mean()
+
         start = torch.randn(len(self.anchor), generator=self.generator).to(self.anchor.device)
         start = start / start.norm()
-        self.direction = find_direction(old_loss, self.anchor, start, self.hp.radius, self.hp.direction_lr,
-                                        self.hp.direction_steps)
+        self.direction = find_direction(
+            old_loss, self.anchor, start, self.hp.radius, self.hp.direction_lr, self.hp.direction_steps
+        )
         with torch.no_grad():
             self.report["direction"] = {
                 "random_loss": float(old_loss(self.anchor + self.hp.radius * start)),
                 "direction_loss": float(old_loss(self.anchor + self.hp.radius * self.direction)),
-                "anchor_loss": float(old_loss(self.anchor))}
+                "anchor_loss": float(old_loss(self.anchor)),
+            }
 
     def task_end_report(self):
         return self.report

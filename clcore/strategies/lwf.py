@@ -1,11 +1,12 @@
 """Learning without Forgetting (Li & Hoiem 2016): a frozen copy of the model from before the task acts
 as teacher; the new model matches its softened outputs on the old classes while learning the new ones."""
+
 from copy import deepcopy
 
 import torch
 
-from ..losses import distillation_loss
-from .base import Param, Strategy, register
+from clcore.mechanics.losses import distillation_loss
+from clcore.strategies.base import Param, Strategy, register
 
 
 @register
@@ -42,6 +43,7 @@ class LearningWithoutForgetting(Strategy):
             with torch.no_grad():
                 teacher_logits = self.teacher(batch.x)
             loss = loss + self.hp.alpha * distillation_loss(
-                logits[:, self.old_classes], teacher_logits[:, self.old_classes], self.hp.temperature)
+                logits[:, self.old_classes], teacher_logits[:, self.old_classes], self.hp.temperature
+            )
         self.optimizer_step(loss)
         return loss.detach()

@@ -8,12 +8,13 @@ current batch, theta_v = theta - lr * grad L(current batch) (section 3.1), and e
 its interference s(x) = l(x; theta_v) - l(x; theta). The retrieved samples are then trained together
 with the current batch, exactly as ER trains with its random ones.
 """
+
 from dataclasses import dataclass
 
 import torch
 
-from ..gradients import earlier_task_samples, loss_gradient, per_sample_losses, virtual_sgd_step
-from .base import Param, Strategy, register
+from clcore.mechanics.gradients import earlier_task_samples, loss_gradient, per_sample_losses, virtual_sgd_step
+from clcore.strategies.base import Param, Strategy, register
 
 
 @dataclass
@@ -30,10 +31,16 @@ class MaximallyInterferedRetrieval(Strategy):
     name = "mir"
     family = "replay"
     title = "Maximally Interfered Retrieval (MIR)"
-    summary = ("Replays the buffer samples whose loss a virtual update on the current batch would "
-               "increase most.")
-    params = (Param("mir_candidates", 50, 1, 5000,
-                    "buffer samples scored per step; the replay batch is the most interfered among them"),)
+    summary = "Replays the buffer samples whose loss a virtual update on the current batch would increase most."
+    params = (
+        Param(
+            "mir_candidates",
+            50,
+            1,
+            5000,
+            "buffer samples scored per step; the replay batch is the most interfered among them",
+        ),
+    )
     uses_buffer = True
 
     def retrieve(self, batch) -> Retrieval | None:
@@ -43,8 +50,10 @@ class MaximallyInterferedRetrieval(Strategy):
         loss = self.classification_loss(self.model(batch.x), batch.y, batch.task)
         virtual = virtual_sgd_step(self.model, loss_gradient(self.model, loss), self.optimizer.param_groups[0]["lr"])
         with torch.no_grad():
+
             def masked(logits):
                 return self.task_logits(logits, candidates.task)
+
             before = per_sample_losses(self.model, None, candidates.x, candidates.y, masked)
             after = per_sample_losses(self.model, virtual, candidates.x, candidates.y, masked)
         scores = after - before

@@ -2,11 +2,18 @@
 Kirkpatrick et al. 2017 and van de Ven & Tolias 2019, "Three scenarios for continual learning"). Each
 task trains the shared trunk and its own head on its own classes; nothing else protects the trunk, so
 this is the fine-tune baseline of the architectural family."""
+
 import torch.nn.functional as F
 
-from ..task_models import (MOST_CONFIDENT_TASK, MultiHeadNet, capacity_report, parameter_count, rebuild_optimizer,
-                           task_classes)
-from .base import Strategy, register
+from clcore.strategies.base import Strategy, register
+from clcore.task_models import (
+    MOST_CONFIDENT_TASK,
+    MultiHeadNet,
+    capacity_report,
+    parameter_count,
+    rebuild_optimizer,
+    task_classes,
+)
 
 
 @register
@@ -14,8 +21,10 @@ class MultiHead(Strategy):
     name = "multihead"
     family = "architecture"
     title = "Multi-head"
-    summary = ("A shared network with one output head per task, trained by plain SGD; without the task id the "
-               "most confident head answers.")
+    summary = (
+        "A shared network with one output head per task, trained by plain SGD; without the task id the "
+        "most confident head answers."
+    )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
 
@@ -37,8 +46,12 @@ class MultiHead(Strategy):
     def task_end_report(self):
         heads = [parameter_count(head) for head in self.model.heads.heads]
         n = len(heads)
-        layers = {f"layer {i + 1}": [0.0] * n + [1.0] for i in range(len(self.model.backbone.hidden))} \
-            if hasattr(self.model.backbone, "hidden") else {"backbone": [0.0] * n + [1.0]}
+        layers = (
+            {f"layer {i + 1}": [0.0] * n + [1.0] for i in range(len(self.model.backbone.hidden))}
+            if hasattr(self.model.backbone, "hidden")
+            else {"backbone": [0.0] * n + [1.0]}
+        )
         layers["heads"] = [h / sum(heads) for h in heads] + [0.0]
-        return capacity_report(self.model, self.baseline_params, [f"T{t + 1}" for t in range(n)] + ["shared"],
-                               layers, unit="parameters")
+        return capacity_report(
+            self.model, self.baseline_params, [f"T{t + 1}" for t in range(n)] + ["shared"], layers, unit="parameters"
+        )

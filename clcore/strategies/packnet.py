@@ -7,9 +7,17 @@ the first task and stay fixed afterwards, as in the paper. Each task has its own
 import torch
 import torch.nn.functional as F
 
-from ..task_models import (MOST_CONFIDENT_TASK, PackNetMLP, capacity_report, owner_fractions, parameter_count,
-                           rebuild_optimizer, require_mlp, task_classes)
-from .base import Param, Strategy, register
+from clcore.strategies.base import Param, Strategy, register
+from clcore.task_models import (
+    MOST_CONFIDENT_TASK,
+    PackNetMLP,
+    capacity_report,
+    owner_fractions,
+    parameter_count,
+    rebuild_optimizer,
+    require_mlp,
+    task_classes,
+)
 
 
 @register
@@ -17,15 +25,21 @@ class PackNet(Strategy):
     name = "packnet"
     family = "architecture"
     title = "PackNet (iterative pruning)"
-    summary = ("After each task, prunes the smallest of its weights, retrains the rest and freezes them: one "
-               "binary weight mask per task. Without the task id the most confident mask answers.")
+    summary = (
+        "After each task, prunes the smallest of its weights, retrains the rest and freezes them: one "
+        "binary weight mask per task. Without the task id the most confident mask answers."
+    )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
     params = (
-        Param("prune", 0.75, 0.0, 0.99, "fraction of each layer's newly trained weights pruned (freed for "
-                                        "later tasks) after each task"),
-        Param("retrain_epochs", 1, 0, 100, "epochs over the task's data that retrain the kept weights after "
-                                           "pruning"),
+        Param(
+            "prune",
+            0.75,
+            0.0,
+            0.99,
+            "fraction of each layer's newly trained weights pruned (freed for later tasks) after each task",
+        ),
+        Param("retrain_epochs", 1, 0, 100, "epochs over the task's data that retrain the kept weights after pruning"),
     )
 
     def __init__(self, model, optimizer, *args, **kwargs):
@@ -64,7 +78,7 @@ class PackNet(Strategy):
                 n_pruned = int(self.hp.prune * magnitudes.numel())
                 # keep the largest (1 - prune) of the weights this task trained (ties: the earlier index)
                 kept = torch.zeros_like(magnitudes, dtype=torch.bool)
-                kept[torch.argsort(magnitudes, descending=True, stable=True)[:magnitudes.numel() - n_pruned]] = True
+                kept[torch.argsort(magnitudes, descending=True, stable=True)[: magnitudes.numel() - n_pruned]] = True
                 owner = torch.zeros_like(magnitudes, dtype=layer.owner.dtype)
                 owner[kept] = owner_id
                 layer.owner[trained] = owner
@@ -86,7 +100,7 @@ class PackNet(Strategy):
         for _ in range(self.hp.retrain_epochs):
             order = torch.randperm(n, generator=self.generator).to(bench.device)
             for start in range(0, n, self.batch_size):
-                x, y = bench.train_batch(task, order[start:start + self.batch_size])
+                x, y = bench.train_batch(task, order[start : start + self.batch_size])
                 if bench.augment is not None:
                     x = bench.augment(x, self.generator)
                 loss = self._step(x, y, torch.full_like(y, task_index))
@@ -102,7 +116,13 @@ class PackNet(Strategy):
         for t in range(self.model.tasks_packed):
             share = (first == t + 1).float().mean(0).view(c, h, w).mean(0)  # over hidden units (and channels)
             masks.append(share.cpu().tolist())
-        return capacity_report(self.model, self.baseline_params, [f"T{t + 1}" for t in range(n)] + ["free"],
-                               layers, unit="weights", first_layer_masks=masks,
-                               masks_caption="Share of each input pixel's first-layer weights that each task "
-                                             "kept (its pruned mask, pixel by pixel)")
+        return capacity_report(
+            self.model,
+            self.baseline_params,
+            [f"T{t + 1}" for t in range(n)] + ["free"],
+            layers,
+            unit="weights",
+            first_layer_masks=masks,
+            masks_caption="Share of each input pixel's first-layer weights that each task "
+            "kept (its pruned mask, pixel by pixel)",
+        )

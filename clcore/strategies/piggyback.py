@@ -9,12 +9,19 @@ through (dL/dm_r = dL/dm = dL/dy_j x_i W_ji, Sec. 3). As in the paper the masks 
 own learning rate, whatever optimiser trains the backbone and heads; biases are never masked; each task
 has its own output head. Earlier tasks' masks, heads and the backbone never change, so nothing is
 forgotten; a task costs one bit per backbone weight once its mask is binarised."""
+
 import torch
 import torch.nn.functional as F
 
-from ..task_models import (MOST_CONFIDENT_TASK, PiggybackMLP, parameter_count, rebuild_optimizer, require_mlp,
-                           task_classes)
-from .base import Param, Strategy, register
+from clcore.strategies.base import Param, Strategy, register
+from clcore.task_models import (
+    MOST_CONFIDENT_TASK,
+    PiggybackMLP,
+    parameter_count,
+    rebuild_optimizer,
+    require_mlp,
+    task_classes,
+)
 
 
 @register
@@ -22,22 +29,30 @@ class Piggyback(Strategy):
     name = "piggyback"
     family = "architecture"
     title = "Piggyback (learned weight masks)"
-    summary = ("Trains the network on the first task, freezes it, and learns for every later task a binary "
-               "mask over its weights (real-valued mask, thresholded, straight-through gradients).")
+    summary = (
+        "Trains the network on the first task, freezes it, and learns for every later task a binary "
+        "mask over its weights (real-valued mask, thresholded, straight-through gradients)."
+    )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
     params = (
         Param("threshold", 5e-3, 0.0, 1.0, "tau: a weight is kept where its task's real-valued mask exceeds it"),
-        Param("mask_init", 1e-2, 0.0, 1.0, "initial value of every real-valued mask (above tau: a new task "
-                                           "starts from the whole backbone)"),
+        Param(
+            "mask_init",
+            1e-2,
+            0.0,
+            1.0,
+            "initial value of every real-valued mask (above tau: a new task starts from the whole backbone)",
+        ),
         Param("mask_lr", 1e-4, 1e-6, 1.0, "Adam learning rate of the real-valued masks (the paper: 1e-4)"),
     )
 
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)
         self.baseline_params = parameter_count(require_mlp(model, self.name))
-        self.model = PiggybackMLP(model, task_classes(self.benchmark), self.benchmark.n_classes, self.generator,
-                                  self.hp.threshold)
+        self.model = PiggybackMLP(
+            model, task_classes(self.benchmark), self.benchmark.n_classes, self.generator, self.hp.threshold
+        )
         self.optimizer = optimizer
         self.mask_optimizer = None  # Adam over the current task's real-valued masks (none for the first task)
 
@@ -47,16 +62,16 @@ class Piggyback(Strategy):
         model.tasks_seen = task_index + 1
         while len(model.scores) <= task_index:
             t = len(model.scores)
-            model.add_scores([] if t == 0 else
-                             [torch.full_like(layer.weight, self.hp.mask_init) for layer in model.layers])
+            model.add_scores(
+                [] if t == 0 else [torch.full_like(layer.weight, self.hp.mask_init) for layer in model.layers]
+            )
         model.layers.requires_grad_(task_index == 0)  # the backbone learns the first task only
         for t, (head, scores) in enumerate(zip(model.heads.heads, model.scores)):
             head.requires_grad_(t == task_index)
             scores.requires_grad_(t == task_index)
         backbone = list(model.layers.parameters()) if task_index == 0 else []
         self.optimizer = rebuild_optimizer(self.optimizer, [*backbone, *model.heads.heads[task_index].parameters()])
-        self.mask_optimizer = torch.optim.Adam(model.scores[task_index], lr=self.hp.mask_lr) \
-            if task_index > 0 else None
+        self.mask_optimizer = torch.optim.Adam(model.scores[task_index], lr=self.hp.mask_lr) if task_index > 0 else None
 
     def observe(self, batch):
         loss = F.cross_entropy(self.model.forward_tasks(batch.x, batch.task), batch.y)
@@ -71,5 +86,8 @@ class Piggyback(Strategy):
         return loss.detach()
 
     def task_end_report(self):
-        return self.model.capacity(self.baseline_params, self.benchmark.data.image_shape,
-                                   "first later task whose mask keeps them; T1 trained them all")
+        return self.model.capacity(
+            self.baseline_params,
+            self.benchmark.data.image_shape,
+            "first later task whose mask keeps them; T1 trained them all",
+        )

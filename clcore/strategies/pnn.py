@@ -2,11 +2,19 @@
 copy of the MLP with its own head); its layers also read the frozen earlier columns' activations through
 non-linear lateral adapters (eq. 2). Earlier columns never change, so nothing is forgotten, at the cost
 of a network that grows with every task. mammoth (Buzzega et al. 2020) runs it on Split MNIST."""
+
 import torch.nn.functional as F
 
-from ..task_models import (MOST_CONFIDENT_TASK, ProgressiveNet, capacity_report, parameter_count,
-                           rebuild_optimizer, require_mlp, task_classes)
-from .base import Strategy, register
+from clcore.strategies.base import Strategy, register
+from clcore.task_models import (
+    MOST_CONFIDENT_TASK,
+    ProgressiveNet,
+    capacity_report,
+    parameter_count,
+    rebuild_optimizer,
+    require_mlp,
+    task_classes,
+)
 
 
 @register
@@ -14,8 +22,10 @@ class Progressive(Strategy):
     name = "pnn"
     family = "architecture"
     title = "Progressive Neural Networks (PNN)"
-    summary = ("A new column per task with lateral connections from the frozen earlier columns; the network "
-               "grows with every task. Without the task id the most confident column answers.")
+    summary = (
+        "A new column per task with lateral connections from the frozen earlier columns; the network "
+        "grows with every task. Without the task id the most confident column answers."
+    )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
 
@@ -44,9 +54,12 @@ class Progressive(Strategy):
         n_layers = len(columns[0].layers)
         per_layer = {}
         for i in range(n_layers):
-            sizes = [parameter_count(c.layers[i]) + (parameter_count(c.adapters[i - 1]) if k > 0 and i > 0 else 0)
-                     for k, c in enumerate(columns)]
+            sizes = [
+                parameter_count(c.layers[i]) + (parameter_count(c.adapters[i - 1]) if k > 0 and i > 0 else 0)
+                for k, c in enumerate(columns)
+            ]
             name = "output (heads)" if i == n_layers - 1 else f"layer {i + 1}"
             per_layer[name] = [s / sum(sizes) for s in sizes]
-        return capacity_report(self.model, self.baseline_params, [f"T{k + 1}" for k in range(len(columns))],
-                               per_layer, unit="parameters")
+        return capacity_report(
+            self.model, self.baseline_params, [f"T{k + 1}" for k in range(len(columns))], per_layer, unit="parameters"
+        )

@@ -11,17 +11,18 @@ active column, re-initialised at each new task.
   lambda * sum_k F*_k (theta_k - theta*_k)^2 with F*_k = gamma F*_{k-1} + F_k and theta* the KB after the
   previous compress; F_k is the KB's empirical Fisher of the task's data after this compress.
 The active column's targets are its outputs with the KB as it was before the compress."""
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from ..importance import online_sum, quadratic_penalty, snapshot, task_fisher
-from ..losses import distillation_loss
-from ..models import MLP, reinitialised
-from .base import Param, Strategy, register
+from clcore.errors import ConfigError
+from clcore.mechanics.importance import online_sum, quadratic_penalty, snapshot, task_fisher
+from clcore.mechanics.losses import distillation_loss
+from clcore.models import MLP, reinitialised
+from clcore.strategies.base import Param, Strategy, register
 
 TARGET_CHUNK = 1024  # inputs per forward pass when computing the active column's targets
 
@@ -68,12 +69,17 @@ class ProgressCompress(Strategy):
     name = "progress_compress"
     family = "hybrid"
     title = "Progress & Compress"
-    summary = ("An active column learns each task, then is distilled into a knowledge base protected by "
-               "online EWC.")
+    summary = "An active column learns each task, then is distilled into a knowledge base protected by online EWC."
     weak_scenarios = {"class-il": "regularisation"}  # EWC and distillation only: near fine-tune there
     params = (
-        Param("ewc_lambda", 30.0, 0.0, 1e6, "lambda: strength of the online-EWC penalty on the knowledge base "
-              "(the compress phase's SGD diverges once lambda * lr * max Fisher > 1)"),
+        Param(
+            "ewc_lambda",
+            30.0,
+            0.0,
+            1e6,
+            "lambda: strength of the online-EWC penalty on the knowledge base "
+            "(the compress phase's SGD diverges once lambda * lr * max Fisher > 1)",
+        ),
         Param("gamma", 1.0, 0.0, 1.0, "decay of the running Fisher at each new task (1 = plain sum)"),
         Param("compress_epochs", 1, 1, 100, "passes over the task's training data in the compress phase"),
         Param("lateral", True, help="lateral adaptors from the knowledge base into the active column (MLP only)"),
@@ -82,8 +88,10 @@ class ProgressCompress(Strategy):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.hp.lateral and not isinstance(self.model, MLP):
-            raise ConfigError(f"--param lateral of {self.name}: lateral adaptors are implemented for the MLP; "
-                              f"set lateral=false for {type(self.model).__name__}")
+            raise ConfigError(
+                f"--param lateral of {self.name}: lateral adaptors are implemented for the MLP; "
+                f"set lateral=false for {type(self.model).__name__}"
+            )
         self.kb_optimizer = self.optimizer
         self.importance = None  # running Fisher F*
         self.task_importance = None
@@ -123,8 +131,12 @@ class ProgressCompress(Strategy):
     def _active_targets(self, task) -> torch.Tensor:
         self.active.eval()
         positions = torch.arange(len(task.train_idx), device=self.benchmark.device)
-        targets = torch.cat([self.active(self.benchmark.train_batch(task, positions[s:s + TARGET_CHUNK])[0])
-                             for s in range(0, len(positions), TARGET_CHUNK)])
+        targets = torch.cat(
+            [
+                self.active(self.benchmark.train_batch(task, positions[s : s + TARGET_CHUNK])[0])
+                for s in range(0, len(positions), TARGET_CHUNK)
+            ]
+        )
         self.active.train()
         return targets
 
@@ -133,9 +145,10 @@ class ProgressCompress(Strategy):
         """KL(active || KB) averaged over the task's training data."""
         total = 0.0
         for s in range(0, len(targets), TARGET_CHUNK):
-            x, _ = self.benchmark.train_batch(task, torch.arange(s, min(s + TARGET_CHUNK, len(targets)),
-                                                                 device=self.benchmark.device))
-            total += float(distillation_loss(self.model(x), targets[s:s + TARGET_CHUNK], 1.0)) * len(x)
+            x, _ = self.benchmark.train_batch(
+                task, torch.arange(s, min(s + TARGET_CHUNK, len(targets)), device=self.benchmark.device)
+            )
+            total += float(distillation_loss(self.model(x), targets[s : s + TARGET_CHUNK], 1.0)) * len(x)
         return total / len(targets)
 
     def compress(self, task_index):
@@ -147,7 +160,7 @@ class ProgressCompress(Strategy):
         for _ in range(self.hp.compress_epochs):
             order = torch.randperm(n, generator=self.generator).to(self.benchmark.device)
             for start in range(0, n, self.compress_batch or n):
-                positions = order[start:start + (self.compress_batch or n)]
+                positions = order[start : start + (self.compress_batch or n)]
                 x, _ = self.benchmark.train_batch(task, positions)
                 loss = distillation_loss(self.model(x), targets[positions], 1.0)
                 if self.importance is not None:
@@ -158,8 +171,9 @@ class ProgressCompress(Strategy):
     def end_task(self, task_index):
         self.compress(task_index)
         task_ids = torch.full((1,), task_index, device=self.benchmark.device)
-        fisher = task_fisher(self.model, self.benchmark, task_index,
-                             logit_fn=lambda logits: self.task_logits(logits, task_ids))
+        fisher = task_fisher(
+            self.model, self.benchmark, task_index, logit_fn=lambda logits: self.task_logits(logits, task_ids)
+        )
         self.task_importance = fisher
         self.importance = online_sum(self.importance, fisher, self.hp.gamma)
         self.anchor = snapshot(self.model)

@@ -1,9 +1,10 @@
 """Synaptic Intelligence (Zenke, Poole & Ganguli 2017): each weight's importance is its contribution
 to the loss decrease along the training path, sum_t -g_t * delta_theta_t, normalised at the task's end
-by (total change)^2 + xi (clcore.path_integral)."""
-from ..importance import importance_report
-from ..path_integral import PathIntegral
-from .base import Param, Strategy, register
+by (total change)^2 + xi (clcore.mechanics.path_integral)."""
+
+from clcore.mechanics.importance import importance_report
+from clcore.mechanics.path_integral import PathIntegral
+from clcore.strategies.base import Param, Strategy, register
 
 
 @register

@@ -7,7 +7,7 @@ query parameter `p_<name>`).
 
 Widget values are kept in st.session_state (and a copy under SAVED_KEY, because Streamlit forgets the
 values of widgets that a page switch did not draw). Choosing a strategy or a benchmark loads the recommended
-settings of that pair (clcore.recommended) into the widgets, and so does a first visit for what its URL does
+settings of that pair (clcore.settings.recommended) into the widgets, and so does a first visit for what its URL does
 not give; a preset brings its own settings instead.
 
 Every visible text comes from the string catalogs (pages/shared/i18n.py): labels and help under
@@ -16,6 +16,7 @@ The engine's ConfigError messages are English: `translate_error` recognises the 
 in the active language with their values filled in (an unexpected message is shown as the engine wrote it).
 Messages about ignored URL parameters are `Notice`s, translated when they are shown.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,12 +27,12 @@ import streamlit as st
 import torch
 
 from clcore import STRATEGIES, ConfigError, RunConfig, make_config
-from clcore.benchmarks import BENCHMARKS, even_class_groups, parse_class_groups
-from clcore.buffer import BUFFER_POLICIES
-from clcore.config import DEVICES, OPTIMIZERS, resolve_device
-from clcore.datasets import default_data_dir
+from clcore.data.benchmarks import BENCHMARKS, even_class_groups, parse_class_groups
+from clcore.data.datasets import default_data_dir
+from clcore.mechanics.buffer import BUFFER_POLICIES
 from clcore.models import MODEL_NAMES
-from clcore.recommended import DECLARED, recommended_settings
+from clcore.settings.config import DEVICES, OPTIMIZERS, resolve_device
+from clcore.settings.recommended import DECLARED, recommended_settings
 
 from . import expectations
 from .i18n import catalog, t
@@ -88,8 +89,17 @@ CONTROLS = (
 BY_FIELD = {c.field: c for c in CONTROLS}
 BY_URL = {c.url: c for c in CONTROLS}
 BY_ERROR = {c.error: c.field for c in CONTROLS}
-INT_FIELDS = {"n_tasks", "buffer_size", "replay_batch_size", "epochs", "batch_size", "seed", "train_subset",
-              "eval_every", "eval_subset"}
+INT_FIELDS = {
+    "n_tasks",
+    "buffer_size",
+    "replay_batch_size",
+    "epochs",
+    "batch_size",
+    "seed",
+    "train_subset",
+    "eval_every",
+    "eval_subset",
+}
 FLOAT_FIELDS = {"lr", "momentum", "weight_decay"}
 ZERO_MEANS = {"train_subset": "all", "eval_every": "auto", "eval_subset": "auto"}  # 0 in the widget
 
@@ -218,7 +228,7 @@ def state_from_settings(settings: dict) -> dict:
 
 
 def recommended_state(strategy: str, benchmark: str) -> dict:
-    """Widget values of the recommended settings of `strategy` on `benchmark` (clcore.recommended): the fields
+    """Widget values of the recommended settings of `strategy` on `benchmark` (clcore.settings.recommended): the fields
     they declare and the strategy's parameters, so model, device, seed and live evaluation stay as they are;
     {} where none are declared."""
     settings = recommended_settings(strategy, benchmark)
@@ -246,20 +256,26 @@ def settings_from_state(state: dict) -> dict:
     split = info is not None and info.kind == "split"
     classes = (state[key("classes")] or "").strip() if split else ""
     settings = {
-        "benchmark": bench, "strategy": strategy,
+        "benchmark": bench,
+        "strategy": strategy,
         "n_tasks": None if classes else state[key("n_tasks")],
         "classes": classes or None,
         "scenario": state[key("scenario")] if split or state[key("scenario")] == "task-il" else None,
-        "epochs": state[key("epochs")], "batch_size": state[key("batch_size")], "lr": state[key("lr")],
+        "epochs": state[key("epochs")],
+        "batch_size": state[key("batch_size")],
+        "lr": state[key("lr")],
         "optimizer": state[key("optimizer")],
         "momentum": state[key("momentum")] if state[key("optimizer")] == "sgd" else 0.0,
-        "weight_decay": state[key("weight_decay")], "model": state[key("model")],
+        "weight_decay": state[key("weight_decay")],
+        "model": state[key("model")],
         "hidden": state[key("hidden")] if state[key("model")] == "mlp" else BY_FIELD["hidden"].default,
-        "device": state[key("device")], "seed": state[key("seed")],
+        "device": state[key("device")],
+        "seed": state[key("seed")],
         "train_subset": state[key("train_subset")] or None,
         "eval_every": state[key("eval_every")] or None,
         "eval_subset": state[key("eval_subset")] or None,
-        "buffer_size": 0, "params": {},
+        "buffer_size": 0,
+        "params": {},
     }
     if cls is not None:
         settings["params"] = {p.name: state[param_key(strategy, p.name)] for p in cls.params}
@@ -277,40 +293,65 @@ def settings_from_state(state: dict) -> dict:
 # ------------------------------------------------------------------------------------------------
 # The engine's messages in the active language
 # ------------------------------------------------------------------------------------------------
-# The engine's ConfigError messages (clcore/config.py, benchmarks.py, strategies/base.py), each a pattern
+# The engine's ConfigError messages (clcore/settings/config.py, benchmarks.py, strategies/base.py), each a pattern
 # and the catalog key (controls.error.<name>) of its translation; named groups fill the template.
 _NUMBER = r"(?P<value>\S+)"
 ENGINE_ERRORS = (
-    (r"--param (?P<param>\w+) of (?P<strategy>\w+): '(?P<value>.*)' is not a valid (?P<kind>int|float|bool)",
-     "param_type"),
-    (rf"--param (?P<param>\w+) of (?P<strategy>\w+): {_NUMBER} is out of range; choose (?P<low>\S+)\.\.(?P<high>\S+)",
-     "param_range"),
+    (
+        r"--param (?P<param>\w+) of (?P<strategy>\w+): '(?P<value>.*)' is not a valid (?P<kind>int|float|bool)",
+        "param_type",
+    ),
+    (
+        rf"--param (?P<param>\w+) of (?P<strategy>\w+): {_NUMBER} is out of range; "
+        r"choose (?P<low>\S+)\.\.(?P<high>\S+)",
+        "param_range",
+    ),
     (r"--param min_lr of gdumb: (?P<value>\S+) is above max_lr (?P<high>\S+);.*", "min_lr_above_max_lr"),
     (r"(?P<field>[\w-]+): '(?P<value>.*)' is not a valid (?P<kind>int|float)", "not_a_number"),
-    (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be at least (?P<low>\S+) and at most (?P<high>\S+)",
-     "between"),
-    (rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be greater than (?P<low>\S+) and at most "
-     r"(?P<high>\S+)", "greater_than"),
+    (
+        rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be at least (?P<low>\S+) and at most (?P<high>\S+)",
+        "between",
+    ),
+    (
+        rf"(?P<field>[\w-]+): {_NUMBER} is out of range; it must be greater than (?P<low>\S+) and at most "
+        r"(?P<high>\S+)",
+        "greater_than",
+    ),
     (r"(?P<field>[\w-]+): unknown '(?P<value>.*)'; choose one of (?P<choices>.*)", "unknown_choice"),
-    (r"buffer: (?P<strategy>\w+) replays from a buffer; give a buffer size of at least 1 \(e\.g\. 200\)",
-     "buffer_needed"),
+    (
+        r"buffer: (?P<strategy>\w+) replays from a buffer; give a buffer size of at least 1 \(e\.g\. 200\)",
+        "buffer_needed",
+    ),
     (r"hidden: '(?P<value>.*)' is not a comma-separated list of layer sizes \(e\.g\. 100,100\)", "hidden_not_list"),
     (r"hidden: (?P<value>.*) is invalid; give 1 or more layer sizes between 1 and 100000", "hidden_invalid"),
-    (r"device: (?P<value>cuda|mps(?: \(Apple GPU\))?) is not available on this machine; choose auto or cpu",
-     "device_unavailable"),
-    (r"classes: '(?P<value>.*)' is not a comma-separated list of class numbers \(write e\.g\. 0,1\|2,3\)",
-     "classes_not_list"),
+    (
+        r"device: (?P<value>cuda|mps(?: \(Apple GPU\))?) is not available on this machine; choose auto or cpu",
+        "device_unavailable",
+    ),
+    (
+        r"classes: '(?P<value>.*)' is not a comma-separated list of class numbers \(write e\.g\. 0,1\|2,3\)",
+        "classes_not_list",
+    ),
     (r"classes: empty task in '(?P<value>.*)' \(write e\.g\. 0,1\|2,3\)", "classes_empty_task"),
     (r"classes: (?P<value>\[.*\]) do not exist; valid classes are 0\.\.(?P<high>\d+)", "classes_unknown"),
     (r"classes: (?P<value>\[.*\]) appear in more than one task; each class may appear once", "classes_repeated"),
     (r"classes: (?P<benchmark>[\w-]+) tasks all use every class; .*", "classes_not_split"),
-    (r"tasks: (?P<classes>\d+) classes cannot be split evenly into (?P<value>-?\d+) tasks; choose one of "
-     r"(?P<choices>\[.*\]) or give --classes", "tasks_uneven"),
+    (
+        r"tasks: (?P<classes>\d+) classes cannot be split evenly into (?P<value>-?\d+) tasks; choose one of "
+        r"(?P<choices>\[.*\]) or give --classes",
+        "tasks_uneven",
+    ),
     (r"tasks: (?P<value>\d+) given but classes '(?P<classes>.*)' define (?P<count>\d+) tasks", "tasks_mismatch"),
-    (r"benchmark: (?P<strategy>\w+) needs tasks that bring new classes; every task of "
-     r"(?P<benchmark>[\w-]+) has all the classes; choose a split benchmark", "needs_new_classes"),
-    (r"scenario: (?P<benchmark>[\w-]+) supports (?P<choices>class-il or task-il|domain-il,? or task-il)"
-     r"(?: \(the task id given at test time\))?, not '(?P<value>.*)'", "scenario_unsupported"),
+    (
+        r"benchmark: (?P<strategy>\w+) needs tasks that bring new classes; every task of "
+        r"(?P<benchmark>[\w-]+) has all the classes; choose a split benchmark",
+        "needs_new_classes",
+    ),
+    (
+        r"scenario: (?P<benchmark>[\w-]+) supports (?P<choices>class-il or task-il|domain-il,? or task-il)"
+        r"(?: \(the task id given at test time\))?, not '(?P<value>.*)'",
+        "scenario_unsupported",
+    ),
 )
 _ENGINE_ERRORS = tuple((re.compile(pattern), name) for pattern, name in ENGINE_ERRORS)
 
@@ -370,17 +411,21 @@ def check_benchmark(config: RunConfig) -> None:
         if config.classes:
             groups = parse_class_groups(config.classes, n_classes)
             if config.n_tasks is not None and config.n_tasks != len(groups):
-                raise ConfigError(f"tasks: {config.n_tasks} given but classes '{config.classes}' define "
-                                  f"{len(groups)} tasks")
+                raise ConfigError(
+                    f"tasks: {config.n_tasks} given but classes '{config.classes}' define {len(groups)} tasks"
+                )
         else:
             even_class_groups(n_classes, config.n_tasks or info.default_tasks)
     else:
         if config.scenario not in (None, "domain-il", "task-il"):
-            raise ConfigError(f"scenario: {config.benchmark} supports domain-il or task-il (the task id given at "
-                              f"test time), not '{config.scenario}'")
+            raise ConfigError(
+                f"scenario: {config.benchmark} supports domain-il or task-il (the task id given at "
+                f"test time), not '{config.scenario}'"
+            )
         if config.classes:
-            raise ConfigError(f"classes: {config.benchmark} tasks all use every class; a class order applies "
-                              "to split benchmarks")
+            raise ConfigError(
+                f"classes: {config.benchmark} tasks all use every class; a class order applies to split benchmarks"
+            )
 
 
 def validate(settings: dict) -> tuple[RunConfig | None, dict[str, str]]:
@@ -450,8 +495,9 @@ def _parse_field(field: str, text: str, state: dict):
     info = BENCHMARKS[state[key("benchmark")]]
     if field == "classes":
         if info.kind != "split":
-            raise ConfigError(f"classes: {info.name} tasks all use every class; a class order applies to split "
-                              "benchmarks")
+            raise ConfigError(
+                f"classes: {info.name} tasks all use every class; a class order applies to split benchmarks"
+            )
         if not text:
             return ""
         groups = parse_class_groups(text, DATASET_CLASSES.get(info.dataset, 10**6))
@@ -498,8 +544,9 @@ def parse_url(query: dict[str, str]) -> tuple[dict, list[Notice]]:
             if default == "":
                 messages.append(Notice("controls.url.invalid_empty", name=url, value=text, error=str(error)))
             else:
-                messages.append(Notice("controls.url.invalid", name=url, value=text, error=str(error),
-                                       default=_fmt(default)))
+                messages.append(
+                    Notice("controls.url.invalid", name=url, value=text, error=str(error), default=_fmt(default))
+                )
 
     for url in ("benchmark", "strategy"):  # first: they decide what the other values default to
         if url in query:
@@ -519,14 +566,16 @@ def parse_url(query: dict[str, str]) -> tuple[dict, list[Notice]]:
             p = params.get(name[2:])
             if p is None:
                 key_ = "controls.url.unknown_param" if params else "controls.url.no_params"
-                messages.append(Notice(key_, name=name, value=text, strategy=strategy, param=name[2:],
-                                       params=", ".join(params)))
+                messages.append(
+                    Notice(key_, name=name, value=text, strategy=strategy, param=name[2:], params=", ".join(params))
+                )
                 continue
             try:
                 state[param_key(strategy, p.name)] = _param_value(p, p.parse(text, strategy))
             except ConfigError as error:
-                messages.append(Notice("controls.url.invalid", name=name, value=text, error=str(error),
-                                       default=_fmt(p.default)))
+                messages.append(
+                    Notice("controls.url.invalid", name=name, value=text, error=str(error), default=_fmt(p.default))
+                )
         else:
             messages.append(Notice("controls.url.unknown", name=name, value=text))
     return state, messages
@@ -658,9 +707,14 @@ def render(errors: dict[str, str]) -> set[str]:
     choices = preset_choices()
     if ss.get(PRESET_KEY) not in choices:
         ss[PRESET_KEY] = ""
-    st.selectbox(t("controls.preset"), choices, key=PRESET_KEY, format_func=labels(choices, preset_title),
-                 on_change=_on_preset,
-                 help=t("controls.preset_help"))
+    st.selectbox(
+        t("controls.preset"),
+        choices,
+        key=PRESET_KEY,
+        format_func=labels(choices, preset_title),
+        on_change=_on_preset,
+        help=t("controls.preset_help"),
+    )
     note = preset_note(ss.get(PRESET_KEY) or "")
     if note:
         st.caption(note)
@@ -669,9 +723,14 @@ def render(errors: dict[str, str]) -> set[str]:
     names = list(BENCHMARKS)
     if v[key("benchmark")] not in names:
         fix(key("benchmark"), "split-mnist")
-    st.selectbox(BY_FIELD["benchmark"].label, names, key=key("benchmark"), on_change=_on_benchmark,
-                 format_func=labels(names, benchmark_label),
-                 help="\n\n".join(f"**{b}**: {benchmark_help(b)}" for b in BENCHMARKS))
+    st.selectbox(
+        BY_FIELD["benchmark"].label,
+        names,
+        key=key("benchmark"),
+        on_change=_on_benchmark,
+        format_func=labels(names, benchmark_label),
+        help="\n\n".join(f"**{b}**: {benchmark_help(b)}" for b in BENCHMARKS),
+    )
     info = BENCHMARKS[v[key("benchmark")]]
     st.caption(benchmark_help(info.name))
     if not info.bundled:
@@ -679,34 +738,53 @@ def render(errors: dict[str, str]) -> set[str]:
     error_for("benchmark")
     split = info.kind == "split"
     has_classes = split and bool((v[key("classes")] or "").strip())
-    st.number_input(BY_FIELD["n_tasks"].label, key=key("n_tasks"), step=1, disabled=has_classes,
-                    help=t("controls.help.n_tasks_set" if has_classes else "controls.help.n_tasks"))
+    st.number_input(
+        BY_FIELD["n_tasks"].label,
+        key=key("n_tasks"),
+        step=1,
+        disabled=has_classes,
+        help=t("controls.help.n_tasks_set" if has_classes else "controls.help.n_tasks"),
+    )
     error_for("n_tasks")
     if split:
-        st.text_input(BY_FIELD["classes"].label, key=key("classes"), placeholder=t("controls.classes_placeholder"),
-                      help=t("controls.help.classes"))
+        st.text_input(
+            BY_FIELD["classes"].label,
+            key=key("classes"),
+            placeholder=t("controls.classes_placeholder"),
+            help=t("controls.help.classes"),
+        )
         error_for("classes")
     scenarios = scenarios_for(info)
     if v[key("scenario")] not in scenarios:
         fix(key("scenario"), scenarios[0])
-    st.radio(BY_FIELD["scenario"].label, scenarios, key=key("scenario"), horizontal=True,
-             format_func=labels(scenarios, scenario_label),
-             help=t("controls.help.scenario_split" if split else "controls.help.scenario_domain"))
+    st.radio(
+        BY_FIELD["scenario"].label,
+        scenarios,
+        key=key("scenario"),
+        horizontal=True,
+        format_func=labels(scenarios, scenario_label),
+        help=t("controls.help.scenario_split" if split else "controls.help.scenario_domain"),
+    )
     error_for("scenario")
 
     st.subheader(t("controls.section.strategy"), divider="gray")
     strategies = list(STRATEGIES)
     if v[key("strategy")] not in strategies:
         fix(key("strategy"), "finetune")
-    st.selectbox(BY_FIELD["strategy"].label, strategies, key=key("strategy"), on_change=_on_strategy,
-                 format_func=labels(strategies, strategy_title),
-                 help=expectations.strategy_help(
-                     {s: f"**{strategy_title(s)}**: {strategy_summary(s)}" for s in STRATEGIES}, info.name))
+    st.selectbox(
+        BY_FIELD["strategy"].label,
+        strategies,
+        key=key("strategy"),
+        on_change=_on_strategy,
+        format_func=labels(strategies, strategy_title),
+        help=expectations.strategy_help(
+            {s: f"**{strategy_title(s)}**: {strategy_summary(s)}" for s in STRATEGIES}, info.name
+        ),
+    )
     cls = STRATEGIES[v[key("strategy")]]
     st.caption(strategy_summary(cls.name))
     if ss.get(RECOMMENDED_KEY) == (cls.name, info.name):
-        st.caption(t("recommended.loaded", strategy=strategy_title(cls.name),
-                     benchmark=benchmark_label(info.name)))
+        st.caption(t("recommended.loaded", strategy=strategy_title(cls.name), benchmark=benchmark_label(info.name)))
     error_for("strategy")
     caveat = expectations.caveat(cls.name, info.name, v[key("scenario")])
     if caveat:  # said before Play: this run will not show what the method is for
@@ -725,20 +803,34 @@ def render(errors: dict[str, str]) -> set[str]:
             if p.kind is int:
                 st.number_input(label, key=k, min_value=low, max_value=high, step=1, help=_param_help(cls.name, p))
             else:
-                st.number_input(label, key=k, min_value=low, max_value=high, step=_float_step(p), format="%g",
-                                help=_param_help(cls.name, p))
+                st.number_input(
+                    label,
+                    key=k,
+                    min_value=low,
+                    max_value=high,
+                    step=_float_step(p),
+                    format="%g",
+                    help=_param_help(cls.name, p),
+                )
         error_for(param_field(p.name))
     if cls.uses_buffer:
-        st.number_input(BY_FIELD["buffer_size"].label, key=key("buffer_size"), step=50,
-                        help=t("controls.help.buffer_size"))
+        st.number_input(
+            BY_FIELD["buffer_size"].label, key=key("buffer_size"), step=50, help=t("controls.help.buffer_size")
+        )
         error_for("buffer_size")
-        st.number_input(BY_FIELD["replay_batch_size"].label, key=key("replay_batch_size"), step=1,
-                        help=t("controls.help.replay_batch_size"))
+    if cls.uses_buffer or cls.replays_generated:  # generated replay has a batch of its own, no buffer
+        st.number_input(
+            BY_FIELD["replay_batch_size"].label,
+            key=key("replay_batch_size"),
+            step=1,
+            help=t("controls.help.replay_batch_size"),
+        )
         error_for("replay_batch_size")
 
     st.subheader(t("controls.section.training"), divider="gray")
-    st.number_input(BY_FIELD["train_subset"].label, key=key("train_subset"), step=500,
-                    help=t("controls.help.train_subset"))
+    st.number_input(
+        BY_FIELD["train_subset"].label, key=key("train_subset"), step=500, help=t("controls.help.train_subset")
+    )
     error_for("train_subset")
     st.number_input(BY_FIELD["epochs"].label, key=key("epochs"), step=1)
     error_for("epochs")
@@ -752,8 +844,12 @@ def render(errors: dict[str, str]) -> set[str]:
     error_for("seed")
 
     st.subheader(t("controls.section.model_device"), divider="gray")
-    st.selectbox(BY_FIELD["model"].label, list(MODEL_NAMES), key=key("model"),
-                 format_func=labels(MODEL_NAMES, lambda m: t(f"controls.model.{m}")))
+    st.selectbox(
+        BY_FIELD["model"].label,
+        list(MODEL_NAMES),
+        key=key("model"),
+        format_func=labels(MODEL_NAMES, lambda m: t(f"controls.model.{m}")),
+    )
     error_for("model")
     if v[key("model")] == "mlp":
         st.text_input(BY_FIELD["hidden"].label, key=key("hidden"), help=t("controls.help.hidden"))
@@ -761,9 +857,15 @@ def render(errors: dict[str, str]) -> set[str]:
     devices = available_devices()
     if v[key("device")] not in devices:
         fix(key("device"), "auto")
-    st.selectbox(BY_FIELD["device"].label, devices, key=key("device"),
-                 format_func=labels(devices, lambda d: t("controls.device.auto", device=describe_device("auto"))
-                                    if d == "auto" else describe_device(d)))
+    st.selectbox(
+        BY_FIELD["device"].label,
+        devices,
+        key=key("device"),
+        format_func=labels(
+            devices,
+            lambda d: t("controls.device.auto", device=describe_device("auto")) if d == "auto" else describe_device(d),
+        ),
+    )
     st.caption(t("controls.device.detected", device=describe_device("auto")))
     error_for("device")
 
@@ -777,13 +879,17 @@ def render(errors: dict[str, str]) -> set[str]:
         if cls.uses_buffer and cls.buffer_policy is not None:
             st.caption(t("controls.buffer_policy_fixed", policy=cls.buffer_policy, strategy=strategy_title(cls.name)))
         elif cls.uses_buffer:
-            st.selectbox(BY_FIELD["buffer_policy"].label, list(BUFFER_POLICIES), key=key("buffer_policy"),
-                         help=t("controls.help.buffer_policy"))
+            st.selectbox(
+                BY_FIELD["buffer_policy"].label,
+                list(BUFFER_POLICIES),
+                key=key("buffer_policy"),
+                help=t("controls.help.buffer_policy"),
+            )
             error_for("buffer_policy")
-        st.number_input(BY_FIELD["eval_every"].label, key=key("eval_every"), step=1,
-                        help=t("controls.help.eval_every"))
+        st.number_input(BY_FIELD["eval_every"].label, key=key("eval_every"), step=1, help=t("controls.help.eval_every"))
         error_for("eval_every")
-        st.number_input(BY_FIELD["eval_subset"].label, key=key("eval_subset"), step=100,
-                        help=t("controls.help.eval_subset"))
+        st.number_input(
+            BY_FIELD["eval_subset"].label, key=key("eval_subset"), step=100, help=t("controls.help.eval_subset")
+        )
         error_for("eval_subset")
     return shown

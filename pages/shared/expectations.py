@@ -1,7 +1,7 @@
 """What a method should show, in words, for the Learn cards and the Playground's strategy menu and sidebar.
 
 Two sources, both read from the engine:
-- the test accuracy its recommended demo run gave (clcore.recommended.expected, mean of seeds 0-2), always next
+- the test accuracy its recommended demo run gave (clcore.settings.recommended.expected, mean of seeds 0-2), always next
   to fine-tune's, the reference every method must beat; nothing is said while a run is not measured (None);
 - where it cannot show its effect: the scenarios its strategy class declares (`weak_scenarios`, scenario ->
   reason id, the reason's text under `expect.weak.<id>`), Class-IL / Domain-IL for task-aware strategies
@@ -9,10 +9,12 @@ Two sources, both read from the engine:
 
 Pure functions of the strategy and benchmark names returning text in the active language (i18n `t()`).
 """
+
 from __future__ import annotations
 
-from clcore import STRATEGIES, recommended
-from clcore.benchmarks import BENCHMARKS
+from clcore import STRATEGIES
+from clcore.data.benchmarks import BENCHMARKS
+from clcore.settings import recommended
 
 from .i18n import t
 
@@ -62,8 +64,11 @@ def results(strategy: str, benchmark: str) -> str | None:
     for style, scenario in zip(("versus", "versus_aside"), scenarios):
         value, baseline = accuracy(measured, scenario), accuracy(reference, scenario)
         words = {"scenario": _scenario(scenario), "acc": _percent(value)}
-        parts.append(t("expect.alone", **words) if baseline is None
-                     else t(f"expect.{style}", **words, reference=_percent(baseline)))
+        parts.append(
+            t("expect.alone", **words)
+            if baseline is None
+            else t(f"expect.{style}", **words, reference=_percent(baseline))
+        )
     return parts[0] if len(parts) == 1 else t("expect.both", first=parts[0], second=parts[1])
 
 
@@ -118,8 +123,14 @@ def near_reference(strategy: str, benchmark: str, scenario: str) -> str | None:
     baseline = accuracy(recommended.expected(REFERENCE, benchmark), scenario)
     if value is None or baseline is None or value >= baseline + NEAR_REFERENCE:
         return None
-    return t("expect.near_reference", strategy=_title(strategy), benchmark=benchmark, scenario=_scenario(scenario),
-             acc=_percent(value), reference=_percent(baseline))
+    return t(
+        "expect.near_reference",
+        strategy=_title(strategy),
+        benchmark=benchmark,
+        scenario=_scenario(scenario),
+        acc=_percent(value),
+        reference=_percent(baseline),
+    )
 
 
 def caveat(strategy: str, benchmark: str, scenario: str) -> str | None:
@@ -139,6 +150,9 @@ def card_caveats(strategy: str) -> list[str]:
         if reason is not None:
             by_reason.setdefault(reason, []).append(scenario)
     measured = {benchmark: recommended.expected(strategy, benchmark) for benchmark in BUNDLED}
-    near = [near_reference(strategy, benchmark, run["scenario"]) for benchmark, run in measured.items()
-            if run is not None and weakness(strategy, run["scenario"]) is None]
+    near = [
+        near_reference(strategy, benchmark, run["scenario"])
+        for benchmark, run in measured.items()
+        if run is not None and weakness(strategy, run["scenario"]) is None
+    ]
     return [_reason(strategy, reason, scenarios) for reason, scenarios in by_reason.items()] + [n for n in near if n]

@@ -12,12 +12,13 @@ URL value is reported by `language_switch()` (until a language is picked) and En
 A key missing from the active catalog never breaks a page: the English text is shown (or the key itself
 when English lacks it too) and the miss is logged and recorded in `MISSING`, which the tests check.
 """
+
 from __future__ import annotations
 
 import logging
 import string
 import tomllib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import streamlit as st
@@ -46,7 +47,7 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(language: str) -> dict[str, str]:
     """The flat catalog {dotted key: template} of a language (read once per process)."""
     with open(LOCALES / f"{language}.toml", "rb") as f:
@@ -121,12 +122,14 @@ def language_switch() -> str:
     code = language()
     st.session_state[SWITCH_KEY] = code
     with st.sidebar:
-        st.segmented_control(t("i18n.switch_label"), list(LANGUAGES), format_func=LANGUAGES.get,
-                             key=SWITCH_KEY, on_change=_on_switch)
+        st.segmented_control(
+            t("i18n.switch_label"), list(LANGUAGES), format_func=LANGUAGES.get, key=SWITCH_KEY, on_change=_on_switch
+        )
     _sync_url(code)
     rejected = st.session_state.get(REJECTED_KEY)
     if rejected is not None:
-        st.warning(t("i18n.invalid_language", value=rejected,
-                     choices=", ".join(f"{c} ({n})" for c, n in LANGUAGES.items())),
-                   icon=":material/translate:")
+        st.warning(
+            t("i18n.invalid_language", value=rejected, choices=", ".join(f"{c} ({n})" for c, n in LANGUAGES.items())),
+            icon=":material/translate:",
+        )
     return code

@@ -1,7 +1,7 @@
 """Presets of the Playground: lecture demos and the engine's paper settings (clcore.PRESETS: full data,
 minutes on a CPU).
 
-A lecture preset is a strategy on a benchmark at its recommended settings (clcore.recommended: the same run as
+A lecture preset is a strategy on a benchmark at its recommended settings (clcore.settings.recommended: the same run as
 that strategy's "Try it" on the Learn page), plus any setting the lecture changes on purpose. Its time is the
 one `python -m bench.demo` measured for that recommended run (bench/DEMO.md); the About page and the preset's
 note show it, and say "not measured" until the search has run.
@@ -10,10 +10,11 @@ Each lecture preset's title and description are catalog texts, `presets.<name>.t
 (pages/shared/i18n.py); `lecture_title(name)` and `lecture_description(name)` give them in the active language,
 the description with the preset's number of tasks and buffer size filled in.
 """
+
 from __future__ import annotations
 
 from clcore import PRESETS
-from clcore.recommended import expected, recommended_settings
+from clcore.settings.recommended import expected, recommended_settings
 
 from .i18n import t
 
@@ -65,7 +66,7 @@ def preset_title(choice: str) -> str:
     if choice in LECTURE_PRESETS:
         return lecture_title(choice)
     if choice.startswith(PAPER_PREFIX):
-        return t("presets.paper_title", name=choice[len(PAPER_PREFIX):])
+        return t("presets.paper_title", name=choice[len(PAPER_PREFIX) :])
     return choice
 
 
@@ -73,7 +74,7 @@ def preset_settings(choice: str) -> dict | None:
     """RunConfig fields of a preset menu choice (also accepts an engine preset's bare name)."""
     if choice in LECTURE_PRESETS:
         return lecture_settings(choice)
-    name = choice[len(PAPER_PREFIX):] if choice.startswith(PAPER_PREFIX) else choice
+    name = choice[len(PAPER_PREFIX) :] if choice.startswith(PAPER_PREFIX) else choice
     if name in PRESETS:
         return dict(PRESETS[name])
     return None

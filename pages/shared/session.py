@@ -2,7 +2,7 @@
 
 - `workspace_id()`: each browser session owns a workspace (kept in the URL as `?ws=...`), so reopening
   the URL finds the same runs and a classroom on one server never sees each other's runs.
-- `run_store()`: one SQLite run store per server process (clcore.store.RunStore).
+- `run_store()`: one SQLite run store per server process (clcore.runs.store.RunStore).
 - `training_slots()`: a process-wide cap on concurrent trainings; a run waiting for a slot is "queued".
 - `start_run(config)`: a Run driven by a BackgroundRun thread, registered in the store and in this
   session's `live_runs()` (at most MAX_LIVE_RUNS are kept in memory; older finished ones stay in the store).
@@ -12,6 +12,7 @@
 A watcher thread stops the unfinished runs of browser sessions that went away (tab closed) and marks
 them "interrupted" in the store with their partial result.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,9 +27,9 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from clcore import Run, RunConfig
-from clcore.events import RunEnd, TaskEnd
-from clcore.runner import BackgroundRun
-from clcore.store import RunStore, default_store_path
+from clcore.runs.background import BackgroundRun
+from clcore.runs.events import RunEnd, TaskEnd
+from clcore.runs.store import RunStore, default_store_path
 
 LOG = logging.getLogger(__name__)
 
@@ -128,14 +129,17 @@ def trainings_running() -> int:
 @st.cache_resource(show_spinner=False)
 def prewarm_data() -> threading.Thread:
     """Load the bundled MNIST onto the default device in the background, once per process, so the first
-    Play does not wait for it (data sets are cached per process by clcore.datasets)."""
+    Play does not wait for it (data sets are cached per process by clcore.data.datasets)."""
+
     def load():
         try:
-            from clcore.config import resolve_device
-            from clcore.datasets import load_dataset
+            from clcore.data.datasets import load_dataset
+            from clcore.settings.config import resolve_device
+
             load_dataset("mnist", resolve_device("auto"))
         except Exception:  # noqa: BLE001 - Play reports any real problem
             LOG.exception("preloading MNIST failed")
+
     thread = threading.Thread(target=load, name="clcore-prewarm", daemon=True)
     thread.start()
     return thread
@@ -148,6 +152,7 @@ def import_optimizer_machinery() -> bool:
     thread it raced with Streamlit compiling a page (CPython 3.11: "AST constructor recursion depth
     mismatch"); left to the first Play, it would delay the first step instead."""
     import torch
+
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     return True
 
@@ -193,6 +198,7 @@ def browser_session_id() -> str | None:
     """Streamlit's id of the current browser session (None outside a script run)."""
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
+
         ctx = get_script_run_ctx()
         return ctx.session_id if ctx else None
     except Exception:  # noqa: BLE001
@@ -208,7 +214,9 @@ def start_run(config: RunConfig, label: str | None = None) -> LiveRun:
     label = label or describe(config)
     store_id = store.create(ws, config.to_dict(), label)
     bg = BackgroundRun(run, training_slots())
-    live = LiveRun(store_id, config, run, bg, label, "running", store=store, workspace=ws, session_id=browser_session_id())
+    live = LiveRun(
+        store_id, config, run, bg, label, "running", store=store, workspace=ws, session_id=browser_session_id()
+    )
     run.subscribe(lambda event: _on_event(live, event))  # before any training: the thread waits for play
     runs = live_runs()
     runs.append(live)
@@ -334,6 +342,7 @@ class _Watcher:
 
     def check(self, now: float | None = None) -> None:
         from streamlit.runtime import Runtime
+
         if not Runtime.exists():
             return
         runtime = Runtime.instance()

@@ -6,12 +6,13 @@ Live views redraw with the other live charts while training (every CHART_REFRESH
 views are drawn with the page, which reruns when a task ends. A view gets the Playground's Snap (a
 consistent copy of the run) and the LiveRun (for the benchmark's geometry, e.g. to un-permute maps).
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ def view(*strategies: str, at_task_end: bool = False):
                 raise ValueError(f"two views for strategy {name}")
             VIEWS[name] = StrategyView(draw, at_task_end)
         return draw
+
     return register
 
 

@@ -7,6 +7,7 @@ keeps, for the hypernetwork how far the weights it generates for earlier tasks h
 
 The report's English words (what a layer's share counts, the masks' caption) are the engine's; the view
 shows each strategy's own catalog text for them (views.architecture.unit.<strategy>, .masks.<strategy>)."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -27,46 +28,91 @@ def capacity_views(snap, live) -> None:
     last = len(reports)
     capacity = reports[-1]["capacity"]
     layers = list(capacity["layers"])
-    shares = {engine_name(owner): [capacity["layers"][layer][k] for layer in layers]
-              for k, owner in enumerate(capacity["owners"])}
-    st.plotly_chart(charts.grouped_bars([engine_name(layer) for layer in layers], shares,
-                                        t("views.architecture.capacity_chart", unit=t(f"views.architecture.unit.{name}"),
-                                          task=last),
-                                        t("views.architecture.fraction"), stacked=True, y_range=(0, 1)),
-                    key=f"pg_{name}_capacity", config=NO_BAR)
-    counts = {t("views.architecture.this_strategy"): [r["param_count"] for r in reports],
-              t("views.architecture.fixed_size"): [r["baseline_params"] for r in reports]}
-    st.plotly_chart(charts.grouped_bars(charts.task_labels(last), counts, t("views.architecture.params_chart"),
-                                        t("views.common.parameters")),
-                    key=f"pg_{name}_params", config=NO_BAR)
+    shares = {
+        engine_name(owner): [capacity["layers"][layer][k] for layer in layers]
+        for k, owner in enumerate(capacity["owners"])
+    }
+    st.plotly_chart(
+        charts.grouped_bars(
+            [engine_name(layer) for layer in layers],
+            shares,
+            t("views.architecture.capacity_chart", unit=t(f"views.architecture.unit.{name}"), task=last),
+            t("views.architecture.fraction"),
+            stacked=True,
+            y_range=(0, 1),
+        ),
+        key=f"pg_{name}_capacity",
+        config=NO_BAR,
+    )
+    counts = {
+        t("views.architecture.this_strategy"): [r["param_count"] for r in reports],
+        t("views.architecture.fixed_size"): [r["baseline_params"] for r in reports],
+    }
+    st.plotly_chart(
+        charts.grouped_bars(
+            charts.task_labels(last), counts, t("views.architecture.params_chart"), t("views.common.parameters")
+        ),
+        key=f"pg_{name}_params",
+        config=NO_BAR,
+    )
     masks = reports[-1].get("first_layer_masks")
     if masks:
         titles = reports[-1].get("masks_titles") or charts.task_labels(len(masks))
-        st.plotly_chart(charts.importance_maps(masks, titles, t(f"views.architecture.masks.{name}"),
-                                               cols=min(5, len(masks)), text=chart_text()),
-                        key=f"pg_{name}_masks", config=NO_BAR)
+        st.plotly_chart(
+            charts.importance_maps(
+                masks, titles, t(f"views.architecture.masks.{name}"), cols=min(5, len(masks)), text=chart_text()
+            ),
+            key=f"pg_{name}_masks",
+            config=NO_BAR,
+        )
     if name == "hat":
-        stat_curves(snap, {"regulariser": t("views.architecture.hat_regulariser")},
-                    t("views.architecture.hat_chart"), t("views.architecture.hat_axis"), key="pg_hat_regulariser")
+        stat_curves(
+            snap,
+            {"regulariser": t("views.architecture.hat_regulariser")},
+            t("views.architecture.hat_chart"),
+            t("views.architecture.hat_axis"),
+            key="pg_hat_regulariser",
+        )
     density = reports[-1].get("mask_density")
     if density and density["tasks"]:
         layer_names = list(density["layers"])
-        st.plotly_chart(charts.grouped_bars([engine_name(layer) for layer in layer_names],
-                                            {task: [density["layers"][layer][k] for layer in layer_names]
-                                             for k, task in enumerate(density["tasks"])},
-                                            t("views.architecture.density_chart"), t("views.architecture.kept"),
-                                            y_range=(0, 1)),
-                        key=f"pg_{name}_density", config=NO_BAR)
+        st.plotly_chart(
+            charts.grouped_bars(
+                [engine_name(layer) for layer in layer_names],
+                {
+                    task: [density["layers"][layer][k] for layer in layer_names]
+                    for k, task in enumerate(density["tasks"])
+                },
+                t("views.architecture.density_chart"),
+                t("views.architecture.kept"),
+                y_range=(0, 1),
+            ),
+            key=f"pg_{name}_density",
+            config=NO_BAR,
+        )
     if name == "piggyback":
-        stat_curves(snap, {"mask_density": t("views.architecture.piggyback_kept")},
-                    t("views.architecture.piggyback_chart"), t("views.architecture.kept"), key="pg_piggyback_mask")
+        stat_curves(
+            snap,
+            {"mask_density": t("views.architecture.piggyback_kept")},
+            t("views.architecture.piggyback_chart"),
+            t("views.architecture.kept"),
+            key="pg_piggyback_mask",
+        )
     if name == "hypernetwork":
         drift = reports[-1].get("weight_drift") or []
         if drift:
             change = t("views.architecture.relative_change")
-            st.plotly_chart(charts.grouped_bars(charts.task_labels(len(drift)), {change: drift},
-                                                t("views.architecture.drift_chart"), change),
-                            key="pg_hypernetwork_drift", config=NO_BAR)
-        stat_curves(snap, {"regulariser": t("views.architecture.hnet_regulariser")},
-                    t("views.architecture.hnet_chart"), t("views.architecture.hnet_axis"),
-                    key="pg_hypernetwork_regulariser")
+            st.plotly_chart(
+                charts.grouped_bars(
+                    charts.task_labels(len(drift)), {change: drift}, t("views.architecture.drift_chart"), change
+                ),
+                key="pg_hypernetwork_drift",
+                config=NO_BAR,
+            )
+        stat_curves(
+            snap,
+            {"regulariser": t("views.architecture.hnet_regulariser")},
+            t("views.architecture.hnet_chart"),
+            t("views.architecture.hnet_axis"),
+            key="pg_hypernetwork_regulariser",
+        )

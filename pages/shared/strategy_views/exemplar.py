@@ -1,6 +1,7 @@
 """Baselines and exemplar methods: what cumulative training streams per phase, which ensemble member
 answers, GDumb's balanced buffer and its retraining from scratch, iCaRL's nearest-mean classifier and
 the exemplars herding chose. All drawn at task ends from the strategies' task_end_report()."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -25,11 +26,18 @@ def cumulative_views(snap, live) -> None:
         return
     st.subheader(t("views.exemplar.cumulative_title"))
     phases = [t("views.exemplar.phase", i=i + 1) for i in range(len(reports))]
-    series = {f"T{k + 1}: {name}": [r["samples_per_task"][k] for r in reports]
-              for k, name in enumerate(snap.task_names) if any(r["samples_per_task"][k] for r in reports)}
-    st.plotly_chart(charts.grouped_bars(phases, series, t("views.exemplar.cumulative_chart"),
-                                        t("views.exemplar.cumulative_axis"), stacked=True),
-                    key="pg_cumulative_samples", config=NO_BAR)
+    series = {
+        f"T{k + 1}: {name}": [r["samples_per_task"][k] for r in reports]
+        for k, name in enumerate(snap.task_names)
+        if any(r["samples_per_task"][k] for r in reports)
+    }
+    st.plotly_chart(
+        charts.grouped_bars(
+            phases, series, t("views.exemplar.cumulative_chart"), t("views.exemplar.cumulative_axis"), stacked=True
+        ),
+        key="pg_cumulative_samples",
+        config=NO_BAR,
+    )
     st.caption(t("views.exemplar.cumulative_caption"))
 
 
@@ -44,14 +52,27 @@ def ensemble_views(snap, live) -> None:
     members = {t("views.exemplar.member", m=m + 1): accs for m, accs in enumerate(last["members_acc"])}
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.grouped_bars(tasks, members, t("views.exemplar.members_chart"),
-                                            t("views.common.test_accuracy"), y_range=(0, 102)),
-                        key="pg_ensemble_members", config=NO_BAR)
+        st.plotly_chart(
+            charts.grouped_bars(
+                tasks, members, t("views.exemplar.members_chart"), t("views.common.test_accuracy"), y_range=(0, 102)
+            ),
+            key="pg_ensemble_members",
+            config=NO_BAR,
+        )
     with right:
         answered = {name: [row[m] for row in last["answered"]] for m, name in enumerate(members)}
-        st.plotly_chart(charts.grouped_bars(tasks, answered, t("views.exemplar.answers_chart"),
-                                            t("views.exemplar.answers_axis"), stacked=True, y_range=(0, 102)),
-                        key="pg_ensemble_answers", config=NO_BAR)
+        st.plotly_chart(
+            charts.grouped_bars(
+                tasks,
+                answered,
+                t("views.exemplar.answers_chart"),
+                t("views.exemplar.answers_axis"),
+                stacked=True,
+                y_range=(0, 102),
+            ),
+            key="pg_ensemble_answers",
+            config=NO_BAR,
+        )
     st.caption(t("views.exemplar.ensemble_caption"))
 
 
@@ -64,14 +85,29 @@ def gdumb_views(snap, live) -> None:
     left, right = st.columns(2)
     with left:
         counts = {t("views.common.after_task", task=i + 1): r["buffer_classes"] for i, r in enumerate(reports)}
-        st.plotly_chart(charts.grouped_bars(snap.class_names, counts, t("views.exemplar.gdumb_classes_chart"),
-                                            t("views.exemplar.gdumb_classes_axis")),
-                        key="pg_gdumb_classes", config=NO_BAR)
+        st.plotly_chart(
+            charts.grouped_bars(
+                snap.class_names,
+                counts,
+                t("views.exemplar.gdumb_classes_chart"),
+                t("views.exemplar.gdumb_classes_axis"),
+            ),
+            key="pg_gdumb_classes",
+            config=NO_BAR,
+        )
     with right:
         losses = {t("views.common.after_task", task=i + 1): r["retrain_loss"] for i, r in enumerate(reports)}
-        st.plotly_chart(charts.epoch_curves(losses, t("views.exemplar.gdumb_retrain_chart"),
-                                            t("views.exemplar.gdumb_retrain_axis"), log_y=True, text=chart_text()),
-                        key="pg_gdumb_retrain", config=NO_BAR)
+        st.plotly_chart(
+            charts.epoch_curves(
+                losses,
+                t("views.exemplar.gdumb_retrain_chart"),
+                t("views.exemplar.gdumb_retrain_axis"),
+                log_y=True,
+                text=chart_text(),
+            ),
+            key="pg_gdumb_retrain",
+            config=NO_BAR,
+        )
     st.caption(t("views.exemplar.gdumb_caption"))
 
 

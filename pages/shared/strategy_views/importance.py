@@ -1,6 +1,7 @@
 """EWC / SI: what the regulariser protects, drawn at each task end from the importance summaries their
-reports carry (clcore.importance.importance_report): per-hidden-unit first-layer maps, per-pixel maps
+reports carry (clcore.mechanics.importance.importance_report): per-hidden-unit first-layer maps, per-pixel maps
 per task, and per-tensor histograms."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -39,8 +40,9 @@ def importance_views(snap, live) -> None:
         # permuted tasks scramble the pixels: only a single task's own maps map back onto the digits
         st.session_state["pg_imp_which"] = "task_importance" if permuted else "importance"
     labels = {w: t(key) for w, key in WHICH.items()}  # texts made now: AppTest formats options outside the run
-    which = st.radio(t("views.importance.which"), list(labels), key="pg_imp_which", horizontal=True,
-                     format_func=labels.get)
+    which = st.radio(
+        t("views.importance.which"), list(labels), key="pg_imp_which", horizontal=True, format_func=labels.get
+    )
     summary = reports[-1][which]
     last = len(reports) - 1
     if "unit_maps" in summary:
@@ -50,21 +52,38 @@ def importance_views(snap, live) -> None:
         shown = [maps[u] for u in top]
         if permuted and which == "task_importance":
             shown = [_unpermute(live, last, m) for m in shown]
-        st.plotly_chart(charts.importance_maps(shown, [t("views.importance.unit", unit=u) for u in top],
-                                               t("views.importance.unit_maps", n=len(top), task=last + 1),
-                                               text=chart_text()),
-                        key="pg_unit_maps", config=NO_BAR)
+        st.plotly_chart(
+            charts.importance_maps(
+                shown,
+                [t("views.importance.unit", unit=u) for u in top],
+                t("views.importance.unit_maps", n=len(top), task=last + 1),
+                text=chart_text(),
+            ),
+            key="pg_unit_maps",
+            config=NO_BAR,
+        )
         if permuted and which == "importance":
             st.caption(t("views.importance.permuted_caption", option=t(WHICH["task_importance"])))
-        pixel = [_unpermute(live, i, r["task_importance"]["pixel_map"]) if permuted else
-                 r["task_importance"]["pixel_map"] for i, r in enumerate(reports)
-                 if "pixel_map" in r["task_importance"]]
-        st.plotly_chart(charts.importance_maps(pixel, charts.task_labels(len(pixel)),
-                                               t("views.importance.pixel_maps"), cols=min(5, max(1, len(pixel))),
-                                               text=chart_text()),
-                        key="pg_pixel_maps", config=NO_BAR)
+        pixel = [
+            _unpermute(live, i, r["task_importance"]["pixel_map"]) if permuted else r["task_importance"]["pixel_map"]
+            for i, r in enumerate(reports)
+            if "pixel_map" in r["task_importance"]
+        ]
+        st.plotly_chart(
+            charts.importance_maps(
+                pixel,
+                charts.task_labels(len(pixel)),
+                t("views.importance.pixel_maps"),
+                cols=min(5, max(1, len(pixel))),
+                text=chart_text(),
+            ),
+            key="pg_pixel_maps",
+            config=NO_BAR,
+        )
     else:
         st.info(t("views.importance.no_maps"))
-    st.plotly_chart(charts.importance_histograms(summary["layers"], t("views.importance.histograms"),
-                                                 text=chart_text()),
-                    key="pg_imp_hist", config=NO_BAR)
+    st.plotly_chart(
+        charts.importance_histograms(summary["layers"], t("views.importance.histograms"), text=chart_text()),
+        key="pg_imp_hist",
+        config=NO_BAR,
+    )

@@ -1,5 +1,6 @@
 """Progress & Compress: the knowledge base (reported) and the active column side by side, and how far
 each compress phase brought the knowledge base to the active column (KL on the task's data)."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -17,8 +18,17 @@ def progress_compress_views(snap, live) -> None:
     st.caption(t("views.progress_compress.caption"))
     reports = [r for r in snap.reports if isinstance(r, dict) and "compress_kl_before" in r]
     if reports:
-        kl = {t("views.progress_compress.before"): [r["compress_kl_before"] for r in reports],
-              t("views.progress_compress.after"): [r["compress_kl_after"] for r in reports]}
-        st.plotly_chart(charts.grouped_bars(snap.task_names[:len(reports)], kl, t("views.progress_compress.kl_chart"),
-                                            t("views.progress_compress.kl_axis")),
-                        key="pg_progress_compress_kl", config=NO_BAR)
+        kl = {
+            t("views.progress_compress.before"): [r["compress_kl_before"] for r in reports],
+            t("views.progress_compress.after"): [r["compress_kl_after"] for r in reports],
+        }
+        st.plotly_chart(
+            charts.grouped_bars(
+                snap.task_names[: len(reports)],
+                kl,
+                t("views.progress_compress.kl_chart"),
+                t("views.progress_compress.kl_axis"),
+            ),
+            key="pg_progress_compress_kl",
+            config=NO_BAR,
+        )

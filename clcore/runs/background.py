@@ -6,13 +6,14 @@ and stop take effect at the next batch boundary after the current slice (well un
 An optional semaphore caps how many runs train at once in a process; a run waiting for it is "queued",
 and a paused run gives its slot back (re-queueing when played again), so a paused run blocks no one.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 
-from .events import EpochEnd, TaskEnd
-from .run import Run
+from clcore.runs.events import EpochEnd, TaskEnd
+from clcore.runs.run import Run
 
 SLICE_S = 0.05
 

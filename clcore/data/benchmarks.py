@@ -4,18 +4,19 @@ Split benchmarks give each task a group of classes (Class-IL / Task-IL); permute
 give every task all classes seen through a fixed per-task input transform (Domain-IL). Transforms are
 applied per batch on the device, so twenty permuted tasks cost no more memory than one.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .datasets import ImageDataset, load_dataset
-from .errors import ConfigError
+from clcore.data.datasets import ImageDataset, load_dataset
+from clcore.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -30,19 +31,56 @@ class BenchmarkInfo:
 
 
 BENCHMARKS = {
-    b.name: b for b in (
-        BenchmarkInfo("split-mnist", "mnist", "split", 5, True, False,
-                      "MNIST digits in groups of classes, e.g. 0,1|2,3|4,5|6,7|8,9"),
-        BenchmarkInfo("permuted-mnist", "mnist", "permuted", 20, True, False,
-                      "MNIST with one fixed random pixel permutation per task"),
-        BenchmarkInfo("rotated-mnist", "mnist", "rotated", 20, True, False,
-                      "MNIST rotated by one fixed random angle in [0, 180) per task"),
-        BenchmarkInfo("split-fashion-mnist", "fashion-mnist", "split", 5, False, False,
-                      "Fashion-MNIST clothing classes in groups (downloaded once)"),
-        BenchmarkInfo("split-cifar10", "cifar10", "split", 5, False, True,
-                      "CIFAR-10 in 5 tasks of 2 classes (downloaded once)"),
-        BenchmarkInfo("split-cifar100", "cifar100", "split", 10, False, True,
-                      "CIFAR-100 in 10 tasks of 10 classes (downloaded once)"),
+    b.name: b
+    for b in (
+        BenchmarkInfo(
+            "split-mnist",
+            "mnist",
+            "split",
+            5,
+            True,
+            False,
+            "MNIST digits in groups of classes, e.g. 0,1|2,3|4,5|6,7|8,9",
+        ),
+        BenchmarkInfo(
+            "permuted-mnist",
+            "mnist",
+            "permuted",
+            20,
+            True,
+            False,
+            "MNIST with one fixed random pixel permutation per task",
+        ),
+        BenchmarkInfo(
+            "rotated-mnist",
+            "mnist",
+            "rotated",
+            20,
+            True,
+            False,
+            "MNIST rotated by one fixed random angle in [0, 180) per task",
+        ),
+        BenchmarkInfo(
+            "split-fashion-mnist",
+            "fashion-mnist",
+            "split",
+            5,
+            False,
+            False,
+            "Fashion-MNIST clothing classes in groups (downloaded once)",
+        ),
+        BenchmarkInfo(
+            "split-cifar10", "cifar10", "split", 5, False, True, "CIFAR-10 in 5 tasks of 2 classes (downloaded once)"
+        ),
+        BenchmarkInfo(
+            "split-cifar100",
+            "cifar100",
+            "split",
+            10,
+            False,
+            True,
+            "CIFAR-100 in 10 tasks of 10 classes (downloaded once)",
+        ),
     )
 }
 SCENARIOS = ("class-il", "task-il", "domain-il")
@@ -55,8 +93,9 @@ def parse_class_groups(text: str, n_classes: int) -> list[tuple[int, ...]]:
         try:
             group = tuple(int(c) for c in part.split(",") if c.strip())
         except ValueError:
-            raise ConfigError(f"classes: '{part}' is not a comma-separated list of class numbers "
-                              f"(write e.g. 0,1|2,3)") from None
+            raise ConfigError(
+                f"classes: '{part}' is not a comma-separated list of class numbers (write e.g. 0,1|2,3)"
+            ) from None
         if not group:
             raise ConfigError(f"classes: empty task in '{text}' (write e.g. 0,1|2,3)")
         groups.append(group)
@@ -73,8 +112,10 @@ def parse_class_groups(text: str, n_classes: int) -> list[tuple[int, ...]]:
 def even_class_groups(n_classes: int, n_tasks: int) -> list[tuple[int, ...]]:
     if n_tasks < 1 or n_classes % n_tasks:
         divisors = [d for d in range(1, n_classes + 1) if n_classes % d == 0]
-        raise ConfigError(f"tasks: {n_classes} classes cannot be split evenly into {n_tasks} tasks; "
-                          f"choose one of {divisors} or give --classes")
+        raise ConfigError(
+            f"tasks: {n_classes} classes cannot be split evenly into {n_tasks} tasks; "
+            f"choose one of {divisors} or give --classes"
+        )
     size = n_classes // n_tasks
     return [tuple(range(t * size, (t + 1) * size)) for t in range(n_tasks)]
 
@@ -93,6 +134,7 @@ def _permutation_transform(perm: torch.Tensor):
     def permute(x: torch.Tensor) -> torch.Tensor:
         # index_select, not x[:, perm]: the same result ~5x faster on CPU (evaluation permutes 10k images a task)
         return x.flatten(1).index_select(1, perm).view_as(x)
+
     return permute
 
 
@@ -103,11 +145,13 @@ def _rotation_transform(degrees: float):
         key = (x.device, x.dtype)
         if key not in theta_cache:
             a = math.radians(degrees)
-            theta_cache[key] = torch.tensor([[math.cos(a), -math.sin(a), 0.0],
-                                             [math.sin(a), math.cos(a), 0.0]], device=x.device, dtype=x.dtype)
+            theta_cache[key] = torch.tensor(
+                [[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], device=x.device, dtype=x.dtype
+            )
         theta = theta_cache[key].expand(x.shape[0], 2, 3)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         return F.grid_sample(x, grid, align_corners=False)
+
     return rotate
 
 
@@ -181,13 +225,27 @@ def validation_split(data: ImageDataset, size: int = VALIDATION_SIZE) -> ImageDa
     settings without ever looking at the test set (bench/demo.py). The rest stays the training set."""
     order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(_VALIDATION_SEED))
     held, kept = order[:size].to(data.x_train.device), order[size:].to(data.x_train.device)
-    return dataclasses.replace(data, x_train=data.x_train[kept], y_train=data.y_train[kept],
-                               x_test=data.x_train[held], y_test=data.y_train[held])
+    return dataclasses.replace(
+        data,
+        x_train=data.x_train[kept],
+        y_train=data.y_train[kept],
+        x_test=data.x_train[held],
+        y_test=data.y_train[held],
+    )
 
 
-def build_benchmark(name: str, *, n_tasks: int | None = None, classes: str | None = None,
-                    scenario: str | None = None, train_subset: int | None = None, seed: int = 0,
-                    device="cpu", data_dir=None, validation: bool = False) -> Benchmark:
+def build_benchmark(
+    name: str,
+    *,
+    n_tasks: int | None = None,
+    classes: str | None = None,
+    scenario: str | None = None,
+    train_subset: int | None = None,
+    seed: int = 0,
+    device="cpu",
+    data_dir=None,
+    validation: bool = False,
+) -> Benchmark:
     """The task sequence `name`; `validation=True` scores it on a hold-out of the training data instead of
     the test set (see validation_split)."""
     if name not in BENCHMARKS:
@@ -216,8 +274,9 @@ def build_benchmark(name: str, *, n_tasks: int | None = None, classes: str | Non
         # task-il here means the task id is given at test time: every task has all classes, so only
         # task-aware models (a head or mask per task, Strategy.needs_task_id) score differently.
         if scenario not in ("domain-il", "task-il"):
-            raise ConfigError(f"scenario: {name} supports domain-il, or task-il (the task id given at test time), "
-                              f"not '{scenario}'")
+            raise ConfigError(
+                f"scenario: {name} supports domain-il, or task-il (the task id given at test time), not '{scenario}'"
+            )
         if classes:
             raise ConfigError(f"classes: {name} tasks all use every class; --classes applies to split benchmarks")
         n_tasks = n_tasks or info.default_tasks

@@ -1,12 +1,13 @@
 """Cutting a network at a block (clcore.models.BlockChain) and freezing what lies below the cut: the
 shared mechanics of latent replay, CWR* and AR1, and what their views show (which layers still learn,
 and what a buffer of latent activations costs next to one of raw images)."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from clcore.errors import ConfigError
 
 
 def check_cut(model: nn.Module, strategy: str, cut: int) -> None:
@@ -14,8 +15,9 @@ def check_cut(model: nn.Module, strategy: str, cut: int) -> None:
     if depth is None:
         raise ConfigError(f"{strategy}: the model {type(model).__name__} cannot be cut into blocks")
     if cut > depth:
-        raise ConfigError(f"--param latent_layer of {strategy}: {cut} is deeper than the model's {depth} blocks; "
-                          f"choose 0..{depth}")
+        raise ConfigError(
+            f"--param latent_layer of {strategy}: {cut} is deeper than the model's {depth} blocks; choose 0..{depth}"
+        )
 
 
 def freeze_lower(model: nn.Module, cut: int, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -42,11 +44,21 @@ def layer_table(model: nn.Module) -> list[dict]:
     for i, (modules, _) in enumerate(model.blocks()):
         params = [p for m in modules for p in m.parameters()]
         label = "+".join(names[m] for m in modules) or f"block {i + 1} (no parameters)"
-        rows.append({"name": label, "params": sum(p.numel() for p in params),
-                     "trainable": sum(p.numel() for p in params if p.requires_grad)})
+        rows.append(
+            {
+                "name": label,
+                "params": sum(p.numel() for p in params),
+                "trainable": sum(p.numel() for p in params if p.requires_grad),
+            }
+        )
     head = list(model.classifier.parameters())
-    rows.append({"name": "classifier", "params": sum(p.numel() for p in head),
-                 "trainable": sum(p.numel() for p in head if p.requires_grad)})
+    rows.append(
+        {
+            "name": "classifier",
+            "params": sum(p.numel() for p in head),
+            "trainable": sum(p.numel() for p in head if p.requires_grad),
+        }
+    )
     return rows
 
 
@@ -55,7 +67,9 @@ def memory_report(buffer, raw_example: torch.Tensor) -> dict:
     one input as the data set keeps it)."""
     stored = len(buffer)
     latent = buffer.x[0] if buffer.x is not None else None
-    return {"stored": stored,
-            "latent_shape": list(latent.shape) if latent is not None else [],
-            "latent_bytes": stored * (latent.numel() * latent.element_size() if latent is not None else 0),
-            "raw_bytes": stored * raw_example.numel() * raw_example.element_size()}
+    return {
+        "stored": stored,
+        "latent_shape": list(latent.shape) if latent is not None else [],
+        "latent_bytes": stored * (latent.numel() * latent.element_size() if latent is not None else 0),
+        "raw_bytes": stored * raw_example.numel() * raw_example.element_size(),
+    }

@@ -1,4 +1,5 @@
 """Exponential moving average of a model's weights (the mean-teacher update used by CLS-ER)."""
+
 import torch
 from torch import nn
 

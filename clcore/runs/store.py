@@ -5,6 +5,7 @@ classroom sharing one server never sees each other's runs. Runs survive restarts
 still "running" when the process died are marked "interrupted" at the next start, with whatever
 partial result was last saved.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import jsonable
+from clcore.runs.results import jsonable
 
 STORE_ENV = "CLCORE_STORE"
-DEFAULT_STORE = Path(__file__).resolve().parent.parent / "data" / "runs.sqlite"
+DEFAULT_STORE = Path(__file__).resolve().parents[2] / "data" / "runs.sqlite"
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 # The small part of a stored result that listings show (see `RunStore.list_summaries`).
-SUMMARY_FIELDS = ("status", "message", "avg_acc", "forgetting", "bwt", "fwt", "wall_s", "train_samples_per_s",
-                  "steps", "offline", "config", "tasks", "task_il")
+SUMMARY_FIELDS = (
+    "status",
+    "message",
+    "avg_acc",
+    "forgetting",
+    "bwt",
+    "fwt",
+    "wall_s",
+    "train_samples_per_s",
+    "steps",
+    "offline",
+    "config",
+    "tasks",
+    "task_il",
+)
 _JSON_SUMMARY_FIELDS = {"config", "tasks", "task_il"}  # json_extract returns these as JSON text
 
 _SCHEMA = """
@@ -66,15 +80,17 @@ class RunStore:
         self._db.executescript(_SCHEMA)
 
     def _row(self, row) -> StoredRun:
-        return StoredRun(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
-                         json.loads(row[7]) if row[7] else None)
+        return StoredRun(
+            row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), json.loads(row[7]) if row[7] else None
+        )
 
     def create(self, workspace: str, config: dict, label: str = "") -> int:
         now = time.time()
         with self._lock, self._db:
             cur = self._db.execute(
                 "INSERT INTO runs (workspace, label, created, updated, status, config) VALUES (?,?,?,?,?,?)",
-                (workspace, label, now, now, "running", json.dumps(jsonable(config))))
+                (workspace, label, now, now, "running", json.dumps(jsonable(config))),
+            )
             return cur.lastrowid
 
     def save(self, run_id: int, result: dict | None, status: str) -> None:
@@ -83,8 +99,10 @@ class RunStore:
             raise ValueError(f"status must be one of {STATUSES}")
         payload = json.dumps(jsonable(result)) if result is not None else None
         with self._lock, self._db:
-            self._db.execute("UPDATE runs SET result = COALESCE(?, result), status = ?, updated = ? WHERE id = ?",
-                             (payload, status, time.time(), run_id))
+            self._db.execute(
+                "UPDATE runs SET result = COALESCE(?, result), status = ?, updated = ? WHERE id = ?",
+                (payload, status, time.time(), run_id),
+            )
 
     def rename(self, run_id: int, label: str, workspace: str | None = None) -> bool:
         """Set a run's label (only within `workspace` when given). Returns whether a run was renamed."""
@@ -112,9 +130,11 @@ class RunStore:
         (None for a run with no result yet). What a listing that refreshes every second should read."""
         cols = ", ".join(f"json_extract(result, '$.{f}')" for f in SUMMARY_FIELDS)
         with self._lock:
-            rows = self._db.execute(f"SELECT id, workspace, label, created, updated, status, config, "
-                                    f"result IS NOT NULL, {cols} FROM runs WHERE workspace = ? ORDER BY created",
-                                    (workspace,)).fetchall()
+            rows = self._db.execute(
+                f"SELECT id, workspace, label, created, updated, status, config, "
+                f"result IS NOT NULL, {cols} FROM runs WHERE workspace = ? ORDER BY created",
+                (workspace,),
+            ).fetchall()
         out = []
         for r in rows:
             result = None
@@ -131,14 +151,14 @@ class RunStore:
 
     def delete(self, run_id: int, workspace: str) -> bool:
         with self._lock, self._db:
-            return self._db.execute("DELETE FROM runs WHERE id = ? AND workspace = ?",
-                                    (run_id, workspace)).rowcount > 0
+            return self._db.execute("DELETE FROM runs WHERE id = ? AND workspace = ?", (run_id, workspace)).rowcount > 0
 
     def mark_interrupted(self) -> int:
         """Runs left 'running' by a process that is gone; call once when a server starts."""
         with self._lock, self._db:
-            return self._db.execute("UPDATE runs SET status = 'interrupted', updated = ? WHERE status = 'running'",
-                                    (time.time(),)).rowcount
+            return self._db.execute(
+                "UPDATE runs SET status = 'interrupted', updated = ? WHERE status = 'running'", (time.time(),)
+            ).rowcount
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,5 @@
 """The JSON result of a run: what `python -m clcore run --out` writes and the app stores and downloads."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import math
 
 import torch
 
-from . import metrics
+from clcore.runs import metrics
 
 SCHEMA_VERSION = 1
 MAX_ARRAY_IN_JSON = 4096  # larger tensors (per-unit importance maps) stay in memory for the live views
@@ -25,8 +26,11 @@ def jsonable(value):
     if isinstance(value, torch.Tensor):
         return value.tolist() if value.numel() <= MAX_ARRAY_IN_JSON else None
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items() if not isinstance(v, torch.Tensor)
-                or v.numel() <= MAX_ARRAY_IN_JSON}
+        return {
+            str(k): jsonable(v)
+            for k, v in value.items()
+            if not isinstance(v, torch.Tensor) or v.numel() <= MAX_ARRAY_IN_JSON
+        }
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
@@ -72,8 +76,11 @@ def build_result(run) -> dict:
         "train_samples_per_s": run.train_samples / run.train_s if run.train_s else None,
         "steps": run.step,
         "task_boundaries": rec.task_boundaries,
-        "curves": {"steps": [e.step for e in curve_evals], "full": [e.full for e in curve_evals],
-                   "acc": {name: [e.acc[name] for e in curve_evals] for name in per_model}},
+        "curves": {
+            "steps": [e.step for e in curve_evals],
+            "full": [e.full for e in curve_evals],
+            "acc": {name: [e.acc[name] for e in curve_evals] for name in per_model},
+        },
         "loss_curve": {"steps": rec.loss_steps, "loss": rec.loss},
     }
     if bench.has_task_il:
@@ -82,9 +89,11 @@ def build_result(run) -> dict:
     if len(per_model) > 1:
         result["per_model"] = per_model
     if rec.buffer_history:
-        result["buffer"] = {"steps": [s for s, _ in rec.buffer_history],
-                            "classes": [c["classes"] for _, c in rec.buffer_history],
-                            "tasks": [c["tasks"] for _, c in rec.buffer_history]}
+        result["buffer"] = {
+            "steps": [s for s, _ in rec.buffer_history],
+            "classes": [c["classes"] for _, c in rec.buffer_history],
+            "tasks": [c["tasks"] for _, c in rec.buffer_history],
+        }
     if rec.step_stats:
         result["step_stats"] = {"steps": [s for s, _ in rec.step_stats], "values": [v for _, v in rec.step_stats]}
     if rec.strategy_reports:

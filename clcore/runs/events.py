@@ -1,4 +1,5 @@
 """Events a run emits as it advances; plain data, so any front end can draw them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 @dataclass
 class BatchEnd:
     """Emitted every `log_every` steps (and at epoch / task ends): the mean loss over that window."""
+
     step: int
     task: int
     epoch: int
@@ -19,6 +21,7 @@ class BatchEnd:
 class Evaluation:
     """Accuracy (%) on every task's test set, per evaluated model. `full` evaluations (task ends, and
     the random-init one at step 0) use whole test sets; live ones use a fixed subset per task."""
+
     step: int
     task: int
     full: bool

@@ -12,6 +12,7 @@ end every class j it trained is consolidated, weighted by how many examples each
 batches have comparable scales), then past_j += cur_j. The reference implementation (its output layer
 has no bias) centres the weights by one scalar mean; our classifiers have biases, which are centred and
 consolidated the same way with their own mean. Inference uses cw."""
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def consolidate(cw: torch.Tensor, tw: torch.Tensor, trained: torch.Tensor, past: torch.Tensor,
-                cur: torch.Tensor) -> torch.Tensor:
+def consolidate(
+    cw: torch.Tensor, tw: torch.Tensor, trained: torch.Tensor, past: torch.Tensor, cur: torch.Tensor
+) -> torch.Tensor:
     """Algorithm 3's consolidation of the rows `trained` (bool per class) of a per-class tensor (rows:
     classes): new rows are tw - avg(tw); others keep cw. `past` and `cur`: examples per class seen
     before and in this batch."""
@@ -71,8 +73,10 @@ class ConsolidatedHead:
     def consolidated(self) -> dict[str, torch.Tensor]:
         if self.cur is None:
             return {name: cw.clone() for name, cw in self.cw.items()}
-        return {name: consolidate(self.cw[name], p.detach(), self.active, self.past, self.cur)
-                for name, p in self._tensors().items()}
+        return {
+            name: consolidate(self.cw[name], p.detach(), self.active, self.past, self.cur)
+            for name, p in self._tensors().items()
+        }
 
     @torch.no_grad()
     def end(self) -> None:

@@ -1,5 +1,6 @@
 """Per-parameter importance shared by the regularisation strategies (EWC's Fisher, SI's path integral):
 the quadratic penalty that anchors important weights, and a compact summary for the importance views."""
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,11 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 def quadratic_penalty(model: nn.Module, anchor: dict, importance: dict) -> torch.Tensor:
     """sum_k importance_k * (theta_k - anchor_k)^2: zero at the anchor, gradient 2*importance*(theta - anchor).
     Trainable parameters without an importance (e.g. a head that AR1 leaves to CWR*) are not anchored."""
-    terms = [(importance[name] * (p - anchor[name]).pow(2)).sum() for name, p in named_params(model).items()
-             if name in importance]
+    terms = [
+        (importance[name] * (p - anchor[name]).pow(2)).sum()
+        for name, p in named_params(model).items()
+        if name in importance
+    ]
     return torch.stack(terms).sum()
 
 
@@ -40,8 +44,9 @@ def task_fisher(model: nn.Module, benchmark, task_index: int, max_samples: int =
     return empirical_fisher(model, x, y, logit_fn=logit_fn, chunk=max(1, min(256, int(2e7 // n_params))))
 
 
-def empirical_fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor, logit_fn=None,
-                     chunk: int = 256) -> dict[str, torch.Tensor]:
+def empirical_fisher(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, logit_fn=None, chunk: int = 256
+) -> dict[str, torch.Tensor]:
     """Diagonal empirical Fisher: the mean over samples of (d log p(y_i | x_i) / d theta)^2.
 
     Networks made only of linear layers (the MLPs) take an exact shortcut; others get per-sample
@@ -50,7 +55,9 @@ def empirical_fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor, logit_f
     was_training = model.training
     model.eval()
     try:
-        linear_only = all(isinstance(m, nn.Linear) for m in model.modules() if next(m.parameters(False), None) is not None)
+        linear_only = all(
+            isinstance(m, nn.Linear) for m in model.modules() if next(m.parameters(False), None) is not None
+        )
         fisher = (_fisher_linear if linear_only else _fisher_vmap)(model, x, y, logit_fn, chunk)
     finally:
         model.train(was_training)
@@ -69,14 +76,17 @@ def _fisher_linear(model, x, y, logit_fn, chunk):
     chunk instead of materialising every per-sample gradient (about 100x faster for the MLP)."""
     layers = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
     seen = {}
-    hooks = [m.register_forward_hook(lambda _m, inputs, output, name=name: seen.__setitem__(name, (inputs[0], output)))
-             for name, m in layers.items()]
+    hooks = [
+        m.register_forward_hook(lambda _m, inputs, output, name=name: seen.__setitem__(name, (inputs[0], output)))
+        for name, m in layers.items()
+    ]
     fisher = {k: torch.zeros_like(v) for k, v in named_params(model).items()}
     try:
         for start in range(0, len(x), max(chunk, 1024)):
             with torch.enable_grad():
-                total = _log_likelihood(model(x[start:start + max(chunk, 1024)]), y[start:start + max(chunk, 1024)],
-                                        logit_fn).sum()  # a sum: each sample's delta keeps its own scale
+                total = _log_likelihood(
+                    model(x[start : start + max(chunk, 1024)]), y[start : start + max(chunk, 1024)], logit_fn
+                ).sum()  # a sum: each sample's delta keeps its own scale
                 deltas = torch.autograd.grad(total, [seen[name][1] for name in layers])
             for (name, layer), delta in zip(layers.items(), deltas):
                 a = seen[name][0].detach()
@@ -100,7 +110,7 @@ def _fisher_vmap(model, x, y, logit_fn, chunk):
     per_sample_grad = vmap(grad(log_likelihood), in_dims=(None, 0, 0))
     fisher = {k: torch.zeros_like(v) for k, v in params.items()}
     for start in range(0, len(x), chunk):
-        for k, g in per_sample_grad(params, x[start:start + chunk], y[start:start + chunk]).items():
+        for k, g in per_sample_grad(params, x[start : start + chunk], y[start : start + chunk]).items():
             fisher[k] += g.pow(2).sum(0)
     return fisher
 
@@ -120,12 +130,18 @@ def importance_summary(model: nn.Module, importance: dict[str, torch.Tensor], im
     for name, value in importance.items():
         v = value.detach().float().flatten().cpu().clamp_min(1e-12).log10()
         counts, edges = torch.histogram(v, bins=bins)
-        summary["layers"][name] = {"log10_counts": counts.tolist(), "log10_edges": edges.tolist(),
-                                   "mean": float(value.mean()), "max": float(value.max())}
+        summary["layers"][name] = {
+            "log10_counts": counts.tolist(),
+            "log10_edges": edges.tolist(),
+            "mean": float(value.mean()),
+            "max": float(value.max()),
+        }
     return summary
 
 
 def importance_report(model: nn.Module, importance: dict, task_importance: dict, image_shape) -> dict:
     """A regularisation strategy's task-end report: the accumulated and the last task's own importance."""
-    return {"importance": importance_summary(model, importance, image_shape),
-            "task_importance": importance_summary(model, task_importance, image_shape)}
+    return {
+        "importance": importance_summary(model, importance, image_shape),
+        "task_importance": importance_summary(model, task_importance, image_shape),
+    }

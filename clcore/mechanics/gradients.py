@@ -4,6 +4,7 @@ parameter values (torch.func.functional_call, without touching the model), the e
 projections of GEM and A-GEM, and which buffer samples belong to earlier tasks.
 
 Flat vectors follow the order of `model.parameters()` (trainable ones only)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,7 @@ def unflatten(model: nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
     named, start = {}, 0
     for name, p in model.named_parameters():
         if p.requires_grad:
-            named[name] = flat[start:start + p.numel()].view_as(p)
+            named[name] = flat[start : start + p.numel()].view_as(p)
             start += p.numel()
     return named
 
@@ -51,7 +52,7 @@ def assign_flat_grad(model: nn.Module, flat: torch.Tensor) -> None:
     """Overwrite the parameters' .grad with a flat vector (what the optimizer steps with)."""
     start = 0
     for p in trainable(model):
-        p.grad = flat[start:start + p.numel()].view_as(p).clone()
+        p.grad = flat[start : start + p.numel()].view_as(p).clone()
         start += p.numel()
 
 
@@ -123,12 +124,12 @@ def earlier_task_index(buffer, current_task: int) -> torch.Tensor:
     """Buffer slots holding samples of tasks before `current_task` (the episodic memory of GEM/A-GEM/LFD)."""
     if buffer is None or len(buffer) == 0:
         return torch.zeros(0, dtype=torch.int64)
-    return torch.nonzero(buffer.task[:len(buffer)] < current_task).flatten()
+    return torch.nonzero(buffer.task[: len(buffer)] < current_task).flatten()
 
 
 def random_subset(index: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
     """`n` distinct entries of `index` (all if it has fewer), drawn with the run's generator."""
-    order = torch.randperm(len(index), generator=generator)[:min(n, len(index))]
+    order = torch.randperm(len(index), generator=generator)[: min(n, len(index))]
     return index[order.to(index.device)]
 
 

@@ -1,4 +1,5 @@
 """Run configuration: one flat, validated, JSON-able record shared by the CLI, the app and the run store."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,12 +7,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .benchmarks import BENCHMARKS, SCENARIOS
-from .buffer import BUFFER_POLICIES
-from .errors import ConfigError
-from .models import MODEL_NAMES
-from .presets import PRESETS
-from .strategies import REGISTRY
+from clcore.data.benchmarks import BENCHMARKS, SCENARIOS
+from clcore.errors import ConfigError
+from clcore.mechanics.buffer import BUFFER_POLICIES
+from clcore.models import MODEL_NAMES
+from clcore.settings.presets import PRESETS
+from clcore.strategies import REGISTRY
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -80,8 +81,11 @@ def _number(field_name, value, kind, low=None, high=None, low_open=False):
             raise ValueError
     except (TypeError, ValueError):
         raise ConfigError(f"{field_name}: '{value}' is not a valid {kind.__name__}") from None
-    if number != number or (low is not None and (number <= low if low_open else number < low)) or \
-            (high is not None and number > high):
+    if (
+        number != number
+        or (low is not None and (number <= low if low_open else number < low))
+        or (high is not None and number > high)
+    ):
         bound = f"greater than {low}" if low_open else f"at least {low}"
         rng = f"{bound}" + (f" and at most {high}" if high is not None else "")
         raise ConfigError(f"{field_name}: {value} is out of range; it must be {rng}")
@@ -111,8 +115,10 @@ def make_config(**given) -> RunConfig:
     _choice("strategy", strategy, list(REGISTRY))
     cls = REGISTRY[strategy]
     if not cls.defined_on(BENCHMARKS[benchmark]):
-        raise ConfigError(f"benchmark: {strategy} needs tasks that bring new classes; every task of {benchmark} "
-                          f"has all the classes; choose a split benchmark")
+        raise ConfigError(
+            f"benchmark: {strategy} needs tasks that bring new classes; every task of {benchmark} "
+            f"has all the classes; choose a split benchmark"
+        )
     values["params"] = cls.resolve_params(dict(values.get("params") or {}))
 
     v = values
@@ -138,7 +144,9 @@ def make_config(**given) -> RunConfig:
         try:
             hidden = tuple(int(h) for h in hidden.split(",") if h.strip())
         except ValueError:
-            raise ConfigError(f"hidden: '{hidden}' is not a comma-separated list of layer sizes (e.g. 100,100)") from None
+            raise ConfigError(
+                f"hidden: '{hidden}' is not a comma-separated list of layer sizes (e.g. 100,100)"
+            ) from None
     hidden = tuple(hidden)
     if not hidden or any(h < 1 or h > 100_000 for h in hidden):
         raise ConfigError(f"hidden: {list(hidden)} is invalid; give 1 or more layer sizes between 1 and 100000")

@@ -6,6 +6,7 @@ Two insertion policies:
 - "balanced": greedy class-balanced sampling (GDumb): once full, a sample of an under-represented
   class replaces a random sample of the currently largest class.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,14 @@ class BufferBatch:
 
 
 class ReplayBuffer:
-    def __init__(self, capacity: int, n_classes: int, device="cpu", policy: str = "reservoir",
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        capacity: int,
+        n_classes: int,
+        device="cpu",
+        policy: str = "reservoir",
+        generator: torch.Generator | None = None,
+    ):
         if policy not in BUFFER_POLICIES:
             raise ValueError(f"unknown buffer policy {policy}")
         self.capacity, self.n_classes, self.policy = int(capacity), n_classes, policy
@@ -132,6 +139,8 @@ class ReplayBuffer:
         if self.filled == 0:
             return {"classes": [0] * self.n_classes, "tasks": [0] * n_tasks, "size": 0}
         y, t = self.y[: self.filled], self.task[: self.filled]  # both policies fill slots in order
-        return {"classes": torch.bincount(y, minlength=self.n_classes).tolist(),
-                "tasks": torch.bincount(t, minlength=n_tasks).tolist(),
-                "size": self.filled}
+        return {
+            "classes": torch.bincount(y, minlength=self.n_classes).tolist(),
+            "tasks": torch.bincount(t, minlength=n_tasks).tolist(),
+            "size": self.filled,
+        }

@@ -9,6 +9,7 @@
 Training happens in a generator that yields at every batch boundary, so a caller (the CLI's loop,
 the app's background thread) can pause, resume, step or stop between any two batches.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,19 +17,18 @@ import math
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from . import metrics
-from .benchmarks import build_benchmark
-from .buffer import ReplayBuffer
-from .config import RunConfig, make_config, resolve_device
-from .errors import TrainingDiverged
-from .evaluation import evaluate
-from .events import BatchEnd, EpochEnd, Evaluation, RunEnd, TaskEnd
-from .models import build_model
-from .strategies import REGISTRY, Batch
+from clcore.data.benchmarks import build_benchmark
+from clcore.errors import TrainingDiverged
+from clcore.mechanics.buffer import ReplayBuffer
+from clcore.models import build_model
+from clcore.runs.evaluation import evaluate
+from clcore.runs.events import BatchEnd, EpochEnd, Evaluation, RunEnd, TaskEnd
+from clcore.settings.config import RunConfig, make_config, resolve_device
+from clcore.strategies import REGISTRY, Batch
 
 _MODEL_INIT_LOCK = threading.Lock()  # seeding the global RNG for weight init must not interleave
 LIVE_EVALS_PER_TASK = 20
@@ -54,6 +54,7 @@ def make_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
 @dataclasses.dataclass
 class RunRecord:
     """Everything a run has reported so far, as plain lists: what the views and the JSON result read."""
+
     loss_steps: list = dataclasses.field(default_factory=list)
     loss: list = dataclasses.field(default_factory=list)
     samples_per_s: list = dataclasses.field(default_factory=list)
@@ -75,34 +76,65 @@ class Run:
         config = make_config(**{**given, **settings})  # always validated, whoever built it
         self.device = resolve_device(config.device)
         self.benchmark = build_benchmark(
-            config.benchmark, n_tasks=config.n_tasks, classes=config.classes, scenario=config.scenario,
-            train_subset=config.train_subset, seed=config.seed, device=self.device,
-            validation=validation)
+            config.benchmark,
+            n_tasks=config.n_tasks,
+            classes=config.classes,
+            scenario=config.scenario,
+            train_subset=config.train_subset,
+            seed=config.seed,
+            device=self.device,
+            validation=validation,
+        )
         bench = self.benchmark
         cls = REGISTRY[config.strategy]
         with _MODEL_INIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = build_model(config.model, bench.data.image_shape, bench.n_classes, config.hidden).to(self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
-        buffer = ReplayBuffer(config.buffer_size, bench.n_classes, self.device, config.buffer_policy,
-                              self.generator) if cls.uses_buffer else None
-        self.strategy = cls(model, make_optimizer(config, model.parameters()), bench, buffer, self.generator,
-                            config.replay_batch_size, config.params)
+        buffer = (
+            ReplayBuffer(config.buffer_size, bench.n_classes, self.device, config.buffer_policy, self.generator)
+            if cls.uses_buffer
+            else None
+        )
+        self.strategy = cls(
+            model,
+            make_optimizer(config, model.parameters()),
+            bench,
+            buffer,
+            self.generator,
+            config.replay_batch_size,
+            config.params,
+        )
 
         self.phases = cls.training_phases(bench.tasks)
-        self.total_steps = sum(math.ceil(sum(len(t.train_idx) for t in tasks) / config.batch_size)
-                               for tasks in self.phases) * config.epochs
+        self.total_steps = (
+            sum(math.ceil(sum(len(t.train_idx) for t in tasks) / config.batch_size) for tasks in self.phases)
+            * config.epochs
+        )
         steps_per_task = math.ceil(max(len(t.train_idx) for t in bench.tasks) / config.batch_size) * config.epochs
         eval_subset = config.eval_subset or max(100, min(1000, LIVE_EVAL_BUDGET // len(bench.tasks)))
         # About LIVE_EVALS_PER_TASK curve points per task, but never so often that live evaluation
         # (forward passes only, about a third of a training sample's cost) outweighs training.
-        eval_every = config.eval_every if config.eval_every is not None else max(
-            1, steps_per_task // LIVE_EVALS_PER_TASK, math.ceil(eval_subset * len(bench.tasks) / (3 * config.batch_size)))
+        eval_every = (
+            config.eval_every
+            if config.eval_every is not None
+            else max(
+                1,
+                steps_per_task // LIVE_EVALS_PER_TASK,
+                math.ceil(eval_subset * len(bench.tasks) / (3 * config.batch_size)),
+            )
+        )
         classes = "|".join(",".join(map(str, t.classes)) for t in bench.tasks) if bench.has_task_il else None
         self.config = dataclasses.replace(  # fully resolved: what reproduces this run
-            config, n_tasks=len(bench.tasks), scenario=bench.scenario, classes=classes,
-            device=str(self.device), eval_every=eval_every, eval_subset=eval_subset,
-            cpu_threads=config.cpu_threads or auto_cpu_threads(config.model))
+            config,
+            n_tasks=len(bench.tasks),
+            scenario=bench.scenario,
+            classes=classes,
+            device=str(self.device),
+            eval_every=eval_every,
+            eval_subset=eval_subset,
+            cpu_threads=config.cpu_threads or auto_cpu_threads(config.model),
+        )
 
         self.record = RunRecord()
         self.status = "ready"  # ready -> running -> finished | stopped | failed
@@ -148,9 +180,12 @@ class Run:
         try:
             for boundary in self._steps:
                 done_batches += boundary == "batch"
-                if (batches is not None and done_batches >= batches) or until == boundary or \
-                        (until == "epoch" and boundary == "task") or \
-                        (seconds is not None and time.perf_counter() - start >= seconds):
+                if (
+                    (batches is not None and done_batches >= batches)
+                    or until == boundary
+                    or (until == "epoch" and boundary == "task")
+                    or (seconds is not None and time.perf_counter() - start >= seconds)
+                ):
                     break
         except TrainingDiverged as error:
             self._finish("failed", str(error))
@@ -196,6 +231,7 @@ class Run:
             def single(positions):
                 x, y = bench.train_batch(task, positions)
                 return x, y, torch.full_like(y, task.index)
+
             return single, int(sizes[0])
         task_of = torch.repeat_interleave(torch.arange(len(tasks)), sizes).to(self.device)
         offset = torch.cat([torch.zeros(1, dtype=torch.int64), sizes.cumsum(0)[:-1]]).to(self.device)
@@ -208,6 +244,7 @@ class Run:
                 x, y = bench.train_batch(tasks[k], chosen - offset[k])
                 xs.append(x), ys.append(y), ts.append(torch.full_like(y, tasks[k].index))
             return torch.cat(xs), torch.cat(ys), torch.cat(ts)
+
         return mixed, int(sizes.sum())
 
     def _training(self):
@@ -222,7 +259,7 @@ class Run:
                 order = torch.randperm(n, generator=self.generator).to(self.device)
                 for start in range(0, n, cfg.batch_size):
                     began = time.perf_counter()
-                    x, y, task_ids = make_batch(order[start:start + cfg.batch_size])
+                    x, y, task_ids = make_batch(order[start : start + cfg.batch_size])
                     raw = x
                     if bench.augment is not None:
                         x = bench.augment(x, self.generator)
@@ -263,7 +300,8 @@ class Run:
                 raise TrainingDiverged(
                     f"the {name} model's weights became non-finite in {self.config.strategy}'s end-of-task update "
                     f"(task {phase_index + 1}); lower the learning rate (now {self.config.lr}) or the strategy's "
-                    f"weights and run again")
+                    f"weights and run again"
+                )
 
     def _report(self) -> None:
         w = self._window
@@ -275,7 +313,8 @@ class Run:
         if not math.isfinite(loss):
             raise TrainingDiverged(
                 f"the loss became {loss} at step {self.step} (task {self.task + 1}, epoch {self.epoch + 1}); "
-                f"lower the learning rate (now {self.config.lr}) or the strategy's weights and run again")
+                f"lower the learning rate (now {self.config.lr}) or the strategy's weights and run again"
+            )
         speed = w["samples"] / max(w["seconds"], 1e-9)
         self.train_samples += w["samples"]
         self.train_s += w["seconds"]
@@ -309,5 +348,6 @@ class Run:
 
     # results -----------------------------------------------------------------------------------
     def result(self) -> dict:
-        from .results import build_result
+        from clcore.runs.results import build_result
+
         return build_result(self)

@@ -3,6 +3,7 @@
 A loaded data set lives entirely on the training device; batches are index slices of it. Loads are
 cached per (name, device), so concurrent runs in one process (the app) share one copy.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataUnavailable
+from clcore.errors import DataUnavailable
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 BUNDLED_MNIST = ASSETS / "mnist.npz"
 DATA_DIR_ENV = "CLCORE_DATA"
 
@@ -47,6 +48,7 @@ class ImageDataset:
 
 def _to_tensors(x_train, y_train, x_test, y_test, mean, std, device):
     """uint8 NHWC/NHW arrays -> normalised float NCHW tensors on `device`."""
+
     def images(x):
         x = torch.as_tensor(np.asarray(x))
         x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
@@ -65,13 +67,14 @@ def _load_bundled_mnist(device, data_dir):
     with np.load(BUNDLED_MNIST) as d:
         arrays = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
     # MNIST is used in [0, 1] without standardisation, as in the S-MNIST / P-MNIST literature.
-    return ImageDataset("mnist", *_to_tensors(*arrays, (0.0,), (1.0,), device),
-                        tuple(str(i) for i in range(10)), (0.0,), (1.0,))
+    return ImageDataset(
+        "mnist", *_to_tensors(*arrays, (0.0,), (1.0,), device), tuple(str(i) for i in range(10)), (0.0,), (1.0,)
+    )
 
 
 def _torchvision_dataset(cls_name: str, display: str, root: Path, what_to_place: str):
     """Read (downloading when absent) a torchvision data set, or raise DataUnavailable."""
-    from .tv_compat import import_torchvision
+    from clcore.data.tv_compat import import_torchvision
 
     datasets = import_torchvision().datasets
     cls = getattr(datasets, cls_name)
@@ -88,19 +91,21 @@ def _torchvision_dataset(cls_name: str, display: str, root: Path, what_to_place:
 
 
 def _load_fashion_mnist(device, data_dir):
-    train, test = _torchvision_dataset("FashionMNIST", "Fashion-MNIST", data_dir,
-                                       "the uncompressed IDX files under FashionMNIST/raw/")
+    train, test = _torchvision_dataset(
+        "FashionMNIST", "Fashion-MNIST", data_dir, "the uncompressed IDX files under FashionMNIST/raw/"
+    )
     arrays = train.data.numpy(), train.targets.numpy(), test.data.numpy(), test.targets.numpy()
-    return ImageDataset("fashion-mnist", *_to_tensors(*arrays, (0.0,), (1.0,), device),
-                        tuple(train.classes), (0.0,), (1.0,))
+    return ImageDataset(
+        "fashion-mnist", *_to_tensors(*arrays, (0.0,), (1.0,), device), tuple(train.classes), (0.0,), (1.0,)
+    )
 
 
 def _load_cifar(cls_name, display, folder, mean, std):
     def load(device, data_dir):
         train, test = _torchvision_dataset(cls_name, display, data_dir, f"the extracted {folder}/ folder")
         arrays = train.data, train.targets, test.data, test.targets
-        return ImageDataset(display.lower(), *_to_tensors(*arrays, mean, std, device),
-                            tuple(train.classes), mean, std)
+        return ImageDataset(display.lower(), *_to_tensors(*arrays, mean, std, device), tuple(train.classes), mean, std)
+
     return load
 
 
@@ -108,10 +113,12 @@ def _load_cifar(cls_name, display, folder, mean, std):
 _LOADERS = {
     "mnist": _load_bundled_mnist,
     "fashion-mnist": _load_fashion_mnist,
-    "cifar10": _load_cifar("CIFAR10", "CIFAR-10", "cifar-10-batches-py",
-                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2615)),
-    "cifar100": _load_cifar("CIFAR100", "CIFAR-100", "cifar-100-python",
-                            (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "cifar10": _load_cifar(
+        "CIFAR10", "CIFAR-10", "cifar-10-batches-py", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2615)
+    ),
+    "cifar100": _load_cifar(
+        "CIFAR100", "CIFAR-100", "cifar-100-python", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+    ),
 }
 DATASET_NAMES = tuple(_LOADERS)
 

@@ -3,13 +3,14 @@
 Along each task's training path every parameter accumulates omega_k = sum_t -g_k(t) * delta_theta_k(t)
 (eq. 3, its contribution to the decrease of the loss), and at the task's end its importance grows by
 Omega_k += omega_k / ((Delta theta_k)^2 + xi) (eq. 5, Delta: its total change over the task)."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from .importance import online_sum, quadratic_penalty
+from clcore.mechanics.importance import online_sum, quadratic_penalty
 
 
 class PathIntegral:
@@ -46,8 +47,10 @@ class PathIntegral:
 
     def end_task(self) -> None:
         with torch.no_grad():
-            task_omega = {name: omega / ((self.params[name].detach() - self.task_start[name]).pow(2) + self.xi)
-                          for name, omega in self.path_integral.items()}
+            task_omega = {
+                name: omega / ((self.params[name].detach() - self.task_start[name]).pow(2) + self.xi)
+                for name, omega in self.path_integral.items()
+            }
         self.task_importance = task_omega
         self.importance = online_sum(self.importance, task_omega)
         self.task_start = self._snapshot()

@@ -3,6 +3,7 @@
 R may be a prefix (a run stopped early): with k = len(R) - 1 the last task trained, every metric is
 computed over the tasks seen so far. Metrics that compare tasks return None when only one task was seen.
 """
+
 from __future__ import annotations
 
 from statistics import fmean
@@ -50,5 +51,9 @@ def accuracy_after_each_task(R) -> list[float]:
 
 
 def summarize(R, random_init) -> dict:
-    return {"avg_acc": average_accuracy(R), "forgetting": forgetting(R), "bwt": backward_transfer(R),
-            "fwt": forward_transfer(R, random_init)}
+    return {
+        "avg_acc": average_accuracy(R),
+        "forgetting": forgetting(R),
+        "bwt": backward_transfer(R),
+        "fwt": forward_transfer(R, random_init),
+    }

@@ -1,6 +1,6 @@
 """Recommended settings at the Playground's scale, one entry per (bundled benchmark, strategy).
 
-The paper presets (clcore.presets) reproduce published protocols on the full data: minutes a run, and some
+The paper presets (clcore.settings.presets) reproduce published protocols on the full data: minutes a run, and some
 methods' own defaults are far too slow or too strong for the Playground's small demo runs. An entry here is
 what a demo run of that method should use so that pressing Play shows the method's published behaviour in
 seconds: the learning rate, batch sizes, epochs, number of tasks, buffer and the method's own parameters.
@@ -10,16 +10,29 @@ validation hold-out of the training data, never the test set), together with the
 gave over three seeds (`expected`), which the Learn cards and tooltips quote. The Playground, the CLI (unless
 `--no-recommended`), Learn's "Try it" and the lecture presets all read them from here.
 """
+
 from __future__ import annotations
 
 import functools
 import json
 from pathlib import Path
 
-TABLE_PATH = Path(__file__).resolve().parent / "strategies" / "recommended.json"
+TABLE_PATH = Path(__file__).resolve().parents[1] / "strategies" / "recommended.json"
 # The settings an entry declares; everything else (model, device, seed, live evaluation) is the user's.
-DECLARED = ("n_tasks", "train_subset", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-            "buffer_size", "replay_batch_size", "scenario", "params")
+DECLARED = (
+    "n_tasks",
+    "train_subset",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "buffer_size",
+    "replay_batch_size",
+    "scenario",
+    "params",
+)
 
 
 @functools.cache

@@ -7,6 +7,7 @@ torchvision for its data set downloaders and readers alone, which need none of t
 defining the two missing schemas (with no kernels) is enough. On a consistent install nothing is
 defined: the schemas already exist.
 """
+
 import importlib
 import sys
 

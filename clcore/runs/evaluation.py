@@ -1,4 +1,5 @@
 """Test-set accuracy of one or more models on every task, in one pass over the data."""
+
 from __future__ import annotations
 
 import torch
@@ -26,7 +27,7 @@ def evaluate(models: dict, benchmark, limit: int | None = None, batch_size: int 
         totals.append(len(idx))
         mask = benchmark.class_masks[task.index]
         for start in range(0, len(idx), batch_size):
-            chunk = idx[start:start + batch_size]
+            chunk = idx[start : start + batch_size]
             x, y = benchmark.inputs(task, benchmark.data.x_test[chunk]), benchmark.data.y_test[chunk]
             for m, model in enumerate(models.values()):
                 forward_task = getattr(model, "forward_task", None)

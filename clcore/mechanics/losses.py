@@ -1,4 +1,5 @@
 """Losses shared by several strategies."""
+
 import torch
 import torch.nn.functional as F
 
@@ -8,11 +9,16 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     so that gradient magnitudes do not shrink as T grows."""
     log_p_student = F.log_softmax(student_logits / temperature, dim=1)
     p_teacher = F.softmax(teacher_logits / temperature, dim=1)
-    return F.kl_div(log_p_student, p_teacher, reduction="batchmean") * temperature ** 2
+    return F.kl_div(log_p_student, p_teacher, reduction="batchmean") * temperature**2
 
 
-def binary_distillation_loss(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None,
-                             new_classes: torch.Tensor, old_classes: torch.Tensor) -> torch.Tensor:
+def binary_distillation_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    teacher_logits: torch.Tensor | None,
+    new_classes: torch.Tensor,
+    old_classes: torch.Tensor,
+) -> torch.Tensor:
     """iCaRL's classification and distillation loss (Rebuffi et al. 2017, Alg. 3): one sigmoid binary
     cross-entropy per class, averaged over the samples and the classes in `new_classes | old_classes`
     (boolean masks over the classes). A new class's target is the one-hot label; an old class's target

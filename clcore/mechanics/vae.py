@@ -5,12 +5,13 @@ arXiv:1809.10635), a diagonal Gaussian posterior q(z|x) = N(mu, diag(exp(logvar)
 prior, and a Bernoulli likelihood over pixel intensities in [0, 1]. The loss per image is the negative
 ELBO (Kingma & Welling, eq. 10): binary cross-entropy summed over pixels plus KL(q(z|x) || N(0, I)).
 
-The classifier sees images normalised with the data set's per-channel mean and std (clcore.datasets);
+The classifier sees images normalised with the data set's per-channel mean and std (clcore.data.datasets);
 the VAE maps them back to [0, 1] pixels to model them and maps its samples forward again, so generated
 replay lands in exactly the input space the classifier is fed (for Permuted-MNIST that is the permuted
 pixels: a per-pixel normalisation commutes with a permutation). All noise comes from a caller's CPU
 generator, so runs stay deterministic.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,9 @@ class VAE(nn.Module):
         self.encoder = nn.Sequential(nn.Linear(n_pixels, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.to_mean = nn.Linear(hidden, latent)
         self.to_logvar = nn.Linear(hidden, latent)
-        self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, n_pixels))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_pixels)
+        )
         channels = self.image_shape[0]
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, channels, 1, 1))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, channels, 1, 1))
