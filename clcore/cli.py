@@ -11,7 +11,8 @@ from clcore.data.benchmarks import BENCHMARKS
 from clcore.errors import ConfigError, DataUnavailable
 from clcore.runs.events import BatchEnd, TaskEnd
 from clcore.runs.results import write_result
-from clcore.settings.config import DEVICES, FIELDS, OPTIMIZERS, make_config
+from clcore.settings.config import FIELDS, make_config
+from clcore.settings.declaration import LAYERS, SETTINGS, Setting
 from clcore.settings.presets import PRESETS
 from clcore.settings.recommended import recommended_settings, with_recommended
 from clcore.strategies import REGISTRY
@@ -25,9 +26,26 @@ class _Parser(argparse.ArgumentParser):
 
 def _parse_param(text: str):
     if "=" not in text:
-        raise ConfigError(f"--param '{text}' must look like name=value, e.g. --param reg_weight=2.0")
+        raise ConfigError("params", "param_syntax", value=text)
     key, value = text.split("=", 1)
     return key.strip(), value.strip()
+
+
+def _option_help(setting: Setting) -> str:
+    """A setting's help on the command line: the declared help, its choices or range, and its default."""
+    if setting.choices is not None:
+        extra = f"one of {', '.join(setting.choices)}"
+    elif setting.low is not None:
+        extra = f"{'above' if setting.low_open else 'from'} {setting.low} to {setting.high}"
+    else:
+        extra = ""
+    if setting.default is None:
+        default = ""
+    else:
+        shown = ",".join(map(str, setting.default)) if setting.kind == LAYERS else setting.default
+        default = f"default {shown}"
+    details = "; ".join(part for part in (extra, default) if part)
+    return f"{setting.help}; {details}" if details else setting.help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,37 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         "gives the defaults below; with --preset, the preset's settings are the base instead.",
     )
     arg = run.add_argument
-    arg("--benchmark", help=f"one of {', '.join(BENCHMARKS)} (default split-mnist)")
-    arg("--strategy", help=f"one of {', '.join(REGISTRY)} (default finetune)")
-    arg(
-        "--preset",
-        help="paper settings by name (see list); explicit options override them; no recommended settings are added",
-    )
+    for setting in SETTINGS:
+        arg(setting.flag, *setting.flag_aliases, dest=setting.name, help=_option_help(setting))
     arg(
         "--no-recommended",
         action="store_true",
         help="the defaults below for every option not given, not the recommended settings",
     )
-    arg("--buffer", dest="buffer_size", help="replay buffer size (examples)")
-    arg("--buffer-policy", help="reservoir (default) or balanced")
-    arg("--epochs", help="epochs per task (default 1)")
-    arg("--batch-size", help="training batch size (default 10)")
-    arg("--replay-batch-size", help="buffer batch size (default: the batch size)")
-    arg("--lr", help="learning rate (default 0.03)")
-    arg("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default sgd)")
-    arg("--momentum", help="SGD momentum (default 0)")
-    arg("--weight-decay", help="weight decay (default 0)")
-    arg("--model", help="mlp (default), cnn or resnet18")
-    arg("--hidden", help="MLP hidden sizes, e.g. 100,100 (default)")
-    arg("--tasks", dest="n_tasks", help="number of tasks (default: the benchmark's)")
-    arg("--classes", help="split benchmarks: class groups per task, e.g. '0,1|2,3|4,5|6,7|8,9'")
-    arg("--scenario", help="class-il or task-il for split benchmarks; domain-il for permuted/rotated")
-    arg("--train-subset", help="training examples per task (fast demos)")
-    arg("--seed", help="random seed (default 0)")
-    arg("--device", help=f"one of {', '.join(DEVICES)} (default auto: CUDA, then MPS, then CPU)")
-    arg("--eval-every", help="steps between live evaluations (0: only at task ends)")
-    arg("--eval-subset", help="test samples per task in live evaluations")
-    arg("--cpu-threads", help="torch threads on CPU (default: 1 for mlp, all cores otherwise)")
     arg(
         "--param",
         action="append",
@@ -104,7 +98,7 @@ def _list(as_json: bool) -> None:
         print(f"  {b.name:<22} {b.default_tasks:>3} tasks  ({where})  {b.help}")
     print("\nStrategies (--strategy NAME, --param name=value):")
     for cls in REGISTRY.values():
-        buffer = "  [needs --buffer]" if cls.uses_buffer else ""
+        buffer = "  [needs --buffer-size]" if cls.uses_buffer else ""
         print(f"  {cls.name:<10} {cls.summary}{buffer}")
         for p in cls.params:
             print(f"      {p.name:<15} default {p.default!s:<8} range {p.low}..{p.high}  {p.help}")

@@ -6,19 +6,12 @@ metrics' formulas (LaTeX) do not depend on the language and live here."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run directly (AppTest.from_file("pages/about.py")) as well as via app.py
-    sys.path.insert(0, str(ROOT))
-
-from clcore import STRATEGIES  # noqa: E402
-from pages.shared import i18n, session  # noqa: E402
-from pages.shared.i18n import t  # noqa: E402
+from clcore import STRATEGIES
+from pages.shared import i18n, session
+from pages.shared.i18n import t
 
 # The metrics, in the order the page explains them: (catalog key under about.metrics, formula).
 METRICS = (

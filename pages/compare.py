@@ -12,34 +12,23 @@ session's language is unknown."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import io
 import json
 import re
-import sys
 import threading
-import time
-from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run directly (AppTest.from_file("pages/compare.py")) as well as via app.py
-    sys.path.insert(0, str(ROOT))
-
-from clcore import STRATEGIES, ConfigError, Run, make_config  # noqa: E402
-from clcore.data.benchmarks import BENCHMARKS, SCENARIOS  # noqa: E402
-from clcore.mechanics.buffer import BUFFER_POLICIES  # noqa: E402
-from clcore.models import MODEL_NAMES  # noqa: E402
-from clcore.runs.metrics import accuracy_after_each_task  # noqa: E402
-from clcore.runs.store import STATUSES  # noqa: E402
-from clcore.settings.config import FIELDS, OPTIMIZERS  # noqa: E402
-from pages.shared import charts, controls, i18n, session  # noqa: E402
-from pages.shared.i18n import t  # noqa: E402
+from clcore import STRATEGIES, ConfigError, RunConfig, RunState, make_config
+from clcore.runs.metrics import accuracy_after_each_task
+from clcore.settings.config import FIELDS
+from clcore.settings.declaration import SETTINGS
+from pages.shared import charts, controls, i18n, session
+from pages.shared.i18n import t
 
 # Okabe & Ito's colour-blind-safe palette; beyond 8 runs the dash pattern changes too.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -50,57 +39,13 @@ MAX_GRID = 48  # runs per grid
 GRID_BUFFERS = [20, 50, 100, 200, 500, 1000, 2000, 5120]
 QUICK_BASE = {"benchmark": "split-mnist", "train_subset": 1000, "epochs": 1, "batch_size": 10, "lr": 0.03}
 
-# Knobs offered by "change one knob": field -> choices, or None for a typed value. Labelled as the
-# Playground's controls (catalog controls.label.<field>).
-KNOBS = {
-    "strategy": list(STRATEGIES),
-    "buffer_size": None,
-    "lr": None,
-    "epochs": None,
-    "batch_size": None,
-    "seed": None,
-    "train_subset": None,
-    "benchmark": list(BENCHMARKS),
-    "n_tasks": None,
-    "scenario": list(SCENARIOS),
-    "optimizer": list(OPTIMIZERS),
-    "momentum": None,
-    "weight_decay": None,
-    "replay_batch_size": None,
-    "buffer_policy": list(BUFFER_POLICIES),
-    "model": list(MODEL_NAMES),
-    "hidden": None,
-}
-# Config fields shown as columns of the runs table (headers: catalog compare.column.<field>).
-TABLE_KNOBS = (
-    "strategy",
-    "benchmark",
-    "scenario",
-    "n_tasks",
-    "buffer_size",
-    "epochs",
-    "batch_size",
-    "lr",
-    "seed",
-    "train_subset",
-)
-NOT_KNOBS = {"preset", "log_every", "device"}  # bookkeeping, never "the knob that differs"
+# Knobs offered by "change one knob" (declared settings: their choices, or a typed value where None), the
+# runs table's columns (headers: catalog compare.column.<name>) and the settings compared between runs.
+KNOBS = {s.name: (list(s.choices) if s.choices is not None else None) for s in SETTINGS if s.knob}
+TABLE_KNOBS = tuple(s.name for s in SETTINGS if s.column)
+COMPARED = sorted(s.name for s in SETTINGS if s.compared)
 DEFAULT_BUFFER = 200  # a replay strategy's buffer when "change one knob" switches to it from none
 CURVE_MODES = {"average": "compare.side.curve_average", "task": "compare.side.curve_task"}
-# Statuses (the store's, the trainer's and the grid's, as this page names them) -> catalog compare.status.<key>.
-STATUS_KEYS = {
-    "training": "training",
-    "busy, queued": "queued",
-    "ready": "ready",
-    "paused": "paused",
-    "running": "training",
-    "finished": "finished",
-    "stopped": "stopped",
-    "failed": "failed",
-    "interrupted": "interrupted",
-    "cancelled": "cancelled",
-    "waiting": "waiting",
-}
 
 
 def column(name: str) -> str:
@@ -108,9 +53,9 @@ def column(name: str) -> str:
     return t(f"compare.column.{name}")
 
 
-def status_text(status: str) -> str:
-    """A status as shown; one this page does not know is shown as the engine wrote it."""
-    return t(f"compare.status.{STATUS_KEYS[status]}") if status in STATUS_KEYS else status
+def state_text(state: RunState) -> str:
+    """A run's state as shown (catalog state.<state>)."""
+    return t(f"state.{state}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,13 +65,17 @@ def status_text(status: str) -> str:
 class Entry:
     id: int
     label: str
-    status: str  # as shown
-    training: bool  # still advancing (live or grid)
+    state: RunState
     created: float
     config: dict  # resolved (from the result) where known, else as given
     summary: dict | None  # metrics (no curves)
-    live: object | None = None  # this session's LiveRun, if it is one
+    live: session.LiveRun | None = None  # this session's live run (Playground or grid), if it is one
     given: dict | None = None  # the config as given when it started: the base of "change one knob"
+
+    @property
+    def training(self) -> bool:
+        """Still advancing, or waiting for a training slot to."""
+        return self.state.active
 
 
 def _fmt_value(value) -> str:
@@ -139,45 +88,21 @@ def _fmt_value(value) -> str:
     return str(value)
 
 
-def _live_state(lr) -> str:
-    try:
-        return lr.bg.state
-    except Exception:  # noqa: BLE001 - a LiveRun without a driver: read the run itself
-        return lr.run.status
-
-
-def _live_result(lr) -> dict:
-    return session.result_of(lr)  # a consistent snapshot (cached once the run is over)
-
-
-SHOWN_STATUS = {
-    "playing": "training",
-    "running": "training",
-    "queued": "busy, queued",
-    "ready": "ready",
-    "paused": "paused",
-}
-
-
 def collect_entries(ws: str) -> list[Entry]:
     store = session.run_store()
-    live = {lr.store_id: lr for lr in session.live_runs()}
     job = st.session_state.get("cmp_grid")
-    grid_state = job.store_states() if job else {}
+    live = {lr.store_id: lr for lr in session.live_runs() + (job.live_runs() if job else [])}
     entries = []
     for row in store.list_summaries(ws):
         summary = row.result
         config = (summary or {}).get("config") or row.config
-        status, training = row.status, False
+        state = row.status
         lr = live.get(row.id)
         if lr is not None:
-            state = _live_state(lr)
-            training = state in ("playing", "queued")
-            status = SHOWN_STATUS.get(state, state)
-            with contextlib.suppress(Exception):  # a run still being built has no config yet
-                config = lr.run.config.to_dict()
-            if training or summary is None:
-                full = _live_result(lr)
+            state = lr.state
+            config = lr.run.config.to_dict()
+            if state.active or summary is None:
+                full = session.result_of(lr)  # a consistent copy (cached once the run is over)
                 summary = {
                     k: full.get(k)
                     for k in (
@@ -193,15 +118,11 @@ def collect_entries(ws: str) -> list[Entry]:
                         "task_il",
                     )
                 }
-        elif row.id in grid_state:
-            status = grid_state[row.id]
-            training = status in ("training", "busy, queued")
         entries.append(
             Entry(
                 row.id,
                 row.label or t("compare.runs.unnamed", id=row.id),
-                status,
-                training,
+                state,
                 row.created,
                 config,
                 summary,
@@ -214,7 +135,7 @@ def collect_entries(ws: str) -> list[Entry]:
 
 def full_result(ws: str, entry: Entry) -> dict | None:
     if entry.live is not None:
-        return _live_result(entry.live)
+        return session.result_of(entry.live)
     row = session.run_store().get(entry.id, ws)
     return row.result if row else None
 
@@ -226,7 +147,7 @@ def name_of(entry: Entry) -> str:
 def flat_knobs(config: dict) -> dict:
     """Every setting of a config as a display string, strategy parameters flattened."""
     out = {}
-    for key in sorted(FIELDS - NOT_KNOBS - {"params"}):
+    for key in COMPARED:
         out[key] = _fmt_value(config.get(key))
     for name, value in (config.get("params") or {}).items():
         out[f"{config.get('strategy')}.{name}" if name else "params"] = _fmt_value(value)
@@ -369,7 +290,7 @@ def metrics_frame(entries: list[Entry], differing: list[str]) -> pd.DataFrame:
     rows = []
     for e, flat in zip(entries, comparable([e.config for e in entries])):
         s = e.summary or {}
-        row = {column("run"): name_of(e), column("status"): status_text(e.status)}
+        row = {column("run"): name_of(e), column("status"): state_text(e.state)}
         for k in differing:
             row[k] = flat.get(k, "–")  # settings keep their config names: the same in every language
         row.update(
@@ -434,7 +355,7 @@ def changed_config(base: dict, knob: str, value) -> tuple[object, list[str]]:
     if isinstance(value, str):
         value = value.strip()
         if value == "":
-            raise ConfigError(t("compare.knob.empty", knob=knob_label(knob)))
+            raise ConfigError(knob, "empty")
     cfg = {k: v for k, v in base.items() if k in FIELDS}
     cfg["preset"] = None  # the new run is no longer the preset: its values are all explicit
     notes = []
@@ -464,131 +385,110 @@ def changed_config(base: dict, knob: str, value) -> tuple[object, list[str]]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Grid runner: one run after another in a background thread, each waiting for a training slot
+# Grid runner: the cells go through the server's run queue, one after another
 # --------------------------------------------------------------------------------------------------
-class GridJob:
-    SAVE_EVERY_S = 3.0
+@dataclasses.dataclass(eq=False)
+class GridCell:
+    label: str
+    config: RunConfig
+    live: session.LiveRun | None = None  # while it is in the run queue
+    outcome: RunState | None = None  # its final state, once it is over
+    store_id: int | None = None  # None: not started yet, or not kept
+    message: str = ""
 
-    def __init__(self, workspace: str, store, slots, cells: list[tuple[str, object]]):
-        self.workspace, self.store, self.slots = workspace, store, slots
-        self.cells = [
-            {"label": label, "config": config, "store_id": None, "state": "waiting", "message": ""}
-            for label, config in cells
-        ]
-        self.cancelled = threading.Event()
-        self.current: int | None = None
-        self.step = self.total_steps = 0
-        self.finished = False
-        self.started = time.time()
-        self.interrupted = False  # its browser session went away: the rest of the grid was dropped
-        self.session_id = session.browser_session_id()
-        self._gone_since: float | None = None
-        self._checked = 0.0
-        self._thread = threading.Thread(target=self._loop, name="clcore-grid", daemon=True)
-        self._thread.start()
+    @property
+    def state(self) -> RunState:
+        if self.outcome is not None:
+            return self.outcome
+        live = self.live
+        return live.state if live is not None else RunState.QUEUED
+
+
+class GridJob:
+    """A grid's cells, trained one after another: a cell is submitted to the server's run queue when the
+    one before it is over (from that run's thread), so a grid takes one training slot at a time and waits
+    for it like any other run. Cells are saved like the Playground's runs (at every task end and at the
+    end); one that fails keeps its message, one cancelled before it trained is not kept, and a closed
+    tab (the session watcher stops the current cell, INTERRUPTED) drops the rest."""
+
+    def __init__(self, launcher: session.Launcher, cells: list[tuple[str, RunConfig]]):
+        self.launcher = launcher
+        self.cells = [GridCell(label, config) for label, config in cells]
+        self.cancelled = False
+        self._lock = threading.Lock()  # a cell's start or end against cancel()
+        self._next = 0
+        self._over = threading.Event()
+        self._start_next()
+
+    @property
+    def finished(self) -> bool:
+        return self._over.is_set()
+
+    @property
+    def current(self) -> GridCell | None:
+        return next((c for c in self.cells if c.live is not None), None)
 
     @property
     def done_count(self) -> int:
-        return sum(c["state"] in ("finished", "stopped", "failed", "cancelled", "interrupted") for c in self.cells)
+        return sum(c.outcome is not None for c in self.cells)
 
-    def store_states(self) -> dict[int, str]:
-        shown = {"running": "training", "queued": "busy, queued", "starting": "training"}
-        return {c["store_id"]: shown.get(c["state"], c["state"]) for c in self.cells if c["store_id"] is not None}
+    def live_runs(self) -> list[session.LiveRun]:
+        return [c.live for c in self.cells if c.live is not None]
 
     def cancel(self) -> None:
-        self.cancelled.set()
+        with self._lock:
+            self.cancelled = True
+            current = self.current
+            if current is not None:
+                self.launcher.queue.cancel(current.live.bg)
 
     def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._over.wait(timeout)
 
-    def _session_gone(self) -> bool:
-        """True once this grid's browser session has been gone for the app's closed-tab grace period."""
-        now = time.monotonic()
-        if self.session_id is None or now - self._checked < 1.0:
-            return self.interrupted
-        self._checked = now
-        try:
-            from streamlit.runtime import Runtime
-
-            active = not Runtime.exists() or Runtime.instance().is_active_session(self.session_id)
-        except Exception:  # noqa: BLE001 - never stop a grid because the check itself failed
-            active = True
-        if active:
-            self._gone_since = None
-            return False
-        self._gone_since = self._gone_since or now
-        if now - self._gone_since >= getattr(session, "CLOSED_TAB_GRACE_S", 120.0):
-            self.interrupted = True
-            self.cancelled.set()
-        return self.interrupted
-
-    def _loop(self) -> None:
-        try:
-            for index, cell in enumerate(self.cells):
-                if self.cancelled.is_set():
-                    cell["state"] = "cancelled"
+    def _start_next(self) -> None:
+        """Submit the next cell; one that cannot start (e.g. data missing) fails, and the grid goes on."""
+        with self._lock:
+            while self._next < len(self.cells):
+                cell = self.cells[self._next]
+                self._next += 1
+                if self.cancelled:
+                    cell.outcome = RunState.CANCELLED
                     continue
-                self.current = index
-                self._run_cell(cell)
-        finally:
-            self.current = None
-            self.finished = True
-
-    def _run_cell(self, cell: dict) -> None:
-        config = cell["config"]
-        cell["state"] = "starting"
-        self.step = self.total_steps = 0
-        try:
-            cell["store_id"] = self.store.create(self.workspace, config.to_dict(), cell["label"])
-            run = Run(config)
-        except Exception as error:  # noqa: BLE001 - e.g. data missing: this cell fails, the grid goes on
-            cell["state"], cell["message"] = "failed", f"{type(error).__name__}: {error}"
-            if cell["store_id"] is not None:
-                self.store.save(
-                    cell["store_id"],
-                    {"status": "failed", "message": cell["message"], "config": config.to_dict()},
-                    "failed",
-                )
-            return
-        self.total_steps = run.total_steps
-        acquired = False
-        try:
-            if self.slots is not None:
-                cell["state"] = "queued"
-                while (
-                    not self.cancelled.is_set()
-                    and not self._session_gone()
-                    and not (acquired := self.slots.acquire(timeout=0.2))
-                ):
-                    pass
-            cell["state"] = "running"
-            last_save = time.monotonic()
-            while not run.done and not self.cancelled.is_set() and not self._session_gone():
                 try:
-                    run.advance(seconds=0.25)
-                except Exception as error:  # noqa: BLE001 - the run is marked failed already
-                    cell["message"] = f"{type(error).__name__}: {error}"
-                    break
-                self.step = run.step
-                if time.monotonic() - last_save > self.SAVE_EVERY_S and not run.done:
-                    self.store.save(cell["store_id"], run.result(), "running")
-                    last_save = time.monotonic()
-            if not run.done:
-                run.stop("interrupted: its browser tab was closed" if self.interrupted else "grid cancelled")
-        finally:
-            if acquired:
-                self.slots.release()
-        if run.step == 0 and run.status == "stopped":  # cancelled before it trained: nothing worth keeping
-            self.store.delete(cell["store_id"], self.workspace)
-            cell["store_id"], cell["state"] = None, "interrupted" if self.interrupted else "cancelled"
-            return
-        status = run.status if run.status in STATUSES else "stopped"
-        if self.interrupted and status == "stopped":
-            status = "interrupted"
-        self.store.save(cell["store_id"], run.result(), status)
-        cell["state"] = "cancelled" if self.cancelled.is_set() and status == "stopped" else status
-        cell["message"] = cell["message"] or run.message
+                    cell.live = self.launcher.start(
+                        cell.config, cell.label, play=True, on_end=lambda _bg, cell=cell: self._ended(cell)
+                    )
+                    cell.store_id = cell.live.store_id
+                    return
+                except Exception as error:  # noqa: BLE001
+                    cell.outcome, cell.message = RunState.FAILED, f"{type(error).__name__}: {error}"
+                    store, config = self.launcher.store, cell.config.to_dict()
+                    cell.store_id = store.create(self.launcher.workspace, config, cell.label)
+                    store.save(
+                        cell.store_id, {"status": cell.outcome, "message": cell.message, "config": config}, cell.outcome
+                    )
+            self._over.set()
+
+    def _ended(self, cell: GridCell) -> None:
+        """In the cell's trainer thread, once its run is over and its training slot given back."""
+        with self._lock:
+            live = cell.live
+            try:
+                if live.run.step == 0 and live.run.status == RunState.STOPPED:  # never trained: not kept
+                    live.store.delete(live.store_id, live.workspace)
+                    cell.store_id = None
+                    cell.outcome = RunState.INTERRUPTED if live.interrupted else RunState.CANCELLED
+                else:
+                    session.sync_store(live)  # saved at its end already, unless that save failed
+                    state = session.store_state(live)
+                    cancelled = self.cancelled and state == RunState.STOPPED
+                    cell.outcome = RunState.CANCELLED if cancelled else state
+                cell.message = live.run.message
+            except Exception as error:  # noqa: BLE001 - the store failed: say so, and go on with the grid
+                cell.outcome, cell.message = RunState.FAILED, f"{type(error).__name__}: {error}"
+            cell.live = None  # its model and data go; the store keeps its result
+            self.cancelled |= live.interrupted  # its browser tab was closed: the rest of the grid is dropped
+        self._start_next()
 
 
 def grid_cells(base: dict, strategies: list[str], buffers: list[int], seeds: list[int], tag: str):
@@ -650,7 +550,7 @@ def runs_table(entries: list[Entry]) -> pd.DataFrame:
     rows = []
     for e in entries:
         s = e.summary or {}
-        row = {"#": e.id, column("label"): e.label, column("status"): status_text(e.status)}
+        row = {"#": e.id, column("label"): e.label, column("status"): state_text(e.state)}
         for key in TABLE_KNOBS:
             row[column(key)] = _fmt_value(e.config.get(key))
         row[column("params")] = ", ".join(f"{k}={_fmt_value(v)}" for k, v in (e.config.get("params") or {}).items())
@@ -675,8 +575,8 @@ def show_grid_progress(job: GridJob) -> None:
     total = len(job.cells)
     done = job.done_count
     if job.finished:
-        failed = sum(c["state"] == "failed" for c in job.cells)
-        cancelled = sum(c["state"] == "cancelled" for c in job.cells)
+        failed = sum(c.state == RunState.FAILED for c in job.cells)
+        cancelled = sum(c.state == RunState.CANCELLED for c in job.cells)
         text = (
             t("compare.grid.done", finished=done - failed - cancelled, total=total)
             + (t("compare.grid.done_failed", n=failed) if failed else "")
@@ -684,21 +584,20 @@ def show_grid_progress(job: GridJob) -> None:
         )
         st.progress(1.0, text=text)
         for c in job.cells:
-            if c["state"] == "failed":
-                st.error(t("compare.grid.failed", label=c["label"], message=c["message"]))
+            if c.state == RunState.FAILED:
+                st.error(t("compare.grid.failed", label=c.label, message=c.message))
         return
     fraction = 0.0
     now = ""
-    if job.current is not None:
-        cell = job.cells[job.current]
-        if job.total_steps:
-            fraction = min(1.0, job.step / job.total_steps)
-        if cell["state"] == "queued":
-            now = t("compare.grid.now_queued", label=cell["label"])
-        elif cell["state"] == "starting":
-            now = t("compare.grid.now_starting", label=cell["label"])
+    cell = job.current
+    live = cell.live if cell is not None else None
+    if live is not None:
+        snap = live.bg.snapshot(full=False)
+        if snap.state == RunState.QUEUED:
+            now = t("compare.grid.now_queued", label=cell.label)
         else:
-            now = t("compare.grid.now_training", label=cell["label"], step=job.step, total=job.total_steps or "?")
+            fraction = min(1.0, snap.step / max(1, snap.total_steps))
+            now = t("compare.grid.now_training", label=cell.label, step=snap.step, total=snap.total_steps)
     st.progress(min(1.0, (done + fraction) / total), text=t("compare.grid.progress", done=done, total=total) + now)
 
 
@@ -709,7 +608,7 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
         if result and (result.get("curves") or result.get("acc_matrix")):
             pairs.append((e, result))
         else:
-            st.caption(t("compare.side.no_results", run=name_of(e), status=status_text(e.status)))
+            st.caption(t("compare.side.no_results", run=name_of(e), status=state_text(e.state)))
     if not pairs:
         return
     n_tasks = max(len(r.get("tasks") or []) for _, r in pairs)
@@ -786,7 +685,7 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
     if st.session_state.get("cmp_one") not in by_id:
         chosen = st.session_state.get("cmp_sel") or []
         st.session_state["cmp_one"] = chosen[-1] if chosen else ids[-1]
-    shown = {i: t("compare.one.run_option", run=name_of(e), status=status_text(e.status)) for i, e in by_id.items()}
+    shown = {i: t("compare.one.run_option", run=name_of(e), status=state_text(e.state)) for i, e in by_id.items()}
     rid = st.selectbox(t("compare.one.run"), ids, key="cmp_one", format_func=shown.get)
     entry = by_id[rid]
     result = full_result(ws, entry) if entry.summary is not None or entry.live is not None else None
@@ -841,7 +740,7 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
                     new_config = None
                     error = t("compare.knob.unchanged", knob=knob_label(knob), current=_fmt_value(current))
             except ConfigError as exc:
-                error = controls.translate_error(str(exc))
+                error = controls.translate_error(exc)
         if error:
             st.error(error)
         for note in notes:
@@ -864,7 +763,7 @@ def one_run_section(ws: str, entries: list[Entry]) -> None:
                 st.session_state["cmp_sel_add"] = live.store_id  # applied before the selector next run
                 st.rerun()
             except ConfigError as exc:
-                st.error(controls.translate_error(str(exc)))
+                st.error(controls.translate_error(exc))
             except Exception as exc:  # noqa: BLE001 - e.g. data unavailable: say so beside the button
                 st.error(t("compare.knob.start_failed", error=f"{type(exc).__name__}: {exc}"))
         if st.session_state.get("cmp_knob_msg"):
@@ -961,7 +860,7 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
             t("compare.grid.plan", n=len(cells), most=session.max_trainings(), running=session.trainings_running())
         )
     if st.button(t("compare.grid.go"), key="cmp_grid_go", disabled=running or not cells, type="primary"):
-        st.session_state["cmp_grid"] = GridJob(ws, session.run_store(), session.training_slots(), cells)
+        st.session_state["cmp_grid"] = GridJob(session.launcher(), cells)
         st.rerun()  # the whole page, so that it redraws itself while the grid runs
 
 
@@ -976,7 +875,8 @@ def grid_progress() -> None:
     a, b, _ = st.columns([1, 1, 2])
     if not job.finished and a.button(t("compare.grid.cancel"), key="cmp_grid_cancel"):
         job.cancel()
-    ids = [c["store_id"] for c in job.cells if c["store_id"] is not None and c["state"] in ("finished", "stopped")]
+    kept = (RunState.FINISHED, RunState.STOPPED)
+    ids = [c.store_id for c in job.cells if c.store_id is not None and c.state in kept]
     if ids and b.button(t("compare.grid.select"), key="cmp_grid_select"):
         st.session_state["cmp_sel_set"] = ids[-16:]
         st.rerun()
@@ -987,11 +887,11 @@ def is_busy() -> bool:
     job = st.session_state.get("cmp_grid")
     if job is not None and not job.finished:
         return True
-    return any(_live_state(lr) in ("playing", "queued") for lr in session.live_runs())
+    return any(lr.state.active for lr in session.live_runs())
 
 
 def signature(entries: list[Entry]) -> tuple:
-    return tuple((e.id, e.status, e.label) for e in entries)
+    return tuple((e.id, e.state, e.label) for e in entries)
 
 
 def runs_overview(ws: str) -> None:
@@ -1012,7 +912,7 @@ def runs_overview(ws: str) -> None:
         key="cmp_runs",
         column_config={column(c): st.column_config.NumberColumn(column(c), format="%.1f") for c in NUMERIC_COLUMNS},
     )
-    queued = [e for e in entries if e.status == "busy, queued"]
+    queued = [e for e in entries if e.state == RunState.QUEUED]
     if queued:
         st.warning(t("compare.runs.busy", n=len(queued)), icon=":material/hourglass_top:")
 
@@ -1043,7 +943,7 @@ def page() -> None:
         added = st.session_state.pop("cmp_sel_add", None)
         st.session_state["cmp_sel"] = [i for i in dict.fromkeys([*chosen, added]) if i in by_id]
         shown = {
-            i: t("compare.side.select_option", run=name_of(e), status=status_text(e.status)) for i, e in by_id.items()
+            i: t("compare.side.select_option", run=name_of(e), status=state_text(e.state)) for i, e in by_id.items()
         }
         selected = st.multiselect(
             t("compare.side.select"), ids, key="cmp_sel", format_func=shown.get, help=t("compare.side.select_help")

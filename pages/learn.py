@@ -10,23 +10,17 @@ Cards are shown for the strategies the engine registers (clcore.STRATEGIES), gro
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run via app.py (st.navigation) or directly
-    sys.path.insert(0, str(ROOT))
-
-from clcore import STRATEGIES  # noqa: E402
-from clcore.runs import metrics  # noqa: E402
-from clcore.strategies.base import FAMILIES  # noqa: E402
-from pages.shared import controls, expectations, i18n, session  # noqa: E402
-from pages.shared.i18n import t  # noqa: E402
-from pages.shared.presets import LECTURE_PRESETS  # noqa: E402
+from clcore import STRATEGIES
+from clcore.runs import metrics
+from clcore.strategies.base import FAMILIES
+from pages.shared import controls, expectations, i18n, session
+from pages.shared.i18n import t
+from pages.shared.presets import LECTURE_PRESETS
 
 PLAYGROUND = "pages/playground.py"
 GO_KEY = "_learn_try"  # the card whose "Try it" was pressed, until the page switch

@@ -2,9 +2,9 @@
 
 Training runs in a BackgroundRun thread (clcore.runs.background), so it continues while this page reruns or the
 user visits another page. While it plays, the status line and the live charts redraw in fragments
-(every STATUS_REFRESH_S and CHART_REFRESH_S); every read of the run happens under `live_run.bg.lock`
-and copies what the views need. Every visible text comes from the string catalogs (`playground.*`,
-`common.*`; pages/shared/i18n.py), the language switch is in the sidebar.
+(every STATUS_REFRESH_S and CHART_REFRESH_S) from the run's RunSnapshot (`live_run.bg.snapshot()`, a
+consistent copy taken under the trainer's lock), never from the run itself. Every visible text comes from
+the string catalogs (`playground.*`, `common.*`; pages/shared/i18n.py), the language switch is in the sidebar.
 """
 
 from __future__ import annotations
@@ -12,23 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run via app.py (st.navigation) or directly
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-
-from clcore import STRATEGIES, ConfigError, DataUnavailable  # noqa: E402
-from clcore.data.benchmarks import BENCHMARKS  # noqa: E402
-from pages.shared import charts, controls, i18n, session, strategy_views  # noqa: E402
-from pages.shared.i18n import t  # noqa: E402
-from pages.shared.presets import LECTURE_PRESETS  # noqa: E402,F401  (re-exported for the About page)
+from clcore import STRATEGIES, ConfigError, DataUnavailable, RunSnapshot, RunState
+from clcore.data.benchmarks import BENCHMARKS
+from pages.shared import charts, controls, i18n, session, strategy_views
+from pages.shared.i18n import t
 
 session.run_through_app()
 
@@ -40,136 +31,23 @@ CURRENT_KEY = "pg_current"  # store id of the run this page shows
 SEEN_KEY = "pg_seen"  # the newest run this page has shown (newer ones were started on another page)
 HISTORY_KEY = "pg_history"  # metrics of this session's finished runs, for the deltas
 MAX_HISTORY = 50
-ACTIVE = ("playing", "queued")
 BADGE_COLOURS = {
-    "ready": "gray",
-    "queued": "orange",
-    "playing": "blue",
-    "paused": "violet",
-    "finished": "green",
-    "stopped": "gray",
-    "failed": "red",
+    RunState.READY: "gray",
+    RunState.QUEUED: "orange",
+    RunState.RUNNING: "blue",
+    RunState.PAUSED: "violet",
+    RunState.FINISHED: "green",
+    RunState.STOPPED: "gray",
+    RunState.FAILED: "red",
+    RunState.INTERRUPTED: "gray",
+    RunState.CANCELLED: "gray",
 }
 NO_BAR = charts.NO_BAR
 
 
-def badge(state: str) -> str:
-    """The run state as a coloured badge, in the active language (playground.state.<state>)."""
-    colour = BADGE_COLOURS.get(state)
-    return f":{colour}-badge[{t(f'playground.state.{state}')}]" if colour else state
-
-
-# ------------------------------------------------------------------------------------------------
-# What the views read: one consistent copy of the run's state, taken under its lock
-# ------------------------------------------------------------------------------------------------
-@dataclass
-class Snap:
-    store_id: int
-    state: str
-    status: str
-    message: str
-    step: int
-    task: int
-    epoch: int
-    epochs: int
-    n_tasks: int
-    total_steps: int
-    elapsed: float
-    speed: float | None
-    strategy: str
-    benchmark: str
-    scenario: str
-    task_names: list
-    class_names: list
-    primary: str
-    models: list
-    offline: bool
-    has_task_il: bool
-    matrix: dict
-    matrix_til: dict
-    evals: list
-    loss_steps: list
-    loss: list
-    boundaries: list
-    buffer_history: list
-    step_stats: list
-    reports: list
-    buffer_samples: list = field(default_factory=list)  # (image HxWxC in [0,1], class, task)
-
-    @property
-    def tasks_done(self) -> int:
-        return len(self.boundaries)
-
-    @property
-    def done(self) -> bool:
-        return self.status in ("finished", "stopped", "failed")
-
-
-def _buffer_examples(buffer, per_task: int = 2, limit: int = 12):
-    n = len(buffer)
-    if not n:
-        return None
-    tasks = buffer.task[:n]
-    picks = []
-    for task in torch.unique(tasks).tolist():
-        picks += torch.nonzero(tasks == task).flatten()[:per_task].tolist()
-    picks = picks[:limit]
-    return buffer.x[picks].detach().float().cpu().clone(), buffer.y[picks].tolist(), buffer.task[picks].tolist()
-
-
-def snapshot(live: session.LiveRun, full: bool = True) -> Snap:
-    """Copy what the views need, under the run's lock. `full=False`: only the status (no curves),
-    for the fast status refresh."""
-    with live.bg.lock:
-        run, rec = live.run, live.run.record
-        bench, strategy = run.benchmark, run.strategy
-        samples = _buffer_examples(strategy.buffer) if full and strategy.buffer is not None else None
-        snap = Snap(
-            store_id=live.store_id,
-            state=live.bg.state,
-            status=run.status,
-            message=run.message,
-            step=run.step,
-            task=run.task,
-            epoch=run.epoch,
-            epochs=run.config.epochs,
-            n_tasks=run.n_tasks,
-            total_steps=run.total_steps,
-            elapsed=run.active_s,
-            speed=rec.samples_per_s[-1] if rec.samples_per_s else None,
-            strategy=run.config.strategy,
-            benchmark=run.config.benchmark,
-            scenario=bench.scenario,
-            task_names=[task.name for task in bench.tasks],
-            class_names=list(bench.data.class_names),
-            primary=run.primary_model,
-            models=list(strategy.evaluation_models()),
-            offline=strategy.trains_offline,
-            has_task_il=bench.has_task_il,
-            boundaries=list(rec.task_boundaries),
-            reports=list(rec.strategy_reports),
-            matrix={},
-            matrix_til={},
-            evals=[],
-            loss_steps=[],
-            loss=[],
-            buffer_history=[],
-            step_stats=[],
-        )
-        if full:
-            snap.matrix = {m: [list(r) for r in rows] for m, rows in rec.matrix.items()}
-            snap.matrix_til = {m: [list(r) for r in rows] for m, rows in rec.matrix_task_il.items()}
-            snap.evals, snap.loss_steps, snap.loss = list(rec.evals), list(rec.loss_steps), list(rec.loss)
-            snap.buffer_history, snap.step_stats = list(rec.buffer_history), list(rec.step_stats)
-        mean, std = bench.data.mean, bench.data.std
-    if samples is not None:
-        x, ys, ts = samples
-        x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
-        images = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
-        snap.buffer_samples = [
-            (img[:, :, 0] if img.shape[2] == 1 else img, y, task) for img, y, task in zip(images, ys, ts)
-        ]
-    return snap
+def badge(state: RunState) -> str:
+    """The run state as a coloured badge, in the active language (catalog state.<state>)."""
+    return f":{BADGE_COLOURS[state]}-badge[{t(f'state.{state}')}]"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,11 +130,11 @@ def on_step(unit: str) -> None:
         live.bg.step(unit)
 
 
-def finish_if_trained(live: session.LiveRun, snap: Snap) -> bool:
+def finish_if_trained(live: session.LiveRun, snap: RunSnapshot) -> bool:
     """A step that ends the last task leaves the run paused just before its end: finish it (no more
     training happens) so that its summary shows without another press of Play."""
     expected = 1 if snap.offline else snap.n_tasks
-    if snap.state == "paused" and not snap.done and snap.tasks_done >= expected:
+    if snap.state == RunState.PAUSED and snap.tasks_done >= expected:
         with live.bg.lock:  # the trainer thread is idle; nothing is left to train, only the run's end
             live.run.advance(batches=1)
         live.bg.stop()  # lets the idle trainer thread exit
@@ -282,7 +160,7 @@ def on_reset() -> None:
 # ------------------------------------------------------------------------------------------------
 # Views
 # ------------------------------------------------------------------------------------------------
-def status_line(snap: Snap) -> None:
+def status_line(snap: RunSnapshot) -> None:
     with st.container(key="pg_status"):
         task = min(snap.task + 1, snap.n_tasks)
         if snap.offline:
@@ -304,20 +182,20 @@ def status_line(snap: Snap) -> None:
             )
         )
         st.progress(min(1.0, snap.step / max(1, snap.total_steps)))
-    if snap.state == "queued":
+    if snap.state == RunState.QUEUED:
         st.warning(
             t("playground.queued", running=session.trainings_running(), limit=session.max_trainings()),
             icon=":material/hourglass_top:",
         )
-    if snap.status == "failed":
+    if snap.state == RunState.FAILED:
         st.error(t("playground.failed", message=controls.translate_error(snap.message)))
 
 
-def _accuracy_source(snap: Snap, task_il: bool):
+def _accuracy_source(snap: RunSnapshot, task_il: bool):
     return snap.matrix_til if task_il else snap.matrix
 
 
-def task_id_notice(snap: Snap) -> None:
+def task_id_notice(snap: RunSnapshot) -> None:
     """Task-aware strategies (a head, column or mask per task) need the task id: say which numbers got it."""
     cls = STRATEGIES[snap.strategy]
     if cls.needs_task_id:
@@ -333,7 +211,7 @@ def task_id_notice(snap: Snap) -> None:
         )
 
 
-def accuracy_views(snap: Snap) -> None:
+def accuracy_views(snap: RunSnapshot) -> None:
     words = charts.translated(t)
     left, right = st.columns(2)
     with left:
@@ -382,7 +260,7 @@ def accuracy_views(snap: Snap) -> None:
         )
 
 
-def training_views(snap: Snap) -> None:
+def training_views(snap: RunSnapshot) -> None:
     words = charts.translated(t)
     left, right = st.columns(2)
     with left:
@@ -433,13 +311,13 @@ def training_views(snap: Snap) -> None:
             st.caption(t("playground.buffer_samples"))
 
 
-def _transition_key(snap: Snap | None):
+def _transition_key(live: session.LiveRun | None, snap: RunSnapshot | None):
     """What the non-live part of the page depends on: when it changes during a tick, the whole page is
     redrawn (transport buttons, summary; task-end strategy views such as EWC / SI maps)."""
     if snap is None:
         return None
     maps_change = snap.tasks_done if strategy_views.has_task_end_view(snap.strategy) else None
-    return (snap.store_id, snap.state in ACTIVE, snap.status, maps_change)
+    return (live.store_id, snap.state, maps_change)
 
 
 def status_view() -> None:
@@ -448,10 +326,10 @@ def status_view() -> None:
     live = current_live()
     if live is None:
         return
-    snap = snapshot(live, full=False)
+    snap = live.bg.snapshot(full=False)
     session.sync_store(live)
     inline = st.session_state.pop("pg_inline", False)  # True: this is the page's full run, not a tick
-    if not inline and _transition_key(snap) != st.session_state.get("pg_drawn"):
+    if not inline and _transition_key(live, snap) != st.session_state.get("pg_drawn"):
         st.rerun()
     status_line(snap)
 
@@ -462,7 +340,7 @@ def live_views() -> None:
     if live is None:
         placeholder_views()
         return
-    snap = snapshot(live)
+    snap = live.bg.snapshot()
     accuracy_views(snap)
     training_views(snap)
     strategy_views.draw(snap, live, at_task_end=False)
@@ -529,11 +407,11 @@ def matrix_csv(result: dict) -> str:
     return out.getvalue()
 
 
-def summary_views(live: session.LiveRun, snap: Snap) -> None:
+def summary_views(live: session.LiveRun, snap: RunSnapshot) -> None:
     if not snap.done:
         return
     result = session.result_of(live)
-    if snap.status == "finished":
+    if snap.state == RunState.FINISHED:
         _remember(live, result)
     st.subheader(t("playground.summary"))
     previous = _previous(live.store_id)
@@ -550,7 +428,7 @@ def summary_views(live: session.LiveRun, snap: Snap) -> None:
         )
     if previous is not None:
         st.caption(t("playground.deltas", id=previous["store_id"], label=previous["label"]))
-    if snap.status == "stopped":
+    if snap.state == RunState.STOPPED:
         st.caption(t("playground.stopped"))
     a, b, _ = st.columns([1, 1, 3])
     a.download_button(
@@ -587,9 +465,8 @@ def share_link(params: dict) -> str:
     return f"{base}?{urlencode(params)}"
 
 
-def transport(live, config, snap: Snap | None) -> None:
-    state = snap.state if snap else "none"
-    active = state in ACTIVE
+def transport(live, config, snap: RunSnapshot | None) -> None:
+    active = snap is not None and snap.state.active
     invalid = config is None
     with st.container(horizontal=True, key="pg_transport", vertical_alignment="center"):
         st.button(
@@ -667,16 +544,16 @@ def page() -> None:
         st.error(start_error.text() if isinstance(start_error, controls.Notice) else start_error)
 
     live = current_live()
-    snap = snapshot(live) if live is not None else None
+    snap = live.bg.snapshot() if live is not None else None
     if live is not None and finish_if_trained(live, snap):
-        snap = snapshot(live)
+        snap = live.bg.snapshot()
     if live is not None:
         session.sync_store(live)
     transport(live, config, snap)
 
-    st.session_state["pg_drawn"] = _transition_key(snap)
+    st.session_state["pg_drawn"] = _transition_key(live, snap)
     st.session_state["pg_inline"] = True
-    playing = snap is not None and snap.state in ACTIVE
+    playing = snap is not None and snap.state.active
     st.fragment(run_every=STATUS_REFRESH_S if playing else None)(status_view)()
     st.session_state.pop("pg_inline", None)
     st.fragment(run_every=CHART_REFRESH_S if playing else None)(live_views)()

@@ -9,17 +9,17 @@ import io
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from clcore import Run, make_config
+from clcore import Run, RunQueue, RunState, make_config
 from clcore.runs.store import RunStore
+from tests.app_support import open_app
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "compare.py")
+PAGE, ABOUT = "pages/compare.py", "pages/about.py"
 HIGHLIGHT_COLOUR = "#FFE08A"
 TIMEOUT = 60
 
@@ -59,11 +59,7 @@ def _put(store, ws, given, result, label, status="finished"):
 
 
 def _open(ws: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.query_params["ws"] = ws
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app({"ws": ws}, page=PAGE, timeout=TIMEOUT)
 
 
 def _runs_table(at):
@@ -177,7 +173,9 @@ def test_change_one_knob_validates_and_starts_a_run(store, two_results):
     at.selectbox(key="cmp_knob").set_value("lr").run()
     box = at.text_input(key="cmp_knob_value_lr")
     box.input("-1").run()
-    assert [e.value for e in at.error] == ["lr: -1 is out of range; it must be greater than 0.0 and at most 100.0"]
+    assert [e.value for e in at.error] == [
+        "Learning rate: -1 is out of range; it must be greater than 0.0 and at most 100.0"
+    ]
     assert at.button(key="cmp_knob_go").disabled
     at.text_input(key="cmp_knob_value_lr").input("fast").run()
     assert any("'fast' is not a valid float" in e.value for e in at.error)
@@ -187,7 +185,7 @@ def test_change_one_knob_validates_and_starts_a_run(store, two_results):
     # a strategy parameter of the run's strategy, out of its declared range
     at.selectbox(key="cmp_knob").set_value("batch_size").run()
     at.text_input(key="cmp_knob_value_batch_size").input("0").run()
-    assert any(e.value.startswith("batch-size: 0 is out of range") for e in at.error)
+    assert any(e.value.startswith("Batch size: 0 is out of range") for e in at.error)
 
     # a valid change starts a new run in this workspace, trained in the background
     at.selectbox(key="cmp_knob").set_value("lr").run()
@@ -309,18 +307,18 @@ def test_grid_runner_fills_the_table(store, two_results):
 
 @contextlib.contextmanager
 def all_training_slots_taken():
-    """Hold every slot of the app's process-wide training cap, as other sessions' trainings would."""
+    """Hold every slot of the app's process-wide run queue, as other sessions' trainings would."""
     from pages.shared import session
 
-    slots = session.training_slots()
-    held = 0
-    while slots.acquire(blocking=False):
-        held += 1
+    queue = session.training_queue()
+    others = [object() for _ in range(queue.slots)]
+    for other in others:
+        assert queue.acquire(other)
     try:
         yield
     finally:
-        for _ in range(held):
-            slots.release()
+        for other in others:
+            queue.release(other)
 
 
 def start_queued_grid(at):
@@ -328,7 +326,7 @@ def start_queued_grid(at):
     at.button(key="cmp_grid_go").click().run()
     job = at.session_state["cmp_grid"]
     deadline = time.time() + 30
-    while job.cells[0]["state"] != "queued" and time.time() < deadline:
+    while job.cells[0].state != RunState.QUEUED and time.time() < deadline:
         time.sleep(0.05)
     at.run()
     return job
@@ -362,9 +360,64 @@ def test_cancel_a_queued_grid_keeps_no_empty_runs(store, two_results):
         at.button(key="cmp_grid_cancel").click().run()
         assert job.join(30)
     at.run()
-    assert [c["state"] for c in job.cells] == ["cancelled", "cancelled"]
+    assert [c.state for c in job.cells] == [RunState.CANCELLED, RunState.CANCELLED]
     assert [r.id for r in store.list("9c9c9c9c")] == [base]
     assert "Grid done: 0 of 2 runs finished, 2 cancelled" in at.get("progress")[0].proto.text
+
+
+def _grid(store, ws, cells, session_id=None):
+    """A grid of `cells` (label, config) started outside the page, on a run queue of its own."""
+    from pages import compare
+    from pages.shared import session
+
+    launcher = session.Launcher(store, ws, session_id, RunQueue(1), session._Watcher())
+    return compare.GridJob(launcher, cells), launcher
+
+
+def test_grid_records_failures_with_their_message_and_goes_on(store, monkeypatch):
+    from pages.shared import session
+
+    built = session.Run
+
+    def build(config):
+        if config.seed == 1:
+            raise RuntimeError("no data here")
+        run = built(config)
+        if config.seed == 2:
+
+            def observe(batch):
+                raise RuntimeError("boom")
+
+            run.strategy.observe = observe
+        return run
+
+    monkeypatch.setattr(session, "Run", build)
+    job, _ = _grid(store, "f1f1f1f1", [(f"cell {seed}", _tiny(seed=seed)) for seed in range(4)])
+    assert job.join(120)
+    finished, failed = RunState.FINISHED, RunState.FAILED
+    assert [c.state for c in job.cells] == [finished, failed, failed, finished]
+    assert "no data here" in job.cells[1].message and "boom" in job.cells[2].message
+    rows = {r.label: r for r in store.list("f1f1f1f1")}
+    assert [rows[f"cell {seed}"].status for seed in range(4)] == ["finished", "failed", "failed", "finished"]
+    assert [rows[f"cell {seed}"].result["message"] for seed in (1, 2)] == [c.message for c in job.cells[1:3]]
+
+
+def test_a_closed_tab_interrupts_its_grid(store):
+    from pages.shared import session
+
+    long = make_config(train_subset=3000, epochs=5, eval_every=0)
+    job, launcher = _grid(store, "f2f2f2f2", [("long", long), ("next", _tiny())], session_id="closed-tab")
+    deadline = time.time() + 30
+    while not (job.current and job.current.live.run.step > 0) and time.time() < deadline:
+        time.sleep(0.05)
+    launcher.watcher.check(now=1000.0)  # first seen gone: a grace period for network blips
+    assert job.cells[0].state == RunState.RUNNING
+    launcher.watcher.check(now=1000.0 + session.CLOSED_TAB_GRACE_S + 1)
+    assert job.join(10)
+    assert [c.state for c in job.cells] == [RunState.INTERRUPTED, RunState.CANCELLED]
+    rows = store.list("f2f2f2f2")
+    assert [(r.label, r.status) for r in rows] == [("long", "interrupted")]
+    assert "closed" in rows[0].result["message"]
 
 
 N_SESSIONS = 30
@@ -406,10 +459,8 @@ def test_no_runs_yet(store):
 def test_compare_through_the_app_navigation(store, two_results):
     (g1, r1), _ = two_results
     a = _put(store, "a1a1a1a1", g1, r1, "via app.py")
-    at = AppTest.from_file(str(Path(PAGE).parent.parent / "app.py"), default_timeout=TIMEOUT)
-    at.query_params["ws"] = "a1a1a1a1"
-    at.run()
-    at.switch_page("pages/compare.py").run()
+    at = open_app({"ws": "a1a1a1a1"}, timeout=TIMEOUT)  # the Playground
+    at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     assert list(_runs_table(at)["#"]) == [a]
     assert at.query_params["ws"] == ["a1a1a1a1"] or at.query_params["ws"] == "a1a1a1a1"
@@ -421,8 +472,7 @@ def test_compare_through_the_app_navigation(store, two_results):
 def test_about_page_explains_metrics_charts_data_and_preset_times():
     from pages.shared.presets import LECTURE_PRESETS, lecture_title, lecture_wall_s
 
-    at = AppTest.from_file(str(Path(PAGE).parent / "about.py"), default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
+    at = open_app(page=ABOUT, timeout=TIMEOUT)
     text = "\n".join(m.value for m in at.markdown)
     for words in (
         "catastrophic forgetting",
@@ -477,17 +527,14 @@ def test_compare_in_chinese_translates_titles_tables_charts_and_errors(store, tw
     a = _put(store, "a5a5a5a5", g1, r1, "one")
     b = _put(store, "a5a5a5a5", g2, r2, "two")
     i18n.MISSING.clear()
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.query_params["ws"] = "a5a5a5a5"
-    at.query_params["lang"] = "zh"
-    at.run()
+    at = open_app({"ws": "a5a5a5a5", "lang": "zh"}, page=PAGE, timeout=TIMEOUT)
     at.multiselect(key="cmp_sel").set_value([a, b]).run()
     assert not at.exception, at.exception
     assert at.title[0].value == _zh("compare.title")
     assert at.button(key="cmp_grid_go").label == _zh("compare.grid.go")
     assert at.button(key="cmp_knob_go").label == _zh("compare.knob.go")
     table = next(df.value for df in at.dataframe if _zh("compare.column.label") in df.value.columns)
-    assert list(table[_zh("compare.column.status")]) == [_zh("compare.status.finished")] * 2
+    assert list(table[_zh("compare.column.status")]) == [_zh("state.finished")] * 2
     figs = _figures(at)
     titles = [f["layout"]["title"]["text"] for f in figs]
     assert _zh("compare.overlay.average_title") in titles
@@ -511,34 +558,28 @@ def test_compare_grid_labels_and_numbers_in_both_languages(store, two_results):
     from pages import compare
 
     entries = [
-        compare.Entry(1, "grid 3: er buf 20 seed 0", "finished", False, 0.0, {}, None),
-        compare.Entry(2, _zh("compare.grid.tag", n=7) + "er 缓冲区 20 种子 0", "finished", False, 0.0, {}, None),
-        compare.Entry(3, "my grid 9: not a grid tag", "finished", False, 0.0, {}, None),
+        compare.Entry(1, "grid 3: er buf 20 seed 0", RunState.FINISHED, 0.0, {}, None),
+        compare.Entry(2, _zh("compare.grid.tag", n=7) + "er 缓冲区 20 种子 0", RunState.FINISHED, 0.0, {}, None),
+        compare.Entry(3, "my grid 9: not a grid tag", RunState.FINISHED, 0.0, {}, None),
     ]
     assert compare.next_grid_number(entries) == 8
     assert compare.next_grid_number([]) == 1
 
 
-@pytest.mark.parametrize("page", ["compare.py", "about.py"])
+@pytest.mark.parametrize("page", [PAGE, ABOUT])
 def test_a_bad_lang_parameter_is_reported_and_the_page_stays_english(store, page):
     from pages.shared import i18n
 
-    at = AppTest.from_file(str(Path(PAGE).parent / page), default_timeout=TIMEOUT)
-    at.query_params["lang"] = "klingon"
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app({"lang": "klingon"}, page=page, timeout=TIMEOUT)
     assert any("klingon" in w.value for w in at.warning)
-    assert at.title[0].value == i18n.catalog("en")["compare.title" if page == "compare.py" else "about.title"]
+    assert at.title[0].value == i18n.catalog("en")["compare.title" if page == PAGE else "about.title"]
 
 
 def test_about_page_in_chinese():
     from pages.shared import i18n
 
     i18n.MISSING.clear()
-    at = AppTest.from_file(str(Path(PAGE).parent / "about.py"), default_timeout=TIMEOUT)
-    at.query_params["lang"] = "zh"
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app({"lang": "zh"}, page=ABOUT, timeout=TIMEOUT)
     assert at.title[0].value == _zh("about.title")
     text = "\n".join(m.value for m in at.markdown)
     for words in ("灾难性遗忘", "准确率热力图", "遗忘曲线", "后向迁移", "前向迁移", "CC BY-SA 3.0", "Yann LeCun"):

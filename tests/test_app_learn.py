@@ -4,8 +4,6 @@ to the Playground with the card's settings in its controls. Nothing trains here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -13,8 +11,9 @@ from clcore import STRATEGIES
 from clcore.runs import metrics
 from pages import learn
 from pages.shared import controls, i18n
+from tests.app_support import open_app
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+LEARN = "pages/learn.py"
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -24,13 +23,7 @@ def store_path(tmp_path, monkeypatch):
 
 
 def open_learn(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("pages/learn.py")
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_app(query, page=LEARN)
 
 
 def texts(at) -> str:
@@ -158,5 +151,5 @@ def test_try_it_opens_the_playground_with_the_cards_settings(names):
         preset = learn.CARDS[name].try_it.get("preset", "")
         assert at.selectbox(key=controls.PRESET_KEY).value == preset
         assert not [w.value for w in at.warning]  # the Playground ignored no URL parameter
-        at.switch_page("pages/learn.py").run()
+        at.switch_page(LEARN).run()
         assert at.title[0].value == i18n.catalog("zh")["learn.title"]  # the language was kept

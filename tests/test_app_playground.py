@@ -11,49 +11,29 @@ import json
 import math
 import re
 import time
-from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from clcore import RunState
 from clcore.runs.store import RunStore
 from clcore.settings.recommended import recommended_settings
 from pages.shared import charts, controls, session
+from tests.app_support import open_app
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 pytestmark = pytest.mark.timeout(120)
-
-
-OPENED: list[AppTest] = []
 
 
 @pytest.fixture(autouse=True)
 def store_path(tmp_path, monkeypatch):
     path = tmp_path / "runs.sqlite"
     monkeypatch.setenv("CLCORE_STORE", str(path))
-    yield path
-    # AppTest sessions never close: stop their trainings so that no thread keeps training or waiting
-    while OPENED:
-        at = OPENED.pop()
-        for lr in at.session_state.get("_live_runs", []):
-            lr.bg.stop()
-            lr.bg.join(5)
+    return path
 
 
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
-def open_app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    OPENED.append(at)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def figures(at) -> dict[str, dict]:
     """Plotly figures on the page by their key."""
     return {el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
@@ -102,7 +82,7 @@ def finished(at) -> bool:
 
 
 def settled(at) -> bool:
-    return live(at).bg.state not in ("playing", "queued")
+    return not live(at).bg.state.active
 
 
 def step_of(at) -> int:
@@ -138,39 +118,37 @@ def test_first_visit_renders_defaults_and_writes_the_url():
 def test_bad_values_are_reported_beside_their_control():
     at = open_app()
     at.number_input(key="pg_lr").set_value(0.0).run()
-    message = error_after(at, "pg_lr")
-    assert message and message.startswith("lr:")
+    message = error_after(at, "pg_lr")  # beside its control, so without the setting's name
+    assert message == "0.0 is out of range; it must be greater than 0.0 and at most 100.0"
     assert at.button(key="pg_play").disabled and at.button(key="pg_step_task").disabled
 
     at.number_input(key="pg_lr").set_value(0.05)
     at.text_input(key="pg_classes").set_value("0,1|1,2").run()
     assert error_after(at, "pg_lr") is None
     message = error_after(at, "pg_classes")
-    assert message and message.startswith("classes:") and "[1]" in message
+    assert message == "1 appear in more than one task; each class may appear once"
     assert at.button(key="pg_play").disabled
 
     at.text_input(key="pg_classes").set_value("").run()
-    at.number_input(key="pg_tasks").set_value(3).run()
-    message = error_after(at, "pg_tasks")
-    assert message and message.startswith("tasks:")
+    at.number_input(key="pg_n_tasks").set_value(3).run()
+    message = error_after(at, "pg_n_tasks")
+    assert message and message.startswith("10 classes cannot be split evenly into 3 tasks")
 
-    at.number_input(key="pg_tasks").set_value(5)
+    at.number_input(key="pg_n_tasks").set_value(5)
     at.selectbox(key="pg_strategy").set_value("er").run()
-    at.number_input(key="pg_buffer").set_value(0).run()
-    message = error_after(at, "pg_buffer")
-    assert message and message.startswith("buffer:")
+    at.number_input(key="pg_buffer_size").set_value(0).run()
+    message = error_after(at, "pg_buffer_size")
+    assert message and message.startswith("er replays from a buffer")
 
-    at.number_input(key="pg_buffer").set_value(100).run()
+    at.number_input(key="pg_buffer_size").set_value(100).run()
     assert not at.error and not at.button(key="pg_play").disabled
 
     at.selectbox(key="pg_strategy").set_value("generative_negative_replay").run()
     at.selectbox(key="pg_benchmark").set_value("permuted-mnist").run()
     items = [el for el in flat(at.sidebar) if getattr(el, "key", None) or el.type == "error"]
     keys = [getattr(el, "key", None) for el in items]
-    between = items[keys.index("pg_benchmark") + 1 : keys.index("pg_tasks")]  # under the benchmark's captions
-    assert [el.value[:72] for el in between] == [
-        "benchmark: generative_negative_replay needs tasks that bring new classes"
-    ]
+    between = items[keys.index("pg_benchmark") + 1 : keys.index("pg_n_tasks")]  # under the benchmark's captions
+    assert [el.value[:61] for el in between] == ["generative_negative_replay needs tasks that bring new classes"]
     assert at.button(key="pg_play").disabled
 
 
@@ -182,7 +160,7 @@ def test_strategy_parameters_are_rendered_from_their_declaration():
         widget = at.number_input(key=f"pg_p_clser_{p.name}")
         assert widget.value == recommended["params"].get(p.name, p.default) and p.help in widget.help
         assert widget.min == p.low and widget.max == p.high
-    assert at.number_input(key="pg_buffer").value == recommended["buffer_size"]  # only buffer strategies show it
+    assert at.number_input(key="pg_buffer_size").value == recommended["buffer_size"]  # only buffer strategies show it
 
 
 def test_presets_load_their_settings_into_the_controls():
@@ -192,13 +170,13 @@ def test_presets_load_their_settings_into_the_controls():
     at.selectbox(key="pg_preset").set_value("replay").run()
     replay = preset_settings("replay")
     assert at.selectbox(key="pg_strategy").value == "er"
-    assert at.number_input(key="pg_buffer").value == replay["buffer_size"]
+    assert at.number_input(key="pg_buffer_size").value == replay["buffer_size"]
     assert at.number_input(key="pg_lr").value == replay["lr"]
-    assert at.number_input(key="pg_subset").value == replay["train_subset"]
+    assert at.number_input(key="pg_train_subset").value == replay["train_subset"]
     at.selectbox(key="pg_preset").set_value("paper:ewc-split-mnist").run()
     assert at.selectbox(key="pg_strategy").value == "ewc"
     assert at.number_input(key="pg_p_ewc_ewc_lambda").value == 90.0
-    assert at.number_input(key="pg_subset").value == 0  # paper settings use the full training sets
+    assert at.number_input(key="pg_train_subset").value == 0  # paper settings use the full training sets
     assert len(LECTURE_PRESETS) >= 4
     for name in LECTURE_PRESETS:
         measured = lecture_wall_s(name)
@@ -213,26 +191,26 @@ def test_presets_load_their_settings_into_the_controls():
 def test_url_parameters_restore_the_controls():
     query = {
         "benchmark": "permuted-mnist",
-        "tasks": "3",
+        "n_tasks": "3",
         "strategy": "ewc",
         "p_ewc_lambda": "42.5",
         "p_fisher_samples": "300",
         "lr": "0.05",
-        "batch": "32",
+        "batch_size": "32",
         "seed": "7",
-        "subset": "500",
+        "train_subset": "500",
         "hidden": "64,32",
         "ws": "0123456789abcdef",
     }
     at = open_app(query)
     assert not at.warning
     assert at.selectbox(key="pg_benchmark").value == "permuted-mnist"
-    assert at.number_input(key="pg_tasks").value == 3
+    assert at.number_input(key="pg_n_tasks").value == 3
     assert at.selectbox(key="pg_strategy").value == "ewc"
     assert at.number_input(key="pg_p_ewc_ewc_lambda").value == 42.5
     assert at.number_input(key="pg_p_ewc_fisher_samples").value == 300
     assert at.number_input(key="pg_lr").value == 0.05
-    assert at.number_input(key="pg_batch").value == 32
+    assert at.number_input(key="pg_batch_size").value == 32
     assert at.number_input(key="pg_seed").value == 7
     assert at.text_input(key="pg_hidden").value == "64,32"
     for k, v in query.items():  # written back unchanged: a share link reproduces the setup
@@ -361,7 +339,7 @@ def test_busy_server_queues_and_a_paused_run_blocks_no_one(monkeypatch):
 
     first.button(key="pg_pause").click().run()  # the paused run gives its slot to the queued one
     wait_until(second, lambda a: live(a).run.step > 0)
-    assert live(second).bg.state == "playing" and not second.warning
+    assert live(second).bg.state == RunState.RUNNING and not second.warning
     assert live(first).bg.state == "paused"
     second.button(key="pg_pause").click().run()
 
@@ -386,7 +364,7 @@ def test_ewc_importance_views_carry_the_engines_data():
     report = lr.run.record.strategy_reports[-1]
     # permuted tasks: the last task's own maps, mapped back onto the digit's pixels, are shown first
     assert at.radio(key="pg_imp_which").value == "task_importance"
-    own = report["task_importance"]["unit_maps"]
+    own = report.task_importance.unit_maps
     top = int(own.flatten(1).sum(1).argmax())
     shown = figures(at)["pg_unit_maps"]["data"][0]
     assert shown["name"] == f"unit {top}"
@@ -398,7 +376,7 @@ def test_ewc_importance_views_carry_the_engines_data():
     figs = figures(at)
     units = figs["pg_unit_maps"]
     assert len(units["data"]) == 16 and all(len(t["z"]) == 28 and len(t["z"][0]) == 28 for t in units["data"])
-    maps = report["importance"]["unit_maps"]
+    maps = report.importance.unit_maps
     top = int(maps.flatten(1).sum(1).argmax())
     expected = (maps[top] / maps[top].max()).tolist()
     assert units["data"][0]["name"] == f"unit {top}"
@@ -411,18 +389,18 @@ def test_ewc_importance_views_carry_the_engines_data():
     pixels = figs["pg_pixel_maps"]
     assert len(pixels["data"]) == 2  # one per finished task
     for t, trace in enumerate(pixels["data"]):
-        engine = lr.run.record.strategy_reports[t]["task_importance"]["pixel_map"]
+        engine = lr.run.record.strategy_reports[t].task_importance.pixel_map
         engine = sorted((engine / engine.max()).flatten().tolist())
         shown = sorted(v for row in trace["z"] for v in row)  # un-permuted: same values, digit order
         assert all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(shown, engine))
         assert max(shown) == 1.0
 
     hist = figs["pg_imp_hist"]
-    layers = report["importance"]["layers"]
+    layers = report.importance.layers
     assert len(hist["data"]) == len(layers)
     by_name = {t["name"]: t for t in hist["data"]}
     for name, h in layers.items():
-        assert by_name[name]["y"] == h["log10_counts"]
+        assert by_name[name]["y"] == h.log10_counts
 
 
 def test_clser_views_carry_the_engines_data():
@@ -488,11 +466,11 @@ def test_charts_are_valid_plotly_and_shaped_right(monkeypatch):
 def test_parse_url_never_raises_on_garbage():
     state, messages = controls.parse_url(
         {
-            "tasks": "-1",
+            "n_tasks": "-1",
             "classes": "a|b",
             "device": "tpu",
             "p_c": "x",
-            "subset": "1e99",
+            "train_subset": "1e99",
             "hidden": "0",
             "scenario": "sideways",
         }
@@ -502,22 +480,14 @@ def test_parse_url_never_raises_on_garbage():
     assert messages and "preset=nope" in messages[0]
 
 
-def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path, monkeypatch):
-    from streamlit.runtime import Runtime
-
+def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path):
     from clcore import Run, make_config
     from clcore.runs.background import BackgroundRun
 
-    class GoneSessions:
-        def is_active_session(self, session_id):
-            return False
-
-    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
-    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: GoneSessions()))
     store = RunStore(store_path)
     watcher = session._Watcher()
     lives = []
-    for trained in (True, False):
+    for trained, tab in ((True, "closed-tab"), (False, "closed-tab"), (False, "open-tab")):
         config = make_config(train_subset=300, eval_every=100, eval_subset=100)
         run = Run(config)
         lr = session.LiveRun(
@@ -528,7 +498,7 @@ def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path, monk
             "x",
             store=store,
             workspace="feedc0de",
-            session_id="closed-tab",
+            session_id=tab,
         )
         run.subscribe(lambda event, lr=lr: session._on_event(lr, event))
         if trained:
@@ -538,11 +508,25 @@ def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path, monk
                 time.sleep(0.05)
         watcher.add(lr)
         lives.append(lr)
-    watcher.check(now=1000.0)  # first seen gone: a grace period for network blips
+    for tab in ("closed-tab", "open-tab"):
+        watcher.saw(tab, now=1000.0)
+    watcher.check(now=1000.0 + session.CLOSED_TAB_GRACE_S - 1)  # silent for a while: a network blip, maybe
     assert store.get(lives[0].store_id).status == "running"
+    watcher.saw("open-tab", now=1000.0 + session.CLOSED_TAB_GRACE_S)  # the open tab's heartbeat
     watcher.check(now=1000.0 + session.CLOSED_TAB_GRACE_S + 1)
     stored = store.get(lives[0].store_id)
     assert stored.status == "interrupted" and "closed" in stored.result["message"]
     assert len(stored.result["acc_matrix"]) == 1  # the partial result is kept
     assert store.get(lives[1].store_id) is None  # never trained: nothing worth keeping
+    assert lives[2].state == "ready" and store.get(lives[2].store_id).status == "running"  # its tab is open
+    lives[2].bg.stop()
     assert all(lr.run.done or lr.bg.join(5) for lr in lives)
+
+
+def test_every_run_of_the_app_is_a_heartbeat_of_its_tab():
+    at = open_app(page="pages/about.py")
+    tab = at.session_state[session.BROWSER_SESSION_KEY]
+    heard = session._watcher()._seen[tab]
+    assert time.time() - heard < 30
+    at.run()
+    assert session._watcher()._seen[tab] > heard

@@ -163,7 +163,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         choose_selectbox(page, "Preset", PRESET_TITLE)
         # its settings equal the first visit's (fine-tune's recommended run): wait for its note instead
         wait_until(lambda: page.get_by_text(PRESET_NOTE).count() > 0, 20, "the preset's note")
-        subset = page.locator(".st-key-pg_subset input")
+        subset = page.locator(".st-key-pg_train_subset input")
         subset.fill(str(EXAMPLES_PER_TASK))
         subset.press("Enter")
         wait_until(lambda: subset.input_value() == str(EXAMPLES_PER_TASK), 20, "examples per task")

@@ -169,17 +169,17 @@ def test_clser_teacher_choice_counts_add_up(finished_clser):
 
     # the drained windows in the run record carry the same counts
     stats = [v for _, v in run.record.step_stats]
-    assert sum(v["steps"] for v in stats) == len(replay_steps)
-    plastic = torch.tensor([v["plastic"] for v in stats]).sum(0)
-    stable = torch.tensor([v["stable"] for v in stats]).sum(0)
+    assert sum(v.steps for v in stats) == len(replay_steps)
+    plastic = torch.tensor([v.plastic for v in stats]).sum(0)
+    stable = torch.tensor([v.stable for v in stats]).sum(0)
     assert plastic.tolist() == log[:, 0].sum(0).tolist()
     assert stable.tolist() == log[:, 1].sum(0).tolist()
     assert int(plastic.sum() + stable.sum()) == total
     # every task's samples were replayed (split by task, all tasks but the last reach the buffer early)
     assert all(int(plastic[t] + stable[t]) > 0 for t in range(N_TASKS))
 
-    report = run.record.strategy_reports[-1]["teacher_choices_total"]
-    assert report["plastic"] == plastic.tolist() and report["stable"] == stable.tolist()
+    report = run.record.strategy_reports[-1].teacher_choices_total
+    assert report.plastic == plastic.tolist() and report.stable == stable.tolist()
     assert result["step_stats"]["steps"] == [step for step, _ in run.record.step_stats]
 
 

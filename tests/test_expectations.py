@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from clcore import STRATEGIES
 from clcore.settings import recommended
 from pages.shared import expectations, i18n
+from tests.app_support import open_app
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 EN, ZH = i18n.catalog("en"), i18n.catalog("zh")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 pytestmark = pytest.mark.timeout(120)
@@ -79,17 +77,6 @@ def language(request):
 @pytest.fixture(autouse=True)
 def store_path(tmp_path, monkeypatch):
     monkeypatch.setenv("CLCORE_STORE", str(tmp_path / "runs.sqlite"))
-
-
-def open_page(page: str | None = None, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if page:
-        at.switch_page(page)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def weak_text(language: str, reason: str, strategy: str, *scenarios: str) -> str:
@@ -208,20 +195,20 @@ def sidebar_infos(at) -> list[str]:
 @pytest.mark.parametrize("code", ["en", "zh"])
 def test_the_playground_says_it_before_play(unmeasured, code):
     lang = {} if code == "en" else {"lang": code}
-    at = open_page(query={"strategy": "ewc", **lang})
+    at = open_app({"strategy": "ewc", **lang})
     assert at.radio(key="pg_scenario").value == "class-il"  # a fresh page: nothing played
     assert sidebar_infos(at) == [weak_text(code, "regularisation", "ewc", "class-il")]
-    at = open_page(query={"strategy": "gdumb", "benchmark": "permuted-mnist", **lang})
+    at = open_app({"strategy": "gdumb", "benchmark": "permuted-mnist", **lang})
     assert sidebar_infos(at) == [weak_text(code, "class_balanced_memory", "gdumb", "domain-il")]
-    at = open_page(query={"strategy": "er", **lang})
+    at = open_app({"strategy": "er", **lang})
     assert sidebar_infos(at) == []
     # the caveat follows the scenario: EWC in Task-IL shows what it is for
-    at = open_page(query={"strategy": "ewc", "scenario": "task-il", **lang})
+    at = open_app({"strategy": "ewc", "scenario": "task-il", **lang})
     assert sidebar_infos(at) == []
 
 
 def test_the_playgrounds_strategy_help_quotes_the_selected_benchmark(measured):
-    at = open_page(query={"strategy": "er"})
+    at = open_app({"strategy": "er"})
     assert "Class-IL ≈ 85 % vs fine-tune ≈ 19 %" in at.selectbox(key="pg_strategy").help
     at.selectbox(key="pg_benchmark").set_value("permuted-mnist").run()
     help_text = at.selectbox(key="pg_strategy").help
@@ -229,7 +216,7 @@ def test_the_playgrounds_strategy_help_quotes_the_selected_benchmark(measured):
 
 
 def test_the_learn_card_explains_the_caveat_and_quotes_the_numbers(measured):
-    at = open_page("pages/learn.py")
+    at = open_app(page="pages/learn.py")
     page = [el.value for el in at.markdown]
     assert f"- {weak_text('en', 'regularisation', 'ewc', 'class-il')}" in page
     er = "Class-IL ≈ 85 % vs fine-tune ≈ 19 %; Task-IL ≈ 98 % (fine-tune ≈ 96 %)"

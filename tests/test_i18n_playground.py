@@ -5,18 +5,22 @@ with their values, and the page itself switched to 中文 (AppTest; nothing trai
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from clcore import STRATEGIES, ConfigError, make_config
 from clcore.data.benchmarks import BENCHMARKS, even_class_groups, parse_class_groups
+from clcore.errors import MESSAGES, show
 from clcore.models import MODEL_NAMES
-from clcore.settings.config import resolve_device
+from clcore.settings.config import resolve_device, validate
 from pages.shared import charts, controls, i18n
 from pages.shared.presets import LECTURE_PRESETS
-from tests.test_app_playground import figures, open_app, store_path  # noqa: F401  (store_path: autouse)
+from tests.app_support import open_app
+from tests.test_app_playground import figures, store_path  # noqa: F401  (store_path: autouse)
 
+ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
 EN, ZH = i18n.catalog("en"), i18n.catalog("zh")
 pytestmark = pytest.mark.timeout(120)
@@ -41,11 +45,11 @@ def test_every_strategy_and_parameter_has_its_texts_and_the_english_is_the_engin
 
 
 def test_controls_benchmarks_models_charts_and_presets_have_texts_in_both_languages():
-    keys = [f"controls.label.{c.field}" for c in controls.CONTROLS]
+    keys = [f"controls.label.{s.name}" for s in controls.CONTROLS]
     keys += [f"controls.model.{m}" for m in MODEL_NAMES]
     keys += [f"common.scenario.{s}" for s in ("class-il", "task-il", "domain-il")]
     keys += [f"presets.{name}.{field}" for name in LECTURE_PRESETS for field in ("title", "description")]
-    keys += [f"controls.error.{name}" for _, name in controls.ENGINE_ERRORS]
+    keys += [f"controls.error.{code}" for code in MESSAGES]
     for key in keys:
         assert key in EN and CJK.search(ZH.get(key, "")), key
     for name, info in BENCHMARKS.items():
@@ -59,8 +63,8 @@ def test_controls_benchmarks_models_charts_and_presets_have_texts_in_both_langua
 # ------------------------------------------------------------------------------------------------
 # The engine's messages, translated with their values
 # ------------------------------------------------------------------------------------------------
-def _engine_errors() -> list[str]:
-    """Real ConfigError messages of the engine, one or more per translated pattern."""
+def _engine_errors() -> list[ConfigError]:
+    """Real ConfigErrors of the engine, from the settings' checks, the task-sequence checks and strategy parameters."""
     attempts = [
         lambda: make_config(lr=0.0),
         lambda: make_config(lr="abc"),
@@ -70,71 +74,96 @@ def _engine_errors() -> list[str]:
         lambda: make_config(buffer_size=-1),
         lambda: make_config(optimizer="rmsprop"),
         lambda: make_config(strategy="nope"),
+        lambda: make_config(frobnicate=1),
         lambda: make_config(strategy="er", buffer_size=0),
         lambda: make_config(hidden="a,b"),
         lambda: make_config(hidden="0"),
         lambda: make_config(n_tasks=0),
         lambda: make_config(strategy="ewc", params={"ewc_lambda": -1}),
         lambda: make_config(strategy="ewc", params={"fisher_samples": "x"}),
-        lambda: make_config(strategy="gdumb", params={"min_lr": 0.5, "max_lr": 0.05}),
+        lambda: make_config(strategy="ewc", params={"bogus": 1}),
+        lambda: make_config(strategy="gdumb", buffer_size=10, params={"min_lr": 0.5, "max_lr": 0.05}),
         lambda: make_config(strategy="generative_negative_replay", benchmark="rotated-mnist"),
         lambda: parse_class_groups("0,a|2", 10),
         lambda: parse_class_groups("0,1||2", 10),
         lambda: parse_class_groups("0,11", 10),
         lambda: parse_class_groups("0,1|1,2", 10),
         lambda: even_class_groups(10, 3),
-        lambda: controls.check_benchmark(make_config(classes="0,1|2,3", n_tasks=3)),
-        lambda: controls.check_benchmark(make_config(benchmark="permuted-mnist", scenario="class-il")),
-        lambda: controls.check_benchmark(make_config(benchmark="split-mnist", scenario="domain-il")),
-        lambda: controls.check_benchmark(make_config(benchmark="permuted-mnist", classes="0,1")),
+        lambda: validate({"classes": "0,1|2,3", "n_tasks": 3}),
+        lambda: validate({"benchmark": "permuted-mnist", "scenario": "class-il"}),
+        lambda: validate({"benchmark": "split-mnist", "scenario": "domain-il"}),
+        lambda: validate({"benchmark": "permuted-mnist", "classes": "0,1"}),
     ]
-    messages = []
+    errors = []
     for attempt in attempts:
         with pytest.raises(ConfigError) as error:
             attempt()
-        messages.append(str(error.value))
+        errors.append(error.value)
     for device in ("cuda", "mps"):
         try:
             resolve_device(device)
         except ConfigError as error:
-            messages.append(str(error))
-    return messages
+            errors.append(error)
+    return errors
+
+
+def test_every_error_code_has_its_texts_and_the_english_is_the_engines():
+    for code, english in MESSAGES.items():
+        assert EN[f"controls.error.{code}"] == english, code
+        assert CJK.search(ZH[f"controls.error.{code}"]), code
+        assert set(re.findall(r"{(\w+)}", ZH[f"controls.error.{code}"])) == set(re.findall(r"{(\w+)}", english)), code
+    source = "".join(p.read_text() for folder in ("clcore", "pages") for p in ROOT.joinpath(folder).rglob("*.py"))
+    for code in MESSAGES:  # every code is raised somewhere
+        assert source.count(f'"{code}"') >= 1, code
 
 
 def _translations():
-    """Run inside AppTest: each engine message in English, then in Chinese."""
+    """Run inside AppTest: each engine error beside its control in English, then in Chinese, then away from it."""
     import streamlit as st
 
     from pages.shared import controls
 
     for code in ("en", "zh"):
         st.session_state["_lang"] = code
-        for message in st.session_state["messages"]:
-            st.text(controls.translate_error(message))
+        for error in st.session_state["errors"]:
+            st.text(controls.error_message(error))
+        for error in st.session_state["errors"]:
+            st.text(controls.translate_error(error))
 
 
-def test_engine_errors_are_translated_with_their_values():
-    messages = _engine_errors()
+def test_engine_errors_are_shown_with_their_values_in_both_languages():
+    errors = _engine_errors()
+    assert {e.code for e in errors} >= set(MESSAGES) - {
+        "empty",  # Compare's empty knob value
+        "param_syntax",  # the CLI's --param
+        "needs_mlp",  # the rest: strategies refusing a model when the run is built
+        "dualnet_needs_mlp",
+        "not_cuttable",
+        "cut_too_deep",
+        "lateral_needs_mlp",
+    }
     at = AppTest.from_function(_translations)
-    at.session_state["messages"] = messages
+    at.session_state["errors"] = errors
     at.run()
     assert not at.exception, at.exception
     texts = [el.value for el in at.text]
-    english, chinese = texts[: len(messages)], texts[len(messages) :]
-    scenario = [i for i, m in enumerate(messages) if m.startswith("scenario:")]
-    for i, message in enumerate(messages):
-        if i not in scenario:  # English reads as the engine wrote it
-            assert english[i] == message
-        assert chinese[i] != message and CJK.search(chinese[i]), message
-        for number in re.findall(r"-?\d+(?:\.\d+)?", message.split(";")[0]):
-            assert number in chinese[i], (message, chinese[i])  # the values are kept
-    used = {name for pattern, name in controls.ENGINE_ERRORS if any(re.fullmatch(pattern, m) for m in messages)}
-    assert used == {name for _, name in controls.ENGINE_ERRORS}  # every translation is reached by a real message
-    assert "域增量（Domain-IL）" in chinese[scenario[0]] and "'class-il'" in chinese[scenario[0]]
-    # an unexpected message is shown as the engine wrote it
-    at.session_state["messages"] = ["something unexpected: 42"]
-    at.run()
-    assert [el.value for el in at.text] == ["something unexpected: 42"] * 2
+    n = len(errors)
+    english, english_away, chinese, chinese_away = (texts[i * n : (i + 1) * n] for i in range(4))
+    for i, error in enumerate(errors):
+        if error.code != "scenario_unsupported":  # English reads as the engine wrote it
+            assert english[i] == MESSAGES[error.code].format(**{k: show(v) for k, v in error.values.items()})
+            assert (
+                english_away[i] == (f"{controls.setting_label(error.setting)}: " if error.setting else "") + english[i]
+            )
+        assert CJK.search(chinese[i]) and chinese_away[i].endswith(chinese[i]), (error, chinese[i])
+        for number in re.findall(r"-?\d+(?:\.\d+)?", str(error).split(";")[0].split(":", 1)[-1]):
+            assert number in chinese[i], (str(error), chinese[i])  # the values are kept
+    scenario = next(i for i, e in enumerate(errors) if e.code == "scenario_unsupported")
+    assert "域增量（Domain-IL）" in chinese[scenario] and "'class-il'" in chinese[scenario]
+    lr = next(i for i, e in enumerate(errors) if e.setting == "lr")
+    assert chinese_away[lr].startswith(ZH["controls.label.lr"] + "：")
+    # a message that is not a ConfigError (a failed run's) is shown as written
+    assert controls.translate_error("something unexpected: 42") == "something unexpected: 42"
 
 
 def test_url_notices_keep_english_text_and_translate_when_shown():
@@ -166,7 +195,7 @@ def test_switching_to_chinese_changes_the_playground():
     # the strategy menu shows the translated names, the controls' help is Chinese
     strategy = at.selectbox(key="pg_strategy")
     assert strategy.format_func("er") == ZH["strategy_ui.er.title"]
-    assert CJK.search(at.number_input(key="pg_subset").help)
+    assert CJK.search(at.number_input(key="pg_train_subset").help)
     # every widget label and caption on the page is Chinese (identifiers such as parameter names aside)
     for widget in list(at.button) + list(at.selectbox) + list(at.number_input):
         assert widget.label.isascii() is False or widget.key.startswith("pg_p_"), widget.label
@@ -180,7 +209,7 @@ def test_chinese_messages_beside_controls_and_for_the_url():
     assert any("lr=abc" in w and "不是有效的数值" in w for w in warnings), warnings
     at.number_input(key="pg_lr").set_value(0.0).run()
     errors = [e.value for e in at.sidebar.error]
-    assert errors and errors[0].startswith("lr：0.0 超出范围"), errors
+    assert errors and errors[0].startswith("0.0 超出范围，必须大于 0.0"), errors
 
 
 def test_a_bad_language_in_the_url_is_reported():

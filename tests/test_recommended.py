@@ -11,14 +11,15 @@ import pytest
 
 from clcore import STRATEGIES, make_config
 from clcore.cli import build_parser, run_settings
-from clcore.data.benchmarks import BENCHMARKS
-from clcore.settings.config import config_from_dict
+from clcore.data.benchmarks import BENCHMARKS, scenarios
+from clcore.settings.config import config_from_dict, validate
 from clcore.settings.recommended import DECLARED, recommended_settings
 from pages import learn
 from pages.shared import controls, i18n
 from pages.shared.presets import LECTURE_PRESETS, preset_settings
+from tests.app_support import open_app
 from tests.cli_support import run_cli
-from tests.test_app_playground import open_app, store_path  # noqa: F401  (store_path: autouse)
+from tests.test_app_playground import store_path  # noqa: F401  (store_path: autouse)
 
 pytestmark = pytest.mark.timeout(120)
 PAIRS = [
@@ -37,7 +38,7 @@ def decided(config) -> dict:
     values = config.to_dict()
     info = BENCHMARKS[config.benchmark]
     values["n_tasks"] = values["n_tasks"] or info.default_tasks
-    values["scenario"] = values["scenario"] or controls.scenarios_for(info)[0]
+    values["scenario"] = values["scenario"] or scenarios(info)[0]
     return {k: values[k] for k in ("benchmark", "strategy", *DECLARED)}
 
 
@@ -66,8 +67,7 @@ def test_every_strategy_has_valid_recommended_settings_on_each_bundled_benchmark
     for strategy, benchmark in PAIRS:
         settings = recommended_settings(strategy, benchmark)
         assert set(settings) <= {"benchmark", "strategy", *DECLARED}, (strategy, benchmark, sorted(settings))
-        config = make_config(**settings)  # a ConfigError names the invalid value
-        controls.check_benchmark(config)  # and the task sequence can be built
+        config = validate(settings)  # a ConfigError names the invalid value; the task sequence can be built
         assert (config.strategy, config.benchmark) == (strategy, benchmark)
     for benchmark in BENCHMARKS:  # nothing where a strategy is undefined, or the data are downloaded
         for strategy in STRATEGIES:
@@ -183,7 +183,7 @@ def test_the_line_is_in_chinese_too():
 
 
 def test_url_values_are_kept_and_the_rest_is_recommended():
-    query = {"strategy": "clser", "lr": "0.07", "p_reg_weight": "0.5", "subset": "300"}
+    query = {"strategy": "clser", "lr": "0.07", "p_reg_weight": "0.5", "train_subset": "300"}
     state, messages = controls.parse_url(query)
     assert not messages
     config = playground_config(state)
@@ -201,7 +201,7 @@ def test_url_values_are_kept_and_the_rest_is_recommended():
 
     at = open_app(query)
     assert at.number_input(key="pg_lr").value == 0.07 and at.number_input(key="pg_p_clser_reg_weight").value == 0.5
-    assert at.number_input(key="pg_subset").value == 300
+    assert at.number_input(key="pg_train_subset").value == 300
     assert at.query_params["lr"] == "0.07"
 
 

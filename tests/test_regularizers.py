@@ -5,7 +5,14 @@ import torch
 import torch.nn.functional as F
 
 from clcore import Run, make_config
-from clcore.mechanics.importance import empirical_fisher, importance_summary, named_params, quadratic_penalty, snapshot
+from clcore.mechanics.importance import (
+    ImportanceReport,
+    empirical_fisher,
+    importance_summary,
+    named_params,
+    quadratic_penalty,
+    snapshot,
+)
 from clcore.models import MLP, SmallCNN
 from clcore.strategies import Batch
 
@@ -252,24 +259,24 @@ def test_task_end_report_importance_maps(strategy):
     report = run.strategy.task_end_report()
     assert any(getattr(e, "strategy_report", None) is not None for e in events)
     for key in ("importance", "task_importance"):
-        summary = report[key]
-        unit_maps, pixel_map = summary["unit_maps"], summary["pixel_map"]
+        summary = getattr(report, key)
+        unit_maps, pixel_map = summary.unit_maps, summary.pixel_map
         assert unit_maps.shape == (HIDDEN, 28, 28)
         assert pixel_map.shape == (28, 28)
         torch.testing.assert_close(pixel_map, unit_maps.sum(0))
         w = getattr(run.strategy, key)["hidden.0.weight"]
         torch.testing.assert_close(unit_maps, w.view(HIDDEN, 28, 28))
-        assert set(summary["layers"]) == set(dict(run.strategy.model.named_parameters()))
-        for name, layer in summary["layers"].items():
-            assert sum(layer["log10_counts"]) == getattr(run.strategy, key)[name].numel()
-            assert len(layer["log10_edges"]) == len(layer["log10_counts"]) + 1
+        assert set(summary.layers) == set(dict(run.strategy.model.named_parameters()))
+        for name, layer in summary.layers.items():
+            assert sum(layer.log10_counts) == getattr(run.strategy, key)[name].numel()
+            assert len(layer.log10_edges) == len(layer.log10_counts) + 1
     # the run record keeps the same report (the views read it from there)
-    assert run.record.strategy_reports[-1] is not None and "importance" in run.record.strategy_reports[-1]
+    assert isinstance(run.record.strategy_reports[-1], ImportanceReport)
 
 
 def test_importance_summary_for_a_cnn_has_no_pixel_maps():
     model = SmallCNN((3, 32, 32), 10, width=4)
     importance = {k: torch.rand_like(v) for k, v in named_params(model).items()}
     summary = importance_summary(model, importance, (3, 32, 32))
-    assert "unit_maps" not in summary and "pixel_map" not in summary
-    assert set(summary["layers"]) == set(importance)
+    assert summary.unit_maps is None and summary.pixel_map is None
+    assert set(summary.layers) == set(importance)

@@ -4,8 +4,6 @@ API and the background-thread driver."""
 import itertools
 import json
 import math
-import threading
-import time
 
 import pytest
 import torch
@@ -13,7 +11,6 @@ import torch
 import clcore
 from clcore import Run, make_config
 from clcore.data.benchmarks import build_benchmark
-from clcore.runs.background import BackgroundRun
 from clcore.runs.events import BatchEnd, EpochEnd, Evaluation, RunEnd, TaskEnd
 
 HIDDEN = (32,)
@@ -342,101 +339,3 @@ def test_stop_before_start():
     run.stop()
     result = run.result()
     assert result["status"] == "stopped" and result["acc_matrix"] == [] and result["avg_acc"] is None
-
-
-# ---------------------------------------------------------------------------------------------------
-# background runs
-
-
-def long_run(**kw):
-    """Long enough (5 x 12k samples) that it never finishes during a test."""
-    cfg = dict(strategy="finetune", hidden=HIDDEN, eval_every=0, seed=0)
-    cfg.update(kw)
-    return Run(make_config(**cfg))
-
-
-def wait_for(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
-def test_background_play_pause_step_stop():
-    bg = BackgroundRun(long_run())
-    try:
-        time.sleep(0.2)
-        assert bg.state == "ready" and bg.run.step == 0  # nothing happens before play
-
-        bg.play()
-        assert wait_for(lambda: bg.run.step > 20)
-        assert bg.state == "playing"
-
-        bg.pause()
-        time.sleep(0.5)  # pause takes effect well within half a second
-        paused_at = bg.run.step
-        time.sleep(0.3)
-        assert bg.run.step == paused_at
-        assert bg.state == "paused"
-
-        bg.step("batch")
-        assert wait_for(lambda: bg.state == "paused" and bg.run.step == paused_at + 1, 5)
-        time.sleep(0.3)
-        assert bg.run.step == paused_at + 1  # exactly one batch
-
-        bg.play()
-        assert wait_for(lambda: bg.run.step > paused_at + 10)
-        bg.stop()
-        assert bg.join(5)
-        assert bg.state == "stopped" and bg.run.status == "stopped"
-        assert bg.error is None
-        with bg.lock:
-            result = bg.run.result()
-        assert result["status"] == "stopped" and result["steps"] == bg.run.step
-    finally:
-        bg.stop()
-        bg.join(5)
-
-
-def test_background_step_epoch():
-    bg = BackgroundRun(long_run(train_subset=200))
-    try:
-        bg.step("epoch")
-        assert wait_for(lambda: bg.state == "paused", 10)
-        assert bg.run.step == 20
-        with pytest.raises(ValueError):
-            bg.step("week")
-    finally:
-        bg.stop()
-        bg.join(5)
-
-
-def test_background_semaphore_queues_the_second_run():
-    slots = threading.Semaphore(1)
-    first, second = BackgroundRun(long_run(), slots), BackgroundRun(long_run(seed=1), slots)
-    third = BackgroundRun(long_run(seed=2), slots)
-    try:
-        first.play()
-        assert wait_for(lambda: first.run.step > 0)
-        second.play()
-        third.play()
-        assert wait_for(lambda: second.state == "queued" and third.state == "queued", 2)
-        progress = first.run.step
-        time.sleep(0.3)
-        assert second.state == "queued" and second.run.step == 0 and third.run.step == 0
-        assert first.run.step > progress  # the first keeps training meanwhile
-
-        third.stop()  # a queued run can be stopped without ever training
-        assert third.join(5) and third.state == "stopped" and third.run.step == 0
-
-        first.stop()
-        assert first.join(5) and first.state == "stopped"
-        assert wait_for(lambda: second.run.step > 0, 10)  # the freed slot goes to the queued run
-        assert second.state == "playing"
-    finally:
-        for bg in (first, second, third):
-            bg.stop()
-        for bg in (first, second, third):
-            bg.join(5)

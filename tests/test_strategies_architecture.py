@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from clcore import ConfigError, Run, make_config
+from clcore.mechanics.task_aware import TaskAwareNet, parameter_count
 from clcore.strategies.hat import annealed_scale, attention_regulariser, compensation_factors
-from clcore.task_models import TaskAwareNet, parameter_count
 from tests.cli_support import run_each
 
 ARCHITECTURAL = ["multihead", "pnn", "packnet", "hat"]

@@ -6,9 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from clcore import ConfigError
+from clcore.mechanics.masks import threshold_mask, top_k_mask
+from clcore.mechanics.task_aware import parameter_count
 from clcore.models import MLP
-from clcore.strategies.hypernetwork import output_regulariser
-from clcore.task_models import ChunkedHypernetwork, SupermaskMLP, parameter_count, threshold_mask, top_k_mask
+from clcore.strategies.hypernetwork import ChunkedHypernetwork, output_regulariser
+from clcore.strategies.supsup import SupermaskMLP
 from tests.test_strategies_architecture import eval_logits, probe, snapshot, two_task_run, unchanged
 
 # ---------------------------------------------------------------------------------------------------
@@ -164,6 +166,6 @@ def test_hypernetwork_keeps_earlier_generated_weights_with_a_large_beta():
         run.advance(batches=1)
         assert parameter_count(model) == count + 8  # task 2's embedding is the only new parameter
         run.advance(until="task")
-        drifts[beta] = run.record.strategy_reports[-1]["weight_drift"][0]
+        drifts[beta] = run.record.strategy_reports[-1].weight_drift[0]
     # the paper's Adam moves the weights at a fixed pace, so beta trades off rather than pins: a fifth
     assert drifts[100.0] < 0.05 and drifts[100.0] < 0.2 * drifts[0.0]

@@ -89,7 +89,7 @@ def test_cumulative_phase_i_streams_every_sample_of_tasks_up_to_i():
             assert len(got) == SUBSET  # every sample exactly once per epoch ...
             match = (expected[:, None, :] == got[None, :, :]).all(-1)
             assert match.any(1).all() and match.any(0).all()  # ... and all of them
-        counts = run.record.strategy_reports[phase]["samples_per_task"]
+        counts = run.record.strategy_reports[phase].samples_per_task
         assert counts == [SUBSET] * (phase + 1) + [0] * (4 - phase)
 
 
@@ -150,7 +150,7 @@ def test_ensemble_members_start_from_the_same_init_and_earlier_members_never_cha
         assert all(torch.equal(p, q) for p, q in zip(member.parameters(), params))
         assert not all(torch.equal(p, q) for p, q in zip(member.parameters(), init))  # it did learn
     report = run.record.strategy_reports[-1]
-    assert len(report["members_acc"]) == 5 and all(abs(sum(row) - 100) < 1e-3 for row in report["answered"])
+    assert len(report.members_acc) == 5 and all(abs(sum(row) - 100) < 1e-3 for row in report.answered)
     # Task-IL: member t answers for task t, so nothing is forgotten once its task is over
     til = result["acc_matrix_task_il"]
     assert all(til[-1][t] == til[t][t] for t in range(5))
@@ -210,9 +210,9 @@ def test_gdumb_retrains_from_the_same_init_at_every_task_end_and_never_learns_fr
     for start in starts:
         assert all(torch.equal(p, q) for p, q in zip(start, init))  # reset to the very same weights
     reports = run.record.strategy_reports
-    assert all(len(r["retrain_loss"]) == 3 for r in reports)
-    assert reports[-1]["retrain_loss"][-1] < reports[-1]["retrain_loss"][0]  # the retraining learns
-    assert [r["retrain_lr"] for r in reports][0] == pytest.approx([0.005, 0.05, 0.05])  # warm-up, then SGDR
+    assert all(len(r.retrain_loss) == 3 for r in reports)
+    assert reports[-1].retrain_loss[-1] < reports[-1].retrain_loss[0]  # the retraining learns
+    assert [r.retrain_lr for r in reports][0] == pytest.approx([0.005, 0.05, 0.05])  # warm-up, then SGDR
     again = run_with_starts()[3]
     assert again["acc_matrix"] == result["acc_matrix"]  # deterministic retraining
 

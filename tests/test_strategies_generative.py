@@ -164,10 +164,10 @@ def test_mixing_ratio_defaults_to_one_over_tasks_seen():
 def test_gallery_holds_generated_images_per_seen_class():
     run = tiny("generative_replay")
     run.advance(until="task")
-    gallery = run.record.strategy_reports[0]["gallery"]
-    assert gallery["step"] == run.step
-    assert set(gallery["classes"]) <= {0, 1} and len(gallery["images"]) == len(gallery["classes"]) <= 4
-    image = torch.tensor(gallery["images"][0])
+    gallery = run.record.strategy_reports[0].gallery
+    assert gallery.step == run.step
+    assert set(gallery.classes) <= {0, 1} and len(gallery.images) == len(gallery.classes) <= 4
+    image = torch.tensor(gallery.images[0])
     assert image.shape == (28, 28) and image.min() >= 0 and image.max() <= 255
 
 

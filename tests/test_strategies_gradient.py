@@ -243,7 +243,7 @@ def test_lfd_task_end_moves_to_the_memory_equilibrium():
     s = run.strategy
     old, direction = s.anchor.clone(), s.direction
     assert direction is not None and abs(float(direction.norm()) - 1.0) < 1e-5
-    assert s.report["direction"]["direction_loss"] <= s.report["direction"]["random_loss"] + 1e-6
+    assert s.report.direction.direction_loss <= s.report.direction.random_loss + 1e-6
     # train task 2 up to its last batch, then check the task end by brute force
     while run.step < 2 * 4 - 1:
         run.advance(batches=1)
@@ -262,11 +262,11 @@ def test_lfd_task_end_moves_to_the_memory_equilibrium():
             losses = F.cross_entropy(probe(memory.x), memory.y, reduction="none")
         criterion.append(float(torch.stack([losses[memory.task == t].mean() for t in (0, 1)]).mean()))
     run.advance(until="task")
-    report = run.record.strategy_reports[-1]["equilibrium"]
+    report = run.record.strategy_reports[-1].equilibrium
     best = min(range(6), key=lambda i: criterion[i])
-    assert report["criterion"] == pytest.approx(criterion, abs=1e-5)
-    assert report["alpha"] == pytest.approx(best / 5)
-    assert torch.allclose(flat_params(s.model), old + report["alpha"] * (new - old), atol=1e-6)
+    assert report.criterion == pytest.approx(criterion, abs=1e-5)
+    assert report.alpha == pytest.approx(best / 5)
+    assert torch.allclose(flat_params(s.model), old + report.alpha * (new - old), atol=1e-6)
     assert torch.allclose(s.anchor, flat_params(s.model))
 
 

@@ -99,9 +99,9 @@ def test_latent_replay_freezes_lower_layers_and_stores_their_outputs():
     assert all(((latents2 - h).abs().amax(1) < 1e-6).any() for h in stored)
 
     report = s.task_end_report()
-    assert [r["trainable"] for r in report["layers"]] == [0, 16 * 16 + 16, 16 * 10 + 10]
-    assert report["memory"]["latent_bytes"] == 40 * 16 * 4
-    assert report["memory"]["raw_bytes"] == 40 * 28 * 28 * 4
+    assert [r.trainable for r in report.layers] == [0, 16 * 16 + 16, 16 * 10 + 10]
+    assert report.memory.latent_bytes == 40 * 16 * 4
+    assert report.memory.raw_bytes == 40 * 28 * 28 * 4
 
 
 def test_latent_replay_step_replays_stored_activations():
@@ -260,7 +260,7 @@ def test_ar1_combines_cwr_head_si_on_the_upper_layers_and_latent_replay():
     assert result["status"] == "finished"
     assert set(s.buffer.task.tolist()) == set(range(5))
     report = s.task_end_report()
-    assert {"layers", "memory", "importance", "task_importance"} <= set(report)
+    assert report.memory is not None and report.importance.unit_maps is not None and report.task_importance.layers
 
 
 # ---------------------------------------------------------------------------------------------------

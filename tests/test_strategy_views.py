@@ -9,7 +9,8 @@ import pytest
 
 import clcore
 from pages.shared import i18n, strategy_views
-from tests.test_app_playground import figures, finished, live, open_app, store_path, wait_until  # noqa: F401
+from tests.app_support import open_app
+from tests.test_app_playground import figures, finished, live, store_path, wait_until  # noqa: F401
 
 COMMON_FIGURES = {"pg_heatmap", "pg_curves", "pg_loss", "pg_buffer_chart"}
 VIEWED = sorted(strategy_views.VIEWS)

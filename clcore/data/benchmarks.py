@@ -86,6 +86,10 @@ BENCHMARKS = {
 SCENARIOS = ("class-il", "task-il", "domain-il")
 
 
+# Classes of each data set, known before any data loads (the task-sequence checks need them).
+DATASET_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
 def parse_class_groups(text: str, n_classes: int) -> list[tuple[int, ...]]:
     """'0,1|2,3' -> [(0, 1), (2, 3)], with messages that say what is wrong."""
     groups = []
@@ -93,31 +97,60 @@ def parse_class_groups(text: str, n_classes: int) -> list[tuple[int, ...]]:
         try:
             group = tuple(int(c) for c in part.split(",") if c.strip())
         except ValueError:
-            raise ConfigError(
-                f"classes: '{part}' is not a comma-separated list of class numbers (write e.g. 0,1|2,3)"
-            ) from None
+            raise ConfigError("classes", "classes_not_list", value=part) from None
         if not group:
-            raise ConfigError(f"classes: empty task in '{text}' (write e.g. 0,1|2,3)")
+            raise ConfigError("classes", "classes_empty_task", value=text)
         groups.append(group)
     flat = [c for g in groups for c in g]
     bad = sorted({c for c in flat if not 0 <= c < n_classes})
     if bad:
-        raise ConfigError(f"classes: {bad} do not exist; valid classes are 0..{n_classes - 1}")
+        raise ConfigError("classes", "classes_unknown", value=bad, high=n_classes - 1)
     repeated = sorted({c for c in flat if flat.count(c) > 1})
     if repeated:
-        raise ConfigError(f"classes: {repeated} appear in more than one task; each class may appear once")
+        raise ConfigError("classes", "classes_repeated", value=repeated)
     return groups
 
 
 def even_class_groups(n_classes: int, n_tasks: int) -> list[tuple[int, ...]]:
     if n_tasks < 1 or n_classes % n_tasks:
         divisors = [d for d in range(1, n_classes + 1) if n_classes % d == 0]
-        raise ConfigError(
-            f"tasks: {n_classes} classes cannot be split evenly into {n_tasks} tasks; "
-            f"choose one of {divisors} or give --classes"
-        )
+        raise ConfigError("n_tasks", "tasks_uneven", classes=n_classes, value=n_tasks, choices=divisors)
     size = n_classes // n_tasks
     return [tuple(range(t * size, (t + 1) * size)) for t in range(n_tasks)]
+
+
+def scenarios(info: BenchmarkInfo) -> tuple[str, ...]:
+    """The scenarios a benchmark offers, its default first. Permuted / rotated tasks share every class:
+    Domain-IL, or Task-IL meaning the task id is given at test time (which only task-aware models use)."""
+    return ("class-il", "task-il") if info.kind == "split" else ("domain-il", "task-il")
+
+
+def check_scenario(info: BenchmarkInfo, scenario: str | None) -> str:
+    """The run's scenario on `info` (its default where None); raises ConfigError where it does not apply."""
+    allowed = scenarios(info)
+    if scenario is None:
+        return allowed[0]
+    if scenario not in allowed:
+        raise ConfigError("scenario", "scenario_unsupported", benchmark=info.name, choices=allowed, value=scenario)
+    return scenario
+
+
+def task_sequence(
+    info: BenchmarkInfo, n_tasks: int | None = None, classes: str | None = None, scenario: str | None = None
+) -> tuple[list[tuple[int, ...]], str]:
+    """(the class groups of the tasks, the scenario): every task-sequence check, without loading any data."""
+    scenario = check_scenario(info, scenario)
+    n_classes = DATASET_CLASSES[info.dataset]
+    if info.kind != "split":
+        if classes:
+            raise ConfigError("classes", "classes_not_split", benchmark=info.name)
+        return [tuple(range(n_classes))] * (n_tasks or info.default_tasks), scenario
+    if not classes:
+        return even_class_groups(n_classes, n_tasks or info.default_tasks), scenario
+    groups = parse_class_groups(classes, n_classes)
+    if n_tasks is not None and n_tasks != len(groups):
+        raise ConfigError("n_tasks", "tasks_mismatch", value=n_tasks, classes=classes, count=len(groups))
+    return groups, scenario
 
 
 @dataclass
@@ -249,40 +282,14 @@ def build_benchmark(
     """The task sequence `name`; `validation=True` scores it on a hold-out of the training data instead of
     the test set (see validation_split)."""
     if name not in BENCHMARKS:
-        raise ConfigError(f"benchmark: unknown '{name}'; choose one of {', '.join(BENCHMARKS)}")
+        raise ConfigError("benchmark", "unknown_choice", value=name, choices=list(BENCHMARKS))
     info = BENCHMARKS[name]
+    groups, scenario = task_sequence(info, n_tasks, classes, scenario)
     data = load_dataset(info.dataset, device, data_dir)
     if validation:
         data = validation_split(data)
     gen = torch.Generator().manual_seed(seed)  # task construction draws from the seed alone
     device = data.x_train.device
-
-    if info.kind == "split":
-        scenario = scenario or "class-il"
-        if scenario not in ("class-il", "task-il"):
-            raise ConfigError(f"scenario: {name} supports class-il or task-il, not '{scenario}'")
-        if classes:
-            groups = parse_class_groups(classes, data.n_classes)
-            if n_tasks is not None and n_tasks != len(groups):
-                raise ConfigError(f"tasks: {n_tasks} given but classes '{classes}' define {len(groups)} tasks")
-        else:
-            groups = even_class_groups(data.n_classes, n_tasks or info.default_tasks)
-        if len(groups) < 1:
-            raise ConfigError("classes: give at least one task")
-    else:
-        scenario = scenario or "domain-il"
-        # task-il here means the task id is given at test time: every task has all classes, so only
-        # task-aware models (a head or mask per task, Strategy.needs_task_id) score differently.
-        if scenario not in ("domain-il", "task-il"):
-            raise ConfigError(
-                f"scenario: {name} supports domain-il, or task-il (the task id given at test time), not '{scenario}'"
-            )
-        if classes:
-            raise ConfigError(f"classes: {name} tasks all use every class; --classes applies to split benchmarks")
-        n_tasks = n_tasks or info.default_tasks
-        if not 1 <= n_tasks <= 100:
-            raise ConfigError(f"tasks: {n_tasks} is out of range; choose 1..100 tasks")
-        groups = [tuple(range(data.n_classes))] * n_tasks
 
     tasks = []
     n_pixels = data.x_train[0].numel()

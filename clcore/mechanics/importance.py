@@ -3,6 +3,8 @@ the quadratic penalty that anchors important weights, and a compact summary for 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
@@ -115,33 +117,50 @@ def _fisher_vmap(model, x, y, logit_fn, chunk):
     return fisher
 
 
-def importance_summary(model: nn.Module, importance: dict[str, torch.Tensor], image_shape, bins: int = 30) -> dict:
-    """What the importance views draw: the first layer's importance per hidden unit as images (MLP),
-    its per-input-pixel total, and a log10 histogram per parameter tensor."""
+@dataclass(frozen=True)
+class Histogram:
+    """A parameter tensor's importance: log10 histogram (counts per bin, bin edges), mean and max."""
+
+    log10_counts: list[float]
+    log10_edges: list[float]
+    mean: float
+    max: float
+
+
+@dataclass(frozen=True)
+class ImportanceSummary:
+    """What the importance views draw: a histogram per parameter tensor and, for a linear first layer that
+    sees the image, its importance per hidden unit as images (units x H x W) and per input pixel (H x W).
+    The unit maps are too large for a run's JSON result, which drops them (None when read back)."""
+
+    layers: dict[str, Histogram]
+    unit_maps: torch.Tensor | None = None
+    pixel_map: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class ImportanceReport:
+    """A regularisation strategy's task-end report: the accumulated and the last task's own importance."""
+
+    importance: ImportanceSummary
+    task_importance: ImportanceSummary
+
+
+def importance_summary(model: nn.Module, importance: dict[str, torch.Tensor], image_shape, bins: int = 30):
     first = model.first_layer
     first_name = next(name for name, p in model.named_parameters() if p is first.weight)
     w = importance[first_name].detach().float().cpu()
     c, h, wd = image_shape
-    summary = {"layers": {}}
-    if w.dim() == 2 and w.shape[1] == c * h * wd:  # a linear first layer sees the image directly
-        unit_maps = w.view(-1, c, h, wd).sum(1)  # (units, H, W)
-        summary["unit_maps"] = unit_maps
-        summary["pixel_map"] = unit_maps.sum(0)
+    unit_maps = w.view(-1, c, h, wd).sum(1) if w.dim() == 2 and w.shape[1] == c * h * wd else None
+    layers = {}
     for name, value in importance.items():
         v = value.detach().float().flatten().cpu().clamp_min(1e-12).log10()
         counts, edges = torch.histogram(v, bins=bins)
-        summary["layers"][name] = {
-            "log10_counts": counts.tolist(),
-            "log10_edges": edges.tolist(),
-            "mean": float(value.mean()),
-            "max": float(value.max()),
-        }
-    return summary
+        layers[name] = Histogram(counts.tolist(), edges.tolist(), float(value.mean()), float(value.max()))
+    return ImportanceSummary(layers, unit_maps, None if unit_maps is None else unit_maps.sum(0))
 
 
-def importance_report(model: nn.Module, importance: dict, task_importance: dict, image_shape) -> dict:
-    """A regularisation strategy's task-end report: the accumulated and the last task's own importance."""
-    return {
-        "importance": importance_summary(model, importance, image_shape),
-        "task_importance": importance_summary(model, task_importance, image_shape),
-    }
+def importance_report(model: nn.Module, importance: dict, task_importance: dict, image_shape) -> ImportanceReport:
+    return ImportanceReport(
+        importance_summary(model, importance, image_shape), importance_summary(model, task_importance, image_shape)
+    )

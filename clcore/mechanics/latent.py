@@ -4,6 +4,8 @@ and what a buffer of latent activations costs next to one of raw images)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -13,11 +15,9 @@ from clcore.errors import ConfigError
 def check_cut(model: nn.Module, strategy: str, cut: int) -> None:
     depth = getattr(model, "depth", None)
     if depth is None:
-        raise ConfigError(f"{strategy}: the model {type(model).__name__} cannot be cut into blocks")
+        raise ConfigError("model", "not_cuttable", strategy=strategy, model=type(model).__name__)
     if cut > depth:
-        raise ConfigError(
-            f"--param latent_layer of {strategy}: {cut} is deeper than the model's {depth} blocks; choose 0..{depth}"
-        )
+        raise ConfigError("params.latent_layer", "cut_too_deep", value=cut, depth=depth)
 
 
 def freeze_lower(model: nn.Module, cut: int, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -37,39 +37,47 @@ def keep_frozen_in_eval(model: nn.Module, cut: int) -> None:
         module.eval()
 
 
-def layer_table(model: nn.Module) -> list[dict]:
+@dataclass(frozen=True)
+class LayerRow:
+    """A block (or the classifier): its name, parameter count and how many of them still learn."""
+
+    name: str
+    params: int
+    trainable: int
+
+
+@dataclass(frozen=True)
+class LatentMemory:
+    """What the latent buffer holds (`stored` activations of `latent_shape`), in bytes, next to the same
+    number of raw inputs."""
+
+    stored: int
+    latent_shape: list[int]
+    latent_bytes: int
+    raw_bytes: int
+
+
+def layer_table(model: nn.Module) -> list[LayerRow]:
     """Per block and the classifier: its name, parameter count and how many of them still learn."""
     names = {module: name for name, module in model.named_modules()}
     rows = []
     for i, (modules, _) in enumerate(model.blocks()):
         params = [p for m in modules for p in m.parameters()]
         label = "+".join(names[m] for m in modules) or f"block {i + 1} (no parameters)"
-        rows.append(
-            {
-                "name": label,
-                "params": sum(p.numel() for p in params),
-                "trainable": sum(p.numel() for p in params if p.requires_grad),
-            }
-        )
+        rows.append(LayerRow(label, sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)))
     head = list(model.classifier.parameters())
-    rows.append(
-        {
-            "name": "classifier",
-            "params": sum(p.numel() for p in head),
-            "trainable": sum(p.numel() for p in head if p.requires_grad),
-        }
-    )
+    rows.append(LayerRow("classifier", sum(p.numel() for p in head), sum(p.numel() for p in head if p.requires_grad)))
     return rows
 
 
-def memory_report(buffer, raw_example: torch.Tensor) -> dict:
+def memory_report(buffer, raw_example: torch.Tensor) -> LatentMemory:
     """What the latent buffer holds, in bytes, next to the same number of raw inputs (`raw_example`:
     one input as the data set keeps it)."""
     stored = len(buffer)
     latent = buffer.x[0] if buffer.x is not None else None
-    return {
-        "stored": stored,
-        "latent_shape": list(latent.shape) if latent is not None else [],
-        "latent_bytes": stored * (latent.numel() * latent.element_size() if latent is not None else 0),
-        "raw_bytes": stored * raw_example.numel() * raw_example.element_size(),
-    }
+    return LatentMemory(
+        stored=stored,
+        latent_shape=list(latent.shape) if latent is not None else [],
+        latent_bytes=stored * (latent.numel() * latent.element_size() if latent is not None else 0),
+        raw_bytes=stored * raw_example.numel() * raw_example.element_size(),
+    )

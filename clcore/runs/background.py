@@ -3,24 +3,39 @@
 The trainer thread advances the run in short slices while holding a lock, so a reader that takes the
 lock (`with bg.lock:` or `bg.snapshot()`) sees a consistent state and waits at most one slice. Pause
 and stop take effect at the next batch boundary after the current slice (well under half a second).
-An optional semaphore caps how many runs train at once in a process; a run waiting for it is "queued",
-and a paused run gives its slot back (re-queueing when played again), so a paused run blocks no one.
+A run of a RunQueue (clcore.runs.queue) trains only while it holds one of the queue's slots; waiting
+for one it is QUEUED, and a paused run gives its slot back (re-queueing when played again).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from clcore.runs.events import EpochEnd, TaskEnd
-from clcore.runs.run import Run
+from clcore.runs.run import Run, RunSnapshot
+from clcore.runs.state import RunState
+
+if TYPE_CHECKING:
+    from clcore.runs.queue import RunQueue
 
 SLICE_S = 0.05
 
 
 class BackgroundRun:
-    def __init__(self, run: Run, slots: threading.Semaphore | None = None, slice_s: float = SLICE_S):
-        self.run, self.slots, self.slice_s = run, slots, slice_s
+    def __init__(
+        self,
+        run: Run,
+        queue: RunQueue | None = None,
+        slice_s: float = SLICE_S,
+        on_end: Callable[[BackgroundRun], None] | None = None,
+    ):
+        """Without a queue the run trains whenever played. `on_end(self)` is called from the trainer thread
+        when it is done (run over, slot given back, lock released); RunQueue.submit is the usual way in."""
+        self.run, self.queue, self.slice_s, self.on_end = run, queue, slice_s, on_end
         self.lock = threading.RLock()
         self._wake = threading.Condition(threading.Lock())
         self._playing = False
@@ -61,12 +76,24 @@ class BackgroundRun:
         return not self._thread.is_alive()
 
     @property
-    def state(self) -> str:
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def state(self) -> RunState:
         if self.run.done:
             return self.run.status
         if self.queued:
-            return "queued"
-        return "playing" if self._playing or self._step_unit else ("paused" if self.run.step else "ready")
+            return RunState.QUEUED
+        if self._playing or self._step_unit:
+            return RunState.RUNNING
+        return RunState.PAUSED if self.run.step else RunState.READY
+
+    def snapshot(self, full: bool = True) -> RunSnapshot:
+        """Run.snapshot() taken under the trainer's lock (consistent; waits at most one slice), with this
+        driver's state (QUEUED, PAUSED, ...) in place of the run's own."""
+        with self.lock:
+            return dataclasses.replace(self.run.snapshot(full), state=self.state)
 
     # trainer thread ------------------------------------------------------------------------------
     def _next_command(self):
@@ -83,10 +110,7 @@ class BackgroundRun:
         """Queue for a training slot; give up (False) if paused or stopped meanwhile."""
         self.queued = True
         try:
-            while self._wants_to_train():
-                if self.slots.acquire(timeout=0.1):
-                    return True
-            return False
+            return self.queue.acquire(self, self._wants_to_train)
         finally:
             self.queued = False
 
@@ -95,7 +119,7 @@ class BackgroundRun:
         try:
             while True:
                 stop, unit = self._next_command()
-                if not stop and self.slots is not None and not held:
+                if not stop and self.queue is not None and not held:
                     held = self._wait_for_slot()
                     continue  # read the command again: it may have changed while queued
                 with self.lock:
@@ -119,11 +143,13 @@ class BackgroundRun:
                     if self.run.done:
                         return
                 if held and not self._wants_to_train():
-                    self.slots.release()
+                    self.queue.release(self)
                     held = False
                 # CPython's locks are not fair: without yielding here this thread takes the lock back at
                 # once, and a reader (the app's views) could wait several slices, at times over a second.
                 time.sleep(0)
         finally:
             if held:
-                self.slots.release()
+                self.queue.release(self)
+            if self.on_end is not None:
+                self.on_end(self)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clcore.runs.state import RunState
+
 
 @dataclass
 class BatchEnd:
@@ -47,5 +49,5 @@ class TaskEnd:
 
 @dataclass
 class RunEnd:
-    status: str  # "finished" | "stopped" | "failed"
+    status: RunState  # FINISHED | STOPPED | FAILED
     message: str = ""

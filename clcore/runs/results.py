@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -22,7 +23,11 @@ def _metrics_for(rows, random_init, offline: bool) -> dict:
 
 
 def jsonable(value):
-    """Tensors to lists (large ones dropped), non-finite floats to None, tuples to lists."""
+    """Tensors to lists (large ones dropped), non-finite floats to None, tuples to lists, dataclasses (the
+    strategies' typed reports) to dicts of their fields."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # every field kept (a dropped tensor as None); read directly, as dataclasses.asdict would deep-copy tensors
+        return {field.name: jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, torch.Tensor):
         return value.tolist() if value.numel() <= MAX_ARRAY_IN_JSON else None
     if isinstance(value, dict):

@@ -27,6 +27,7 @@ from clcore.mechanics.buffer import ReplayBuffer
 from clcore.models import build_model
 from clcore.runs.evaluation import evaluate
 from clcore.runs.events import BatchEnd, EpochEnd, Evaluation, RunEnd, TaskEnd
+from clcore.runs.state import RunState
 from clcore.settings.config import RunConfig, make_config, resolve_device
 from clcore.strategies import REGISTRY, Batch
 
@@ -67,6 +68,72 @@ class RunRecord:
     buffer_history: list = dataclasses.field(default_factory=list)  # (step, composition)
     step_stats: list = dataclasses.field(default_factory=list)  # (step, strategy's drained stats)
     strategy_reports: list = dataclasses.field(default_factory=list)  # one per task end
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSnapshot:
+    """One consistent copy of everything a live view draws (`Run.snapshot()`; from another thread,
+    `BackgroundRun.snapshot()`, which takes the trainer's lock). The copies are the snapshot's own: the run
+    can go on training while a page draws them."""
+
+    state: RunState
+    message: str
+    step: int
+    task: int  # the phase being trained (0-based)
+    epoch: int
+    epochs: int
+    n_tasks: int
+    total_steps: int
+    elapsed: float  # seconds spent advancing
+    speed: float | None  # training samples per second over the last reported window
+    strategy: str
+    benchmark: str
+    scenario: str
+    task_names: list
+    class_names: list
+    primary: str  # the model whose accuracy the run reports
+    models: list  # every evaluated model
+    offline: bool  # trains on all tasks at once (joint)
+    has_task_il: bool
+    boundaries: list  # step at each task end
+    reports: list  # the strategy's report at each task end
+    # the curves: empty in a snapshot taken with full=False
+    matrix: dict = dataclasses.field(default_factory=dict)  # model -> accuracy rows R[i] so far
+    matrix_til: dict = dataclasses.field(default_factory=dict)  # the same with Task-IL masking
+    evals: list = dataclasses.field(default_factory=list)  # Evaluation events
+    loss_steps: list = dataclasses.field(default_factory=list)
+    loss: list = dataclasses.field(default_factory=list)
+    buffer_history: list = dataclasses.field(default_factory=list)  # (step, composition)
+    step_stats: list = dataclasses.field(default_factory=list)  # (step, the strategy's per-step statistics)
+    buffer_samples: list = dataclasses.field(default_factory=list)  # (image HxW or HxWxC in [0, 1], class, task)
+
+    @property
+    def tasks_done(self) -> int:
+        return len(self.boundaries)
+
+    @property
+    def done(self) -> bool:
+        return self.state.terminal
+
+
+def _buffer_samples(buffer, bench, per_task: int = 2, limit: int = 12) -> list:
+    """A few stored examples of each task, un-normalised to images for display."""
+    n = len(buffer)
+    if not n:
+        return []
+    tasks = buffer.task[:n]
+    picks = []
+    for task in torch.unique(tasks).tolist():
+        picks += torch.nonzero(tasks == task).flatten()[:per_task].tolist()
+    picks = picks[:limit]
+    x = buffer.x[picks].detach().float().cpu()
+    mean, std = bench.data.mean, bench.data.std
+    x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+    images = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    return [
+        (img[:, :, 0] if img.shape[2] == 1 else img, y, task)
+        for img, y, task in zip(images, buffer.y[picks].tolist(), buffer.task[picks].tolist())
+    ]
 
 
 class Run:
@@ -137,7 +204,7 @@ class Run:
         )
 
         self.record = RunRecord()
-        self.status = "ready"  # ready -> running -> finished | stopped | failed
+        self.status = RunState.READY  # READY -> RUNNING -> FINISHED | STOPPED | FAILED
         self.message = ""
         self.step = self.task = self.epoch = 0
         self.train_samples = 0
@@ -150,7 +217,7 @@ class Run:
     # public API --------------------------------------------------------------------------------
     @property
     def done(self) -> bool:
-        return self.status in ("finished", "stopped", "failed")
+        return self.status.terminal
 
     @property
     def n_tasks(self) -> int:
@@ -159,6 +226,48 @@ class Run:
     @property
     def primary_model(self) -> str:
         return next(iter(self.strategy.evaluation_models()))
+
+    def snapshot(self, full: bool = True) -> RunSnapshot:
+        """A copy of the run's progress; `full=False` leaves out the curves and buffer samples (a cheap
+        status read). Not thread-safe by itself: while another thread advances the run, use
+        BackgroundRun.snapshot()."""
+        rec, bench, strategy = self.record, self.benchmark, self.strategy
+        curves = {}
+        if full:
+            curves = dict(
+                matrix={m: [list(r) for r in rows] for m, rows in rec.matrix.items()},
+                matrix_til={m: [list(r) for r in rows] for m, rows in rec.matrix_task_il.items()},
+                evals=list(rec.evals),
+                loss_steps=list(rec.loss_steps),
+                loss=list(rec.loss),
+                buffer_history=list(rec.buffer_history),
+                step_stats=list(rec.step_stats),
+                buffer_samples=_buffer_samples(strategy.buffer, bench) if strategy.buffer is not None else [],
+            )
+        return RunSnapshot(
+            state=self.status,
+            message=self.message,
+            step=self.step,
+            task=self.task,
+            epoch=self.epoch,
+            epochs=self.config.epochs,
+            n_tasks=self.n_tasks,
+            total_steps=self.total_steps,
+            elapsed=self.active_s,
+            speed=rec.samples_per_s[-1] if rec.samples_per_s else None,
+            strategy=self.config.strategy,
+            benchmark=self.config.benchmark,
+            scenario=bench.scenario,
+            task_names=[task.name for task in bench.tasks],
+            class_names=list(bench.data.class_names),
+            primary=self.primary_model,
+            models=list(strategy.evaluation_models()),
+            offline=strategy.trains_offline,
+            has_task_il=bench.has_task_il,
+            boundaries=list(rec.task_boundaries),
+            reports=list(rec.strategy_reports),
+            **curves,
+        )
 
     def subscribe(self, listener: Callable) -> None:
         """Call `listener(event)` for every event from now on (in the thread that advances the run)."""
@@ -172,7 +281,7 @@ class Run:
         self._pending = []
         if self.done:
             return []
-        self.status = "running"
+        self.status = RunState.RUNNING
         if self.device.type == "cpu" and torch.get_num_threads() != self.config.cpu_threads:
             torch.set_num_threads(self.config.cpu_threads)  # process-wide: see auto_cpu_threads
         start = time.perf_counter()
@@ -188,12 +297,12 @@ class Run:
                 ):
                     break
         except TrainingDiverged as error:
-            self._finish("failed", str(error))
+            self._finish(RunState.FAILED, str(error))
         except KeyboardInterrupt:  # Ctrl-C: a stop by the user, not a failure (results so far are kept)
-            self._finish("stopped", "interrupted (Ctrl-C)")
+            self._finish(RunState.STOPPED, "interrupted (Ctrl-C)")
             raise
         except BaseException as error:
-            self._finish("failed", f"{type(error).__name__}: {error}")
+            self._finish(RunState.FAILED, f"{type(error).__name__}: {error}")
             raise
         finally:
             self.active_s += time.perf_counter() - start
@@ -208,7 +317,7 @@ class Run:
         """End the run at the current batch boundary, keeping everything measured so far."""
         if not self.done:
             self._steps.close()
-            self._finish("stopped", message)
+            self._finish(RunState.STOPPED, message)
 
     # training ----------------------------------------------------------------------------------
     def _emit(self, event) -> None:
@@ -216,7 +325,7 @@ class Run:
         for listener in self._listeners:
             listener(event)
 
-    def _finish(self, status: str, message: str = "") -> None:
+    def _finish(self, status: RunState, message: str = "") -> None:
         self.status, self.message = status, message
         self._emit(RunEnd(status, message))
 
@@ -290,7 +399,7 @@ class Run:
                 self.record.buffer_history.append((self.step, composition))
             self._emit(TaskEnd(self.step, phase_index, row, report, composition))
             yield "task"
-        self._finish("finished")
+        self._finish(RunState.FINISHED)
 
     def _check_weights_finite(self, phase_index: int) -> None:
         """End-of-task updates (P&C's compress, GDumb's retraining, ...) train outside observe(), whose loss

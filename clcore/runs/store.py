@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clcore.runs.results import jsonable
+from clcore.runs.state import RunState
 
 STORE_ENV = "CLCORE_STORE"
 DEFAULT_STORE = Path(__file__).resolve().parents[2] / "data" / "runs.sqlite"
-STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
+# The states a stored run can have: training in some session, or over (kept as the states' value strings).
+STORED_STATES = (RunState.RUNNING, RunState.FINISHED, RunState.STOPPED, RunState.FAILED, RunState.INTERRUPTED)
 # The small part of a stored result that listings show (see `RunStore.list_summaries`).
 SUMMARY_FIELDS = (
     "status",
@@ -61,7 +63,7 @@ class StoredRun:
     label: str
     created: float
     updated: float
-    status: str
+    status: RunState
     config: dict
     result: dict | None
 
@@ -81,7 +83,14 @@ class RunStore:
 
     def _row(self, row) -> StoredRun:
         return StoredRun(
-            row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), json.loads(row[7]) if row[7] else None
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            RunState(row[5]),
+            json.loads(row[6]),
+            json.loads(row[7]) if row[7] else None,
         )
 
     def create(self, workspace: str, config: dict, label: str = "") -> int:
@@ -89,19 +98,19 @@ class RunStore:
         with self._lock, self._db:
             cur = self._db.execute(
                 "INSERT INTO runs (workspace, label, created, updated, status, config) VALUES (?,?,?,?,?,?)",
-                (workspace, label, now, now, "running", json.dumps(jsonable(config))),
+                (workspace, label, now, now, RunState.RUNNING.value, json.dumps(jsonable(config))),
             )
             return cur.lastrowid
 
-    def save(self, run_id: int, result: dict | None, status: str) -> None:
+    def save(self, run_id: int, result: dict | None, status: RunState) -> None:
         """Replace a run's (partial or final) result and status."""
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}")
+        if status not in STORED_STATES:
+            raise ValueError(f"status must be one of {', '.join(STORED_STATES)}, not {status!r}")
         payload = json.dumps(jsonable(result)) if result is not None else None
         with self._lock, self._db:
             self._db.execute(
                 "UPDATE runs SET result = COALESCE(?, result), status = ?, updated = ? WHERE id = ?",
-                (payload, status, time.time(), run_id),
+                (payload, RunState(status).value, time.time(), run_id),
             )
 
     def rename(self, run_id: int, label: str, workspace: str | None = None) -> bool:
@@ -146,7 +155,7 @@ class RunStore:
                     elif value is not None and name == "offline":  # JSON true/false come back as 1/0
                         value = bool(value)
                     result[name] = value
-            out.append(StoredRun(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), result))
+            out.append(StoredRun(r[0], r[1], r[2], r[3], r[4], RunState(r[5]), json.loads(r[6]), result))
         return out
 
     def delete(self, run_id: int, workspace: str) -> bool:
@@ -154,10 +163,11 @@ class RunStore:
             return self._db.execute("DELETE FROM runs WHERE id = ? AND workspace = ?", (run_id, workspace)).rowcount > 0
 
     def mark_interrupted(self) -> int:
-        """Runs left 'running' by a process that is gone; call once when a server starts."""
+        """Runs left running by a process that is gone; call once when a server starts."""
         with self._lock, self._db:
             return self._db.execute(
-                "UPDATE runs SET status = 'interrupted', updated = ? WHERE status = 'running'", (time.time(),)
+                "UPDATE runs SET status = ?, updated = ? WHERE status = ?",
+                (RunState.INTERRUPTED.value, time.time(), RunState.RUNNING.value),
             ).rowcount
 
     def close(self) -> None:

@@ -17,22 +17,11 @@ import functools
 import json
 from pathlib import Path
 
+from clcore.settings.declaration import SETTINGS
+
 TABLE_PATH = Path(__file__).resolve().parents[1] / "strategies" / "recommended.json"
 # The settings an entry declares; everything else (model, device, seed, live evaluation) is the user's.
-DECLARED = (
-    "n_tasks",
-    "train_subset",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "momentum",
-    "weight_decay",
-    "buffer_size",
-    "replay_batch_size",
-    "scenario",
-    "params",
-)
+DECLARED = (*(s.name for s in SETTINGS if s.recommended), "params")
 
 
 @functools.cache

@@ -9,13 +9,23 @@ Real-Time Continual Learning", Sec. IV; AR1 from Maltoni & Lomonaco 2019, Sec. 5
 - the blocks below the latent layer are frozen after the first task, and the buffer replays their
   activations (latent replay, clcore.strategies.latent_replay)."""
 
+from dataclasses import dataclass
+
 import torch
 
-from clcore.mechanics.importance import importance_report
+from clcore.mechanics.importance import ImportanceSummary, importance_report
 from clcore.mechanics.path_integral import PathIntegral
 from clcore.strategies.base import Param, register
-from clcore.strategies.cwr_star import CWRStar
+from clcore.strategies.cwr_star import CWRStar, CWRStarReport
 from clcore.strategies.latent_replay import LatentReplay
+
+
+@dataclass(frozen=True, kw_only=True)
+class AR1Report(CWRStarReport):
+    """CWR*'s report, with SI's importance (accumulated and the last task's) as EWC / SI report it."""
+
+    importance: ImportanceSummary
+    task_importance: ImportanceSummary
 
 
 @register
@@ -25,6 +35,7 @@ class AR1(CWRStar):
     title = "AR1* with latent replay"
     summary = "CWR* head + Synaptic Intelligence on the layers above a frozen latent layer + latent replay."
     uses_buffer = True
+    report_type = AR1Report
     params = (
         LatentReplay.params[0],
         Param("c", 0.5, 0.0, 1e6, "c: strength of SI's penalty on the layers between the latent layer and the head"),
@@ -56,8 +67,7 @@ class AR1(CWRStar):
         super().end_task(task_index)  # consolidate the head, freeze (after the first task), store latents
 
     def task_end_report(self):
-        report = super().task_end_report()
-        report.update(
-            importance_report(self.model, self.si.importance, self.si.task_importance, self.benchmark.data.image_shape)
+        importance = importance_report(
+            self.model, self.si.importance, self.si.task_importance, self.benchmark.data.image_shape
         )
-        return report
+        return AR1Report(**vars(super().task_end_report()), **vars(importance))

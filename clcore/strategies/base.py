@@ -2,7 +2,8 @@
 
 A strategy is one small class: `observe(batch)` does one training step (mammoth's name for it) and
 returns the loss; `begin_task` / `end_task` are optional hooks. What the app visualises is returned as
-data by `task_end_report()` and `drain_step_stats()`, never drawn here.
+data by `task_end_report()` (an instance of the strategy's `report_type`, a frozen dataclass declared
+in its module) and `drain_step_stats()`, never drawn here.
 
 Hooks a strategy may override besides those:
 - `training_phases(tasks)`: which tasks' data each phase trains on (one task each by default; joint:
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clcore.errors import ConfigError
+from clcore.errors import ConfigError, out_of_range
+from clcore.mechanics.reports import read_report
 
 REGISTRY: dict[str, type[Strategy]] = {}
 # The survey's method families (seeds/001), in listing order.
@@ -55,8 +57,9 @@ class Param:
         return type(self.default)
 
     def parse(self, value, strategy: str):
-        """Convert and range-check a value (a string from the CLI or URL, or a number)."""
-        where = f"--param {self.name} of {strategy}"
+        """Convert and range-check a value (a string from the CLI or URL, or a number); a ConfigError names
+        the setting `params.<name>`."""
+        where = f"params.{self.name}"
         try:
             if self.kind is bool:
                 if isinstance(value, str):
@@ -70,13 +73,13 @@ class Param:
                     raise ValueError
                 number = int(number)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: '{value}' is not a valid {self.kind.__name__}") from None
+            raise ConfigError(where, "not_a_number", value=value, kind=self.kind.__name__) from None
         if (
             not math.isfinite(number)
             or (self.low is not None and number < self.low)
             or (self.high is not None and number > self.high)
         ):
-            raise ConfigError(f"{where}: {value} is out of range; choose {self.low}..{self.high}")
+            raise out_of_range(where, value, self.low, self.high)
         return number
 
     def describe(self) -> dict:
@@ -138,6 +141,7 @@ class Strategy:
     # run and the Learn card explains (the reason's text: `expect.weak.<id>` in the app's catalogs). Task-aware
     # strategies (needs_task_id) need not declare Class-IL / Domain-IL: the app knows they guess the task there.
     weak_scenarios: ClassVar[dict[str, str]] = {}
+    report_type: ClassVar[type | None] = None  # the frozen dataclass task_end_report() returns (None: no report)
 
     def __init__(
         self,
@@ -163,8 +167,8 @@ class Strategy:
         known = {p.name: p for p in cls.params}
         unknown = sorted(set(given) - set(known))
         if unknown:
-            valid = ", ".join(known) or "none"
-            raise ConfigError(f"--param {unknown[0]}: unknown for strategy {cls.name}; its parameters are: {valid}")
+            valid = list(known) or ["none"]
+            raise ConfigError("params", "param_unknown", value=unknown[0], strategy=cls.name, choices=valid)
         return {name: (p.parse(given[name], cls.name) if name in given else p.default) for name, p in known.items()}
 
     @classmethod
@@ -208,8 +212,14 @@ class Strategy:
         """Models to evaluate; the first is the one whose accuracy the run reports."""
         return {"student": self.model}
 
-    def task_end_report(self) -> dict:
-        return {}
+    def task_end_report(self):
+        """What the strategy's view draws at a task end: an instance of `report_type` (None: nothing)."""
+        return None
+
+    @classmethod
+    def read_report(cls, data: dict | None):
+        """A task-end report back from its form in a run's JSON result (clcore.runs.results)."""
+        return None if data is None or cls.report_type is None else read_report(cls.report_type, data)
 
     def drain_step_stats(self) -> dict | None:
         """Per-step statistics gathered since the last call (by default the means of `self.stats`)."""

@@ -9,6 +9,7 @@ consistency term (the reference code runs the buffer batch twice; identical with
 """
 
 from copy import deepcopy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,10 +18,29 @@ from clcore.mechanics.ema import ema_update
 from clcore.strategies.base import Param, Strategy, register
 
 
+@dataclass(frozen=True)
+class TeacherChoices:
+    """Replayed buffer samples per task (the sample's task) whose target came from the plastic and from
+    the stable teacher; `steps`: the optimizer steps counted (one logging window; the whole run at a task
+    end)."""
+
+    plastic: list[int]
+    stable: list[int]
+    steps: int
+
+
+@dataclass(frozen=True)
+class CLSERReport:
+    """Teacher choices over the whole run so far."""
+
+    teacher_choices_total: TeacherChoices
+
+
 @register
 class CLSER(Strategy):
     name = "clser"
     family = "replay"
+    report_type = CLSERReport
     title = "CLS-ER (fast and slow teachers)"
     summary = (
         "Replay with two EMA teachers, plastic and stable; each buffer sample is matched to the more confident one."
@@ -96,8 +116,8 @@ class CLSER(Strategy):
         self._pending_choices.clear()
         self.choice_log = torch.cat([self.choice_log, window])
         totals = window.sum(0)
-        return {"plastic": totals[0].tolist(), "stable": totals[1].tolist(), "steps": len(window)}
+        return TeacherChoices(totals[0].tolist(), totals[1].tolist(), len(window))
 
     def task_end_report(self):
         totals = self.choice_log.sum(0)
-        return {"teacher_choices_total": {"plastic": totals[0].tolist(), "stable": totals[1].tolist()}}
+        return CLSERReport(TeacherChoices(totals[0].tolist(), totals[1].tolist(), len(self.choice_log)))

@@ -3,15 +3,25 @@ network keeps training on ALL the data seen so far, tasks 1..i shuffled together
 Unbounded memory and a cost that grows with every task: the upper reference for replay methods under
 the same budget of epochs per phase."""
 
+from dataclasses import dataclass
+
 import torch
 
 from clcore.strategies.base import register
 from clcore.strategies.finetune import Finetune
 
 
+@dataclass(frozen=True)
+class CumulativeReport:
+    """How many samples of each task a phase trained on."""
+
+    samples_per_task: list[int]
+
+
 @register
 class Cumulative(Finetune):
     name = "cumulative"
+    report_type = CumulativeReport
     title = "Cumulative (all data so far)"
     summary = "At every task, trains on the data of all tasks seen so far, shuffled together (unbounded memory)."
 
@@ -34,4 +44,4 @@ class Cumulative(Finetune):
 
     def task_end_report(self):
         """How many samples of each task this phase trained on (one epoch: every sample of tasks 1..i)."""
-        return {"samples_per_task": self.phase_counts.tolist()}
+        return CumulativeReport(self.phase_counts.tolist())

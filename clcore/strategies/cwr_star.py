@@ -8,11 +8,20 @@ weights of classes seen before), competing only among those classes. At the task
 consolidated into cw with the per-class weighting of clcore.mechanics.cwr; the network is evaluated with cw
 (mid-task: with what consolidating now would give)."""
 
+from dataclasses import dataclass
+
 import torch
 
 from clcore.mechanics.cwr import ConsolidatedHead, ConsolidatedModel
 from clcore.strategies.base import register
-from clcore.strategies.latent_replay import LatentReplay
+from clcore.strategies.latent_replay import LatentReplay, LatentReport
+
+
+@dataclass(frozen=True, kw_only=True)
+class CWRStarReport(LatentReport):
+    """The latent report, with how many training examples each class's consolidated weights stand for."""
+
+    consolidated_counts: list[int]
 
 
 @register
@@ -28,6 +37,7 @@ class CWRStar(LatentReplay):
     )
     uses_buffer = False
     params = ()
+    report_type = CWRStarReport
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -54,6 +64,4 @@ class CWRStar(LatentReplay):
         return {"student": self.consolidated_model}
 
     def task_end_report(self):
-        report = super().task_end_report()
-        report["consolidated_counts"] = self.head.past.tolist()
-        return report
+        return CWRStarReport(**vars(super().task_end_report()), consolidated_counts=self.head.past.tolist())

@@ -107,9 +107,7 @@ class DualNet(Strategy):
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)
         if not hasattr(model, "hidden"):
-            raise ConfigError(
-                "dualnet: its slow and fast learners are built on the MLP's hidden layers; choose --model mlp"
-            )
+            raise ConfigError("model", "dualnet_needs_mlp", strategy=self.name)
         self.dualnet = DualNetModel(model).to(self.benchmark.device)
         width = model.hidden[-1].out_features
         self.projector = nn.Sequential(

@@ -10,6 +10,7 @@ so this is where the ensemble can fail."""
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +47,20 @@ class Ensemble(nn.Module):
         return self.answering_member(x)[0]
 
 
+@dataclass(frozen=True)
+class EnsembleReport:
+    """members_acc[m][t]: member m's accuracy (%) on task t among that task's classes (Task-IL);
+    answered[t][m]: the share (%) of task t's test samples that member m answered without the task id."""
+
+    members_acc: list[list[float]]
+    answered: list[list[float]]
+
+
 @register
 class EnsembleStrategy(Strategy):
     name = "ensemble"
     family = "baseline"
+    report_type = EnsembleReport
     title = "Ensemble (one model per task)"
     summary = (
         "Trains a fresh copy of the initial network on each task; without the task id the most "
@@ -80,8 +91,6 @@ class EnsembleStrategy(Strategy):
 
     @torch.no_grad()
     def task_end_report(self):
-        """members_acc[m][t]: member m's accuracy on task t among that task's classes (Task-IL);
-        answered[t][m]: the share of task t's test samples that member m answered without the task id."""
         bench, n_members = self.benchmark, len(self.ensemble.members)
         was_training = self.model.training
         self.ensemble.eval()
@@ -94,4 +103,4 @@ class EnsembleStrategy(Strategy):
             chosen = self.ensemble.answering_member(x)[1]
             answered.append((torch.bincount(chosen, minlength=n_members).float() * 100 / len(y)).tolist())
         self.model.train(was_training)
-        return {"members_acc": members_acc, "answered": answered}
+        return EnsembleReport(members_acc, answered)

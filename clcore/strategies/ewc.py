@@ -3,7 +3,14 @@ Fisher of that task's data is added to a decayed running Fisher, and the weights
 
 import torch
 
-from clcore.mechanics.importance import importance_report, online_sum, quadratic_penalty, snapshot, task_fisher
+from clcore.mechanics.importance import (
+    ImportanceReport,
+    importance_report,
+    online_sum,
+    quadratic_penalty,
+    snapshot,
+    task_fisher,
+)
 from clcore.strategies.base import Param, Strategy, register
 
 
@@ -14,6 +21,7 @@ class OnlineEWC(Strategy):
     title = "Online EWC"
     summary = "Penalises moving weights that the Fisher information marks as important for earlier tasks."
     weak_scenarios = {"class-il": "regularisation"}  # near fine-tune there (van de Ven & Tolias 2019)
+    report_type = ImportanceReport
     params = (
         Param("ewc_lambda", 10.0, 0.0, 1e6, "lambda: strength of the penalty sum_k F_k (theta_k - theta*_k)^2"),
         Param("gamma", 1.0, 0.0, 1.0, "decay of the running Fisher at each new task (1 = plain sum)"),

@@ -20,6 +20,7 @@ balances classes and not tasks, keeps the first task's samples and drops the lat
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -32,10 +33,21 @@ WEIGHT_DECAY = 1e-6
 GRAD_CLIP = 10.0
 
 
+@dataclass(frozen=True)
+class GDumbReport:
+    """The retraining from scratch at a task end: mean loss and learning rate per epoch over the memory, and
+    the memory's examples per class."""
+
+    retrain_loss: list[float]
+    retrain_lr: list[float]
+    buffer_classes: list[int]
+
+
 @register
 class GDumb(Strategy):
     name = "gdumb"
     family = "replay"
+    report_type = GDumbReport
     title = "GDumb (greedy sampler, dumb learner)"
     summary = (
         "Keeps a class-balanced memory of the stream and, at each task end, trains a network from "
@@ -63,10 +75,7 @@ class GDumb(Strategy):
     def resolve_params(cls, given):
         params = super().resolve_params(given)
         if params["min_lr"] > params["max_lr"]:
-            raise ConfigError(
-                f"--param min_lr of gdumb: {params['min_lr']} is above max_lr {params['max_lr']}; "
-                "choose min_lr <= max_lr"
-            )
+            raise ConfigError("params.min_lr", "min_lr_above_max_lr", value=params["min_lr"], high=params["max_lr"])
         return params
 
     def __init__(self, *args, **kwargs):
@@ -114,8 +123,6 @@ class GDumb(Strategy):
         return losses, lrs
 
     def task_end_report(self):
-        return {
-            "retrain_loss": self.retrain_loss,
-            "retrain_lr": self.retrain_lr,
-            "buffer_classes": self.buffer.composition(len(self.benchmark.tasks))["classes"],
-        }
+        return GDumbReport(
+            self.retrain_loss, self.retrain_lr, self.buffer.composition(len(self.benchmark.tasks))["classes"]
+        )

@@ -49,15 +49,24 @@ diverged (Permuted-MNIST, AR1*'s SGD 0.2 / SI c 0.5: 41% on task 2 after it, NaN
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from clcore.mechanics.cwr import consolidate
 from clcore.mechanics.latent import keep_frozen_in_eval
-from clcore.strategies.ar1 import AR1
+from clcore.strategies.ar1 import AR1, AR1Report
 from clcore.strategies.base import register
 from clcore.strategies.cwr_star import CWRStar
-from clcore.strategies.generative_replay import GENERATOR_PARAMS, GenerativeMemoryHooks
+from clcore.strategies.generative_replay import GENERATOR_PARAMS, Gallery, GenerativeMemoryHooks
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerativeNegativeReplayReport(AR1Report):
+    """AR1*'s report, with what the generator produces."""
+
+    gallery: Gallery
 
 
 def negative_replay_loss(logits: torch.Tensor, labels: torch.Tensor, pushed_classes: torch.Tensor) -> torch.Tensor:
@@ -80,6 +89,7 @@ class GenerativeNegativeReplay(GenerativeMemoryHooks, AR1):
     uses_buffer = False
     needs_new_classes = "its generated samples are negatives that keep new classes off the old classes"
     params = AR1.params + GENERATOR_PARAMS
+    report_type = GenerativeNegativeReplayReport
 
     def class_counts(self, task_index):
         """Only the task's own classes are trained (AR1* would add the replayed classes: here they are

@@ -23,6 +23,7 @@ Permuted-MNIST), see clcore/mechanics/vae.py. The generator side (GenerativeMemo
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass
 
 import torch
 
@@ -32,6 +33,23 @@ from clcore.strategies.base import Param, Strategy, register
 GALLERY_EVERY = 500  # optimizer steps between the snapshots of generated samples the view shows
 GALLERY_DRAWS = 64  # samples drawn per snapshot; up to GALLERY_PER_CLASS of each seen class are kept
 GALLERY_PER_CLASS = 2
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """A few of the generator's samples at optimizer step `step`, as [0, 255] integer images (rows x columns,
+    x channels for colour), and the class the solver sees in each."""
+
+    step: int
+    classes: list[int]
+    images: list
+
+
+@dataclass(frozen=True)
+class GenerativeReplayReport:
+    """At a task end: what the generator produces."""
+
+    gallery: Gallery
 
 
 GENERATOR_PARAMS = (
@@ -89,9 +107,9 @@ class GenerativeMemory:
         return reconstruction[: len(x)].mean().detach(), kl[: len(x)].mean().detach()
 
     @torch.no_grad()
-    def gallery(self, classify) -> dict:
+    def gallery(self, classify, step: int) -> Gallery:
         """A few samples of the current generator per class `classify` (inputs -> class indices) sees
-        in them, as [0, 255] integer images: rows x columns (x channels for colour)."""
+        in them, taken at optimizer step `step`."""
         x = self.vae.sample(GALLERY_DRAWS, self.gallery_generator)
         classes = classify(x)
         kept, per_class = [], {}
@@ -101,7 +119,7 @@ class GenerativeMemory:
                 per_class[c] = per_class.get(c, 0) + 1
         pixels = (self.vae.to_pixels(x[kept]) * 255).round().to(torch.uint8).cpu()
         images = pixels[:, 0] if pixels.shape[1] == 1 else pixels.permute(0, 2, 3, 1)
-        return {"classes": classes[kept].tolist(), "images": images.tolist()}
+        return Gallery(step, classes[kept].tolist(), images.tolist())
 
 
 class GenerativeMemoryHooks:
@@ -127,7 +145,7 @@ class GenerativeMemoryHooks:
 
     def record_gallery(self) -> None:
         if self.global_step % GALLERY_EVERY == 0:
-            self._pending_gallery = {"step": self.global_step, **self.memory.gallery(self.classify_seen)}
+            self._pending_gallery = self.memory.gallery(self.classify_seen, self.global_step)
 
     def drain_step_stats(self):
         stats = super().drain_step_stats()
@@ -137,10 +155,13 @@ class GenerativeMemoryHooks:
         return stats
 
     def task_end_report(self):
-        return {
-            **super().task_end_report(),
-            "gallery": {"step": self.global_step, **self.memory.gallery(self.classify_seen)},
-        }
+        """The strategy's `report_type`: the report of the strategy this mixes into (GNR: AR1*'s), with a
+        gallery."""
+        earlier = super().task_end_report()
+        return self.report_type(
+            **(vars(earlier) if earlier is not None else {}),
+            gallery=self.memory.gallery(self.classify_seen, self.global_step),
+        )
 
 
 @register
@@ -150,6 +171,7 @@ class GenerativeReplay(GenerativeMemoryHooks, Strategy):
     # A demo-sized run is too short for its generator to model ten permutations (43 % vs fine-tune's 64 %).
     weak_scenarios = {"domain-il": "generator"}
     replays_generated = True
+    report_type = GenerativeReplayReport
     title = "Deep Generative Replay (DGR)"
     summary = "A VAE learns the inputs seen so far; its samples, labelled by the previous solver, are replayed."
     params = GENERATOR_PARAMS

@@ -19,12 +19,13 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from clcore.strategies.base import Param, Strategy, register
-from clcore.task_models import (
+from clcore.mechanics.task_aware import (
     MOST_CONFIDENT_TASK,
-    HatMLP,
-    capacity_report,
+    CapacityReport,
+    TaskAwareNet,
+    TaskHeads,
     owner_fractions,
     parameter_count,
     rebuild_optimizer,
@@ -32,6 +33,8 @@ from clcore.task_models import (
     task_classes,
     unit_grid,
 )
+from clcore.models import MLP
+from clcore.strategies.base import Param, Strategy, register
 
 COSH_CLAMP = 50.0  # the authors' thres_cosh
 EMBEDDING_CLAMP = 6.0  # the authors' thres_emb
@@ -65,6 +68,37 @@ def compensation_factors(previous: list[torch.Tensor]) -> list[tuple[torch.Tenso
     return factors
 
 
+class HatMLP(TaskAwareNet):
+    """The MLP with hard attention to the task (Serra et al. 2018): after layer l's ReLU, task t's units
+    are gated by a_l^t = sigmoid(s * e_l^t), one learned embedding e_l^t per task and layer (initialised
+    N(0, 1) as in the authors' code); one head per task. Training anneals s (the strategy sets `s`);
+    evaluation uses s = s_max, where the gates are practically binary."""
+
+    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator, s_max: float):
+        super().__init__(classes_per_task, n_classes)
+        device = backbone.classifier.weight.device
+        self.layers = backbone.hidden
+        self.embeddings = nn.ModuleList(
+            nn.ParameterList(
+                nn.Parameter(torch.randn(layer.out_features, generator=generator).to(device))
+                for layer in backbone.hidden
+            )
+            for _ in classes_per_task
+        )
+        self.heads = TaskHeads(backbone.classifier.in_features, classes_per_task, generator, device)
+        self.s_max = s_max
+        self.s = s_max
+
+    def attention(self, task: int, s: float) -> list[torch.Tensor]:
+        return [torch.sigmoid(s * e) for e in self.embeddings[task]]
+
+    def head_output(self, x, task):
+        h = x.flatten(1)
+        for layer, gate in zip(self.layers, self.attention(task, self.s if self.training else self.s_max)):
+            h = F.relu(layer(h)) * gate
+        return self.heads(h, task)
+
+
 @register
 class HardAttention(Strategy):
     name = "hat"
@@ -76,6 +110,7 @@ class HardAttention(Strategy):
     )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
+    report_type = CapacityReport
     params = (
         Param("s_max", 400.0, 1.0, 10_000.0, "s_max: final scale of the gates sigmoid(s e) (larger: more binary)"),
         Param("c", 0.75, 0.0, 100.0, "c: weight of the attention-sparsity regulariser"),
@@ -163,7 +198,7 @@ class HardAttention(Strategy):
             unit_grid(torch.sigmoid(self.hp.s_max * self.model.embeddings[t][0].detach()))
             for t in range(self.current_task + 1)
         ]
-        return capacity_report(
+        return CapacityReport.measure(
             self.model,
             self.baseline_params,
             [f"T{t + 1}" for t in range(n)] + ["free"],

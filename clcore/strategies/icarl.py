@@ -22,6 +22,7 @@ while the current task brings it, so there is no distillation there.
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -67,10 +68,21 @@ class NearestMeanOfExemplars(nn.Module):
         return (-torch.cdist(features, self.class_means)).masked_fill(~self.has_mean, float("-inf"))
 
 
+@dataclass(frozen=True)
+class ICaRLReport:
+    """The exemplar memory after a task: exemplars kept per class, and the first exemplars herding chose for
+    each of the task's classes (original inputs, n x C x H x W; None where too large for a JSON result)."""
+
+    per_class: int
+    herded_classes: list[int]
+    herded_images: list[torch.Tensor]
+
+
 @register
 class ICaRL(Strategy):
     name = "icarl"
     family = "hybrid"
+    report_type = ICaRLReport
     title = "iCaRL (exemplars, distillation, nearest mean)"
     summary = (
         "Keeps herding-chosen exemplars per class, distils the old network's sigmoid outputs, and "
@@ -85,7 +97,7 @@ class ICaRL(Strategy):
         self.group_sizes: list[int] = []  # exemplars per (task, class) set, the sets one after another
         self.memory_version = 0  # bumped whenever the exemplar sets change
         self._means_for = None  # (optimizer step, memory version) the NME class means were computed at
-        self.report: dict = {}
+        self.report: ICaRLReport | None = None
 
     # training ------------------------------------------------------------------------------------
     def begin_task(self, task_index):
@@ -174,7 +186,7 @@ class ICaRL(Strategy):
         self.buffer.replace(new_x, new_y, new_task)
         self.group_sizes = [min(size, per_group) for size in self.group_sizes] + new_sizes
         self.memory_version += 1
-        self.report = {"per_class": per_group, "herded_classes": list(task.classes), "herded_images": shown}
+        self.report = ICaRLReport(per_group, list(task.classes), shown)
 
     # evaluation ------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -9,12 +9,32 @@ its insertion policy (reservoir: every task keeps about capacity / tasks-so-far 
 h = memory / (batch index + 1) replacement). Each step the current batch's activations and a random
 batch of stored ones are concatenated and train the blocks above the cut and the classifier."""
 
+from dataclasses import dataclass
+
 import torch
 
-from clcore.mechanics.latent import check_cut, freeze_lower, keep_frozen_in_eval, layer_table, memory_report
+from clcore.mechanics.latent import (
+    LatentMemory,
+    LayerRow,
+    check_cut,
+    freeze_lower,
+    keep_frozen_in_eval,
+    layer_table,
+    memory_report,
+)
 from clcore.strategies.base import Param, Strategy, register
 
 STORE_CHUNK = 1024  # inputs pushed through the frozen blocks at once when filling the buffer
+
+
+@dataclass(frozen=True)
+class LatentReport:
+    """Where the network is cut (`cut` blocks frozen below the replay layer), which layers still learn, and
+    what the latent buffer costs (None without a buffer: CWR*)."""
+
+    cut: int
+    layers: list[LayerRow]
+    memory: LatentMemory | None = None
 
 
 @register
@@ -26,6 +46,7 @@ class LatentReplay(Strategy):
         "Replays stored activations of an intermediate layer; the layers below it are frozen after the first task."
     )
     uses_buffer = True
+    report_type = LatentReport
     params = (
         Param(
             "latent_layer",
@@ -87,7 +108,5 @@ class LatentReplay(Strategy):
             self.buffer.add(self.model.latent(x, self.cut), y, task_index)
 
     def task_end_report(self):
-        report = {"cut": self.cut, "layers": layer_table(self.model)}
-        if self.buffer is not None:
-            report["memory"] = memory_report(self.buffer, self.benchmark.data.x_train[0])
-        return report
+        memory = memory_report(self.buffer, self.benchmark.data.x_train[0]) if self.buffer is not None else None
+        return LatentReport(self.cut, layer_table(self.model), memory)

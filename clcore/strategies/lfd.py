@@ -23,6 +23,7 @@ see the regulariser alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -80,10 +81,43 @@ def equilibrium_point(criterion: Callable[[float], float], points: int) -> tuple
     return alphas, values, min(range(points), key=lambda i: (values[i], i))
 
 
+@dataclass(frozen=True)
+class Equilibrium:
+    """The equilibrium point search at a task end (move from the old parameters towards the new ones by
+    alpha): the criterion (mean memory loss per task) and the old and new tasks' memory losses at each of
+    `alphas`, and the `alpha` chosen."""
+
+    alphas: list[float]
+    criterion: list[float]
+    alpha: float
+    old_loss: list[float | None]
+    new_loss: list[float | None]
+
+
+@dataclass(frozen=True)
+class DirectionSearch:
+    """The earlier tasks' memory loss at the anchor, and at `radius` from it along the less-forgetting
+    direction found and along the random direction the search started from."""
+
+    random_loss: float
+    direction_loss: float
+    anchor_loss: float
+
+
+@dataclass(frozen=True)
+class LFDReport:
+    """A task end: the equilibrium search (None at the first task: no old parameters yet) and the direction
+    search (None after the last task)."""
+
+    equilibrium: Equilibrium | None = None
+    direction: DirectionSearch | None = None
+
+
 @register
 class LessForgettingDirection(Strategy):
     name = "lfd"
     family = "hybrid"
+    report_type = LFDReport
     title = "Less-Forgetting Direction + Equilibrium Point (LFD)"
     summary = (
         "Lets the parameters move freely only along a direction that barely raises the old tasks' "
@@ -115,7 +149,7 @@ class LessForgettingDirection(Strategy):
         super().__init__(*args, **kwargs)
         self.anchor: torch.Tensor | None = None  # theta_old, flat
         self.direction: torch.Tensor | None = None  # the LFD, a unit vector
-        self.report: dict = {}
+        self.report: LFDReport | None = None
 
     def observe(self, batch):
         x, y, task = batch.x, batch.y, batch.task
@@ -147,14 +181,15 @@ class LessForgettingDirection(Strategy):
 
     def end_task(self, task_index):
         memory = earlier_task_samples(self, before=task_index + 1)  # every task learned so far
-        self.report = {}
+        equilibrium = direction = None
         if self.anchor is not None and memory is not None:
-            self._move_to_equilibrium(memory, task_index)
+            equilibrium = self._move_to_equilibrium(memory, task_index)
         self.anchor = flat_params(self.model)
         if memory is not None and task_index + 1 < len(self.benchmark.tasks):
-            self._search_direction(memory)
+            direction = self._search_direction(memory)
+        self.report = LFDReport(equilibrium, direction)
 
-    def _move_to_equilibrium(self, memory, task_index: int) -> None:
+    def _move_to_equilibrium(self, memory, task_index: int) -> Equilibrium:
         new = flat_params(self.model)
         tasks = memory.task.unique().tolist()
         per_task = {}
@@ -171,17 +206,17 @@ class LessForgettingDirection(Strategy):
             chosen = self.anchor + alphas[best] * (new - self.anchor)
             for p, value in zip(trainable(self.model), unflatten(self.model, chosen).values()):
                 p.copy_(value)
-        self.report["equilibrium"] = {
-            "alphas": alphas,
-            "criterion": values,
-            "alpha": alphas[best],
-            "old_loss": [float(per_task[a][torch.tensor(old)].mean()) if any(old) else None for a in alphas],
-            "new_loss": [
+        return Equilibrium(
+            alphas=alphas,
+            criterion=values,
+            alpha=alphas[best],
+            old_loss=[float(per_task[a][torch.tensor(old)].mean()) if any(old) else None for a in alphas],
+            new_loss=[
                 float(per_task[a][torch.tensor(old).logical_not()].mean()) if not all(old) else None for a in alphas
             ],
-        }
+        )
 
-    def _search_direction(self, memory) -> None:
+    def _search_direction(self, memory) -> DirectionSearch:
         def old_loss(flat):
             return self.memory_loss_at(flat, memory).mean()
 
@@ -191,11 +226,11 @@ class LessForgettingDirection(Strategy):
             old_loss, self.anchor, start, self.hp.radius, self.hp.direction_lr, self.hp.direction_steps
         )
         with torch.no_grad():
-            self.report["direction"] = {
-                "random_loss": float(old_loss(self.anchor + self.hp.radius * start)),
-                "direction_loss": float(old_loss(self.anchor + self.hp.radius * self.direction)),
-                "anchor_loss": float(old_loss(self.anchor)),
-            }
+            return DirectionSearch(
+                random_loss=float(old_loss(self.anchor + self.hp.radius * start)),
+                direction_loss=float(old_loss(self.anchor + self.hp.radius * self.direction)),
+                anchor_loss=float(old_loss(self.anchor)),
+            )
 
     def task_end_report(self):
         return self.report

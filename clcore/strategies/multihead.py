@@ -3,17 +3,38 @@ Kirkpatrick et al. 2017 and van de Ven & Tolias 2019, "Three scenarios for conti
 task trains the shared trunk and its own head on its own classes; nothing else protects the trunk, so
 this is the fine-tune baseline of the architectural family."""
 
+import torch
 import torch.nn.functional as F
+from torch import nn
 
-from clcore.strategies.base import Strategy, register
-from clcore.task_models import (
+from clcore.mechanics.task_aware import (
     MOST_CONFIDENT_TASK,
-    MultiHeadNet,
-    capacity_report,
+    CapacityReport,
+    TaskAwareNet,
+    TaskHeads,
     parameter_count,
     rebuild_optimizer,
     task_classes,
 )
+from clcore.strategies.base import Strategy, register
+
+
+class MultiHeadNet(TaskAwareNet):
+    """A shared backbone (any of clcore.models) whose single classifier gives way to one head per task."""
+
+    def __init__(self, backbone: nn.Module, classes_per_task, n_classes: int, generator: torch.Generator):
+        super().__init__(classes_per_task, n_classes)
+        in_features = backbone.classifier.in_features
+        backbone.classifier = nn.Identity()
+        self.backbone = backbone
+        self.heads = TaskHeads(in_features, classes_per_task, generator, next(backbone.parameters()).device)
+
+    def head_output(self, x, task):
+        return self.heads(self.backbone(x), task)
+
+    def task_outputs(self, x, tasks):
+        features = self.backbone(x)  # shared: computed once for every head
+        return [self.heads(features, t) for t in tasks]
 
 
 @register
@@ -27,6 +48,7 @@ class MultiHead(Strategy):
     )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
+    report_type = CapacityReport
 
     def __init__(self, model, optimizer, *args, **kwargs):
         super().__init__(model, optimizer, *args, **kwargs)
@@ -52,6 +74,6 @@ class MultiHead(Strategy):
             else {"backbone": [0.0] * n + [1.0]}
         )
         layers["heads"] = [h / sum(heads) for h in heads] + [0.0]
-        return capacity_report(
+        return CapacityReport.measure(
             self.model, self.baseline_params, [f"T{t + 1}" for t in range(n)] + ["shared"], layers, unit="parameters"
         )

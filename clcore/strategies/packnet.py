@@ -6,18 +6,62 @@ the first task and stay fixed afterwards, as in the paper. Each task has its own
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from clcore.strategies.base import Param, Strategy, register
-from clcore.task_models import (
+from clcore.mechanics.task_aware import (
     MOST_CONFIDENT_TASK,
-    PackNetMLP,
-    capacity_report,
+    CapacityReport,
+    TaskAwareNet,
+    TaskHeads,
     owner_fractions,
     parameter_count,
     rebuild_optimizer,
     require_mlp,
     task_classes,
 )
+from clcore.models import MLP
+from clcore.strategies.base import Param, Strategy, register
+
+
+class PackedLinear(nn.Module):
+    """A linear layer whose weights PackNet hands out to tasks. `owner` holds 0 for a free weight and
+    t + 1 for one task t kept; `packed` holds the kept weights' final values, so a finished task reads
+    exactly those whatever the optimizer does to the parameter; `trainable` marks the weights the
+    current training stage may change."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.linear = linear
+        self.register_buffer("owner", torch.zeros_like(linear.weight, dtype=torch.int16))
+        self.register_buffer("packed", torch.zeros_like(linear.weight))
+        self.register_buffer("trainable", torch.ones_like(linear.weight, dtype=torch.bool))
+
+    def usable(self, task: int, tasks_packed: int) -> torch.Tensor:
+        """Task t's binary mask: the weights of tasks <= t, plus the free ones while t is unfinished."""
+        owned = (self.owner > 0) & (self.owner <= task + 1)
+        return owned | (self.owner == 0) if task >= tasks_packed else owned
+
+    def forward(self, x, task: int, tasks_packed: int):
+        weight = torch.where(self.trainable, self.linear.weight, self.packed)
+        return F.linear(x, torch.where(self.usable(task, tasks_packed), weight, 0.0), self.linear.bias)
+
+
+class PackNetMLP(TaskAwareNet):
+    """The MLP's hidden layers as PackedLinear layers, and one head per task (Mallya & Lazebnik 2018)."""
+
+    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator):
+        super().__init__(classes_per_task, n_classes)
+        self.layers = nn.ModuleList(PackedLinear(layer) for layer in backbone.hidden)
+        self.heads = TaskHeads(
+            backbone.classifier.in_features, classes_per_task, generator, backbone.classifier.weight.device
+        )
+        self.tasks_packed = 0  # finished tasks, whose masks are final
+
+    def head_output(self, x, task):
+        h = x.flatten(1)
+        for layer in self.layers:
+            h = F.relu(layer(h, task, self.tasks_packed))
+        return self.heads(h, task)
 
 
 @register
@@ -31,6 +75,7 @@ class PackNet(Strategy):
     )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
+    report_type = CapacityReport
     params = (
         Param(
             "prune",
@@ -116,7 +161,7 @@ class PackNet(Strategy):
         for t in range(self.model.tasks_packed):
             share = (first == t + 1).float().mean(0).view(c, h, w).mean(0)  # over hidden units (and channels)
             masks.append(share.cpu().tolist())
-        return capacity_report(
+        return CapacityReport.measure(
             self.model,
             self.baseline_params,
             [f"T{t + 1}" for t in range(n)] + ["free"],

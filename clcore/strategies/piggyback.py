@@ -13,15 +13,36 @@ forgotten; a task costs one bit per backbone weight once its mask is binarised."
 import torch
 import torch.nn.functional as F
 
-from clcore.strategies.base import Param, Strategy, register
-from clcore.task_models import (
+from clcore.mechanics.masks import MaskedCapacityReport, MaskedMLP, threshold_mask
+from clcore.mechanics.task_aware import (
     MOST_CONFIDENT_TASK,
-    PiggybackMLP,
+    TaskHeads,
     parameter_count,
     rebuild_optimizer,
     require_mlp,
     task_classes,
 )
+from clcore.models import MLP
+from clcore.strategies.base import Param, Strategy, register
+
+
+class PiggybackMLP(MaskedMLP):
+    """Piggyback (Mallya, Davis & Lazebnik 2018): the MLP's hidden layers are the backbone (trained by the
+    first task, then frozen); every later task masks their weights with m > threshold of its real-valued
+    mask m; biases are never masked. One head per task."""
+
+    def __init__(self, backbone: MLP, classes_per_task, n_classes: int, generator: torch.Generator, threshold: float):
+        super().__init__(list(backbone.hidden), classes_per_task, n_classes)
+        self.threshold = threshold
+        self.heads = TaskHeads(
+            backbone.classifier.in_features, classes_per_task, generator, backbone.classifier.weight.device
+        )
+
+    def binarise(self, scores):
+        return threshold_mask(scores, self.threshold)
+
+    def head_output(self, x, task):
+        return self.heads(self.features(x, self.masks(task), len(self.layers)), task)
 
 
 @register
@@ -35,6 +56,7 @@ class Piggyback(Strategy):
     )
     needs_task_id = True
     task_inference = MOST_CONFIDENT_TASK
+    report_type = MaskedCapacityReport
     params = (
         Param("threshold", 5e-3, 0.0, 1.0, "tau: a weight is kept where its task's real-valued mask exceeds it"),
         Param(

@@ -14,6 +14,8 @@ The active column's targets are its outputs with the KB as it was before the com
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,10 +66,20 @@ class ActiveColumn(nn.Module):
         return self.column.classifier(h) + self.adaptors[-1](kb_h)
 
 
+@dataclass(frozen=True)
+class ProgressCompressReport:
+    """The compress phase's KL from the knowledge base to the active column on the task's data, before and
+    after."""
+
+    compress_kl_before: float
+    compress_kl_after: float
+
+
 @register
 class ProgressCompress(Strategy):
     name = "progress_compress"
     family = "hybrid"
+    report_type = ProgressCompressReport
     title = "Progress & Compress"
     summary = "An active column learns each task, then is distilled into a knowledge base protected by online EWC."
     weak_scenarios = {"class-il": "regularisation"}  # EWC and distillation only: near fine-tune there
@@ -89,8 +101,7 @@ class ProgressCompress(Strategy):
         super().__init__(*args, **kwargs)
         if self.hp.lateral and not isinstance(self.model, MLP):
             raise ConfigError(
-                f"--param lateral of {self.name}: lateral adaptors are implemented for the MLP; "
-                f"set lateral=false for {type(self.model).__name__}"
+                "params.lateral", "lateral_needs_mlp", strategy=self.name, model=type(self.model).__name__
             )
         self.kb_optimizer = self.optimizer
         self.importance = None  # running Fisher F*
@@ -183,4 +194,4 @@ class ProgressCompress(Strategy):
 
     def task_end_report(self):
         before, after = self.compress_kl[-1]
-        return {"compress_kl_before": before, "compress_kl_after": after}
+        return ProgressCompressReport(before, after)

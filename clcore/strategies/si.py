@@ -2,7 +2,7 @@
 to the loss decrease along the training path, sum_t -g_t * delta_theta_t, normalised at the task's end
 by (total change)^2 + xi (clcore.mechanics.path_integral)."""
 
-from clcore.mechanics.importance import importance_report
+from clcore.mechanics.importance import ImportanceReport, importance_report
 from clcore.mechanics.path_integral import PathIntegral
 from clcore.strategies.base import Param, Strategy, register
 
@@ -14,6 +14,7 @@ class SynapticIntelligence(Strategy):
     title = "Synaptic Intelligence (SI)"
     summary = "Estimates each weight's importance online from its path integral and anchors important weights."
     weak_scenarios = {"class-il": "regularisation"}  # near fine-tune there (van de Ven & Tolias 2019)
+    report_type = ImportanceReport
     params = (
         Param("c", 0.5, 0.0, 1e6, "c: strength of the surrogate-loss penalty"),
         Param("xi", 1.0, 1e-9, 1e3, "xi: damping added to the squared total change of each weight"),

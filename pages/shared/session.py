@@ -1,16 +1,20 @@
 """Per-browser-session state and the process-wide resources every page shares.
 
+- `enter_app()`: what app.py does (workspace, language, layout, navigation); every page calls
+  `run_through_app()` first.
 - `workspace_id()`: each browser session owns a workspace (kept in the URL as `?ws=...`), so reopening
   the URL finds the same runs and a classroom on one server never sees each other's runs.
 - `run_store()`: one SQLite run store per server process (clcore.runs.store.RunStore).
-- `training_slots()`: a process-wide cap on concurrent trainings; a run waiting for a slot is "queued".
+- `training_queue()`: the process-wide RunQueue (clcore.runs.queue) whose slots cap concurrent trainings;
+  a run waiting for a slot is QUEUED. Every run of the app trains through it.
 - `start_run(config)`: a Run driven by a BackgroundRun thread, registered in the store and in this
   session's `live_runs()` (at most MAX_LIVE_RUNS are kept in memory; older finished ones stay in the store).
+  `launcher()` starts runs outside that list (Compare's grid, from its own threads).
 - `sync_store(live_run)`: saves the run's result whenever a task or the run ends. It is also called by
   the trainer thread itself at those events, so a run keeps being saved when its tab is closed.
 
-A watcher thread stops the unfinished runs of browser sessions that went away (tab closed) and marks
-them "interrupted" in the store with their partial result.
+A watcher thread stops the unfinished runs of browser sessions that went away (tab closed: no `heartbeat()`
+for CLOSED_TAB_GRACE_S) and marks them "interrupted" in the store with their partial result.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import time
 import uuid
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
-from clcore import Run, RunConfig
+from clcore import Run, RunConfig, RunQueue, RunState
 from clcore.runs.background import BackgroundRun
 from clcore.runs.events import RunEnd, TaskEnd
 from clcore.runs.store import RunStore, default_store_path
+from pages.shared import i18n
+from pages.shared.i18n import t
 
 LOG = logging.getLogger(__name__)
 
@@ -39,17 +44,43 @@ WS_PARAM = "ws"
 WS_KEY = "_workspace_id"
 LIVE_KEY = "_live_runs"
 WS_PATTERN = re.compile(r"^[0-9a-fA-F]{8,32}$")
-CLOSED_TAB_GRACE_S = 120.0  # a session gone this long (tab closed, not a network blip) loses its runs
+CLOSED_TAB_GRACE_S = 120.0  # a tab not heard from this long (closed, not a network blip) loses its runs
+HEARTBEAT_S = 20.0  # a hidden tab's timers may be slowed to one a minute: still well within the grace
 WATCH_EVERY_S = 15.0
+BROWSER_SESSION_KEY = "_browser_session"
+THROUGH_APP_KEY = "_through_app"
+
+
+def enter_app() -> st.Page:
+    """What app.py does on every run: this session's workspace and language, the page layout, the
+    process-wide warm-ups, this tab's heartbeat and the app's pages (st.navigation, titles in the session's
+    language). Returns the page the URL asks for, to run; notes that this run went through app.py."""
+    st.session_state[THROUGH_APP_KEY] = True
+    workspace_id()
+    i18n.language()  # from ?lang= (kept in every page's URL); the titles below are in that language
+    st.set_page_config(page_title=t("nav.page_title"), layout="wide", page_icon=":material/school:")
+    prewarm_data()
+    import_optimizer_machinery()
+    st.fragment(run_every=HEARTBEAT_S)(heartbeat)()  # beats on every page, as long as the tab is open
+    return st.navigation(
+        [
+            st.Page("pages/playground.py", title=t("nav.playground"), icon=":material/play_circle:", default=True),
+            st.Page("pages/learn.py", title=t("nav.learn"), icon=":material/menu_book:"),
+            st.Page("pages/compare.py", title=t("nav.compare"), icon=":material/compare_arrows:"),
+            st.Page("pages/about.py", title=t("nav.about"), icon=":material/info:"),
+        ]
+    )
 
 
 def run_through_app() -> None:
-    """Called first by every page. A server's first visitor who comes straight to a page's URL makes
-    Streamlit treat pages/ as a v1 "pages directory", and app.py (st.navigation, layout, workspace) never
-    runs. Switch to v2 and rerun: the rerun runs app.py, whose st.navigation opens this same page."""
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    """Called first by every page. Until st.navigation is first called in a server process, Streamlit
+    follows the old pages-folder convention (there is a pages/ beside app.py): a first visitor who comes
+    straight to a page's URL gets that page file run on its own, without app.py. Such a run does what
+    app.py does (its st.navigation ends the convention for the process) and runs the page from there, as
+    app.py would (same widget identities as in the runs that follow), then stops before drawing it twice."""
+    if not st.session_state.pop(THROUGH_APP_KEY, False):
+        enter_app().run()
+        st.stop()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -110,20 +141,18 @@ def max_trainings() -> int:
 
 
 @st.cache_resource(show_spinner=False)
-def _slots(size: int) -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(size)
+def _queue(slots: int) -> RunQueue:
+    return RunQueue(slots)
 
 
-def training_slots() -> threading.BoundedSemaphore:
-    """Process-wide semaphore with `max_trainings()` slots; BackgroundRun waits on it ("queued")."""
-    return _slots(max_trainings())
+def training_queue() -> RunQueue:
+    """The process-wide run queue with `max_trainings()` slots: every run of the app trains through it."""
+    return _queue(max_trainings())
 
 
 def trainings_running() -> int:
-    """How many trainings hold a slot right now (reads the semaphore's counter; informational)."""
-    slots = training_slots()
-    free = getattr(slots, "_value", None)
-    return max(0, max_trainings() - free) if isinstance(free, int) else 0
+    """How many trainings hold a slot right now."""
+    return training_queue().running
 
 
 @st.cache_resource(show_spinner=False)
@@ -167,7 +196,7 @@ class LiveRun:
     run: Run
     bg: BackgroundRun
     label: str
-    saved_status: str = "running"  # the status last written to the store
+    saved_status: RunState = RunState.RUNNING  # the state last written to the store
     saved_tasks: int = -1  # finished tasks at the last save
     store: RunStore | None = dataclasses.field(default=None, repr=False)
     workspace: str = ""
@@ -178,8 +207,7 @@ class LiveRun:
     store_error: str | None = None
 
     @property
-    def state(self) -> str:
-        """ready | queued | playing | paused | finished | stopped | failed"""
+    def state(self) -> RunState:
         return self.bg.state
 
 
@@ -194,34 +222,54 @@ def describe(config: RunConfig) -> str:
     return f"{config.strategy}{buffer} on {config.benchmark}, seed {config.seed}"
 
 
-def browser_session_id() -> str | None:
-    """Streamlit's id of the current browser session (None outside a script run)."""
-    try:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
+def browser_session_id() -> str:
+    """This browser session's id (one per open tab; kept in its session state), for the closed-tab watcher."""
+    return st.session_state.setdefault(BROWSER_SESSION_KEY, uuid.uuid4().hex)
 
-        ctx = get_script_run_ctx()
-        return ctx.session_id if ctx else None
-    except Exception:  # noqa: BLE001
-        return None
+
+def heartbeat() -> None:
+    """This browser tab is still open: `enter_app()` calls it on every run and every HEARTBEAT_S (a fragment)."""
+    _watcher().saw(browser_session_id())
+
+
+@dataclasses.dataclass(frozen=True)
+class Launcher:
+    """What starting a run needs from a browser session, taken in its script thread, so that a thread of
+    its own (Compare's grid starting its next cell) can start runs for the session too."""
+
+    store: RunStore
+    workspace: str
+    session_id: str | None
+    queue: RunQueue
+    watcher: _Watcher
+
+    def start(self, config: RunConfig, label: str, play: bool = False, on_end=None) -> LiveRun:
+        """Build the run (raises ConfigError / DataUnavailable), register it in the store and with the
+        closed-tab watcher, and submit it to the queue: ready (call `.bg.play()` or `.bg.step(...)`), or
+        playing with `play`. `on_end(bg)`: see RunQueue.submit."""
+        run = Run(config)
+        store_id = self.store.create(self.workspace, config.to_dict(), label)
+        bg = self.queue.submit(run, play=False, on_end=on_end)
+        live = LiveRun(
+            store_id, config, run, bg, label, store=self.store, workspace=self.workspace, session_id=self.session_id
+        )
+        run.subscribe(lambda event: _on_event(live, event))  # before any training: the thread waits for play
+        self.watcher.add(live)
+        if play:
+            bg.play()
+        return live
+
+
+def launcher() -> Launcher:
+    return Launcher(run_store(), workspace_id(), browser_session_id(), training_queue(), _watcher())
 
 
 def start_run(config: RunConfig, label: str | None = None) -> LiveRun:
-    """Build the run (raises ConfigError / DataUnavailable), register it in the store and in this
-    session, and start its (paused) trainer thread: call `.bg.play()` or `.bg.step(...)` to train."""
-    run = Run(config)
-    store = run_store()
-    ws = workspace_id()
-    label = label or describe(config)
-    store_id = store.create(ws, config.to_dict(), label)
-    bg = BackgroundRun(run, training_slots())
-    live = LiveRun(
-        store_id, config, run, bg, label, "running", store=store, workspace=ws, session_id=browser_session_id()
-    )
-    run.subscribe(lambda event: _on_event(live, event))  # before any training: the thread waits for play
+    """A ready run of this session (see Launcher.start), kept in its `live_runs()`."""
+    live = launcher().start(config, label or describe(config))
     runs = live_runs()
     runs.append(live)
     _trim(runs)
-    _watcher().add(live)
     return live
 
 
@@ -235,21 +283,23 @@ def _on_event(live: LiveRun, event) -> None:
             LOG.exception("saving run %s failed", live.store_id)
 
 
-def _store_status(live: LiveRun) -> str:
+def store_state(live: LiveRun) -> RunState:
+    """The state the store keeps for a live run: RUNNING until it is over, INTERRUPTED if it was stopped
+    because its browser session went away."""
     run = live.run
     if not run.done:
-        return "running"
-    if live.interrupted and run.status == "stopped":
-        return "interrupted"
+        return RunState.RUNNING
+    if live.interrupted and run.status == RunState.STOPPED:
+        return RunState.INTERRUPTED
     return run.status
 
 
 def sync_store(live_run: LiveRun, force: bool = False) -> bool:
-    """Save `run.result()` and its status (running / finished / stopped / failed / interrupted) when a
-    task or the run ended since the last save (or always with `force`). Returns whether it saved."""
+    """Save `run.result()` and its store_state() when a task or the run ended since the last save (or
+    always with `force`). Returns whether it saved."""
     with live_run.bg.lock:
         run = live_run.run
-        status = _store_status(live_run)
+        status = store_state(live_run)
         tasks = len(run.record.task_boundaries)
         if not force and status == live_run.saved_status and tasks == live_run.saved_tasks:
             return False
@@ -294,7 +344,8 @@ def discard(live_run: LiveRun) -> None:
 def _trim(runs: list[LiveRun]) -> None:
     """Keep at most MAX_LIVE_RUNS in memory: drop the oldest finished ones (they stay in the store),
     then, if still too many, stop and drop the oldest paused / never-started ones. Training ones stay."""
-    for wanted in (("finished", "stopped", "failed"), ("ready", "paused")):
+    over = tuple(state for state in RunState if state.terminal)
+    for wanted in (over, (RunState.READY, RunState.PAUSED)):
         for live in list(runs[:-1]):
             if len(runs) <= MAX_LIVE_RUNS:
                 return
@@ -314,12 +365,13 @@ def _trim(runs: list[LiveRun]) -> None:
 # Closed tabs
 # ------------------------------------------------------------------------------------------------
 class _Watcher:
-    """Unfinished runs of the whole process; stops those whose browser session has gone away."""
+    """Unfinished runs of the whole process; stops those whose browser session has gone away. A session
+    is there while its tab beats (`heartbeat()`); Streamlit has no public way to ask for its sessions."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._runs: dict[int, LiveRun] = {}
-        self._gone_since: dict[int, float] = {}
+        self._seen: dict[str, float] = {}  # browser session id -> time of its last heartbeat
         self._thread = threading.Thread(target=self._loop, name="clcore-session-watcher", daemon=True)
         self._thread.start()
 
@@ -330,7 +382,17 @@ class _Watcher:
     def remove(self, live: LiveRun) -> None:
         with self._lock:
             self._runs.pop(id(live), None)
-            self._gone_since.pop(id(live), None)
+
+    def saw(self, session_id: str, now: float | None = None) -> None:
+        with self._lock:
+            self._seen[session_id] = time.time() if now is None else now
+
+    def gone(self, session_id: str | None, now: float) -> bool:
+        """Not heard from for CLOSED_TAB_GRACE_S; a session never heard from is counted from `now`."""
+        if session_id is None:
+            return False
+        with self._lock:
+            return now - self._seen.setdefault(session_id, now) >= CLOSED_TAB_GRACE_S
 
     def _loop(self) -> None:
         while True:
@@ -341,27 +403,21 @@ class _Watcher:
                 LOG.exception("session watcher")
 
     def check(self, now: float | None = None) -> None:
-        from streamlit.runtime import Runtime
-
-        if not Runtime.exists():
-            return
-        runtime = Runtime.instance()
         now = time.time() if now is None else now
         with self._lock:
-            runs = list(self._runs.items())
-        for key, live in runs:
-            if live.run.done and live.saved_status == _store_status(live):
+            runs = list(self._runs.values())
+            # sessions long gone (their runs were handled a grace period ago) are forgotten
+            self._seen = {sid: seen for sid, seen in self._seen.items() if now - seen < 10 * CLOSED_TAB_GRACE_S}
+        for live in runs:
+            if live.run.done and live.saved_status == store_state(live):
                 self.remove(live)  # finished and saved: nothing left to watch
                 continue
-            if live.session_id is None or runtime.is_active_session(live.session_id):
-                self._gone_since.pop(key, None)
-                continue
-            gone = self._gone_since.setdefault(key, now)
-            if now - gone < CLOSED_TAB_GRACE_S:
+            if not self.gone(live.session_id, now):
                 continue
             if live.run.done:
                 sync_store(live)
             elif live.run.step == 0:  # never trained: nothing worth keeping
+                live.interrupted = True  # (a grid then drops its remaining cells)
                 live.bg.stop()
                 (live.store or run_store()).delete(live.store_id, live.workspace)
             else:

@@ -1,6 +1,6 @@
 """The architectural family (multi-head, PNN, PackNet, HAT, Piggyback, SupSup, hypernetwork): how the
 network's capacity is carved up between tasks, drawn at each task end from the family's shared report
-(clcore.task_models.capacity_report): per layer the share each task owns (stacked bars), the parameter
+(clcore.mechanics.task_aware.CapacityReport): per layer the share each task owns (stacked bars), the parameter
 count against a fixed-size network, and for the masking methods (PackNet, HAT, Piggyback, SupSup) each
 task's first-layer mask as an image; for Piggyback and SupSup the fraction of weights each task's mask
 keeps, for the hypernetwork how far the weights it generates for earlier tasks have moved.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from clcore.mechanics.masks import MaskedCapacityReport
 from pages.shared import charts
 from pages.shared.i18n import t
 from pages.shared.strategy_views import view
@@ -20,17 +21,17 @@ from pages.shared.strategy_views.common import NO_BAR, chart_text, engine_name, 
 
 @view("multihead", "pnn", "packnet", "hat", "piggyback", "supsup", "hypernetwork", at_task_end=True)
 def capacity_views(snap, live) -> None:
-    reports = [r for r in snap.reports if isinstance(r, dict) and "capacity" in r]
+    reports = [r for r in snap.reports if r is not None]
     if not reports:
         return
     name = snap.strategy
     st.subheader(t("views.architecture.title", method=strategy_title(name)))
     last = len(reports)
-    capacity = reports[-1]["capacity"]
-    layers = list(capacity["layers"])
+    last_report = reports[-1]
+    capacity = last_report.capacity
+    layers = list(capacity.layers)
     shares = {
-        engine_name(owner): [capacity["layers"][layer][k] for layer in layers]
-        for k, owner in enumerate(capacity["owners"])
+        engine_name(owner): [capacity.layers[layer][k] for layer in layers] for k, owner in enumerate(capacity.owners)
     }
     st.plotly_chart(
         charts.grouped_bars(
@@ -45,8 +46,8 @@ def capacity_views(snap, live) -> None:
         config=NO_BAR,
     )
     counts = {
-        t("views.architecture.this_strategy"): [r["param_count"] for r in reports],
-        t("views.architecture.fixed_size"): [r["baseline_params"] for r in reports],
+        t("views.architecture.this_strategy"): [r.param_count for r in reports],
+        t("views.architecture.fixed_size"): [r.baseline_params for r in reports],
     }
     st.plotly_chart(
         charts.grouped_bars(
@@ -55,9 +56,9 @@ def capacity_views(snap, live) -> None:
         key=f"pg_{name}_params",
         config=NO_BAR,
     )
-    masks = reports[-1].get("first_layer_masks")
+    masks = last_report.first_layer_masks
     if masks:
-        titles = reports[-1].get("masks_titles") or charts.task_labels(len(masks))
+        titles = last_report.masks_titles or charts.task_labels(len(masks))
         st.plotly_chart(
             charts.importance_maps(
                 masks, titles, t(f"views.architecture.masks.{name}"), cols=min(5, len(masks)), text=chart_text()
@@ -73,16 +74,13 @@ def capacity_views(snap, live) -> None:
             t("views.architecture.hat_axis"),
             key="pg_hat_regulariser",
         )
-    density = reports[-1].get("mask_density")
-    if density and density["tasks"]:
-        layer_names = list(density["layers"])
+    density = last_report.mask_density if isinstance(last_report, MaskedCapacityReport) else None
+    if density and density.tasks:
+        layer_names = list(density.layers)
         st.plotly_chart(
             charts.grouped_bars(
                 [engine_name(layer) for layer in layer_names],
-                {
-                    task: [density["layers"][layer][k] for layer in layer_names]
-                    for k, task in enumerate(density["tasks"])
-                },
+                {task: [density.layers[layer][k] for layer in layer_names] for k, task in enumerate(density.tasks)},
                 t("views.architecture.density_chart"),
                 t("views.architecture.kept"),
                 y_range=(0, 1),
@@ -99,7 +97,7 @@ def capacity_views(snap, live) -> None:
             key="pg_piggyback_mask",
         )
     if name == "hypernetwork":
-        drift = reports[-1].get("weight_drift") or []
+        drift = last_report.weight_drift
         if drift:
             change = t("views.architecture.relative_change")
             st.plotly_chart(

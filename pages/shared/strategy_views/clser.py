@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from clcore.strategies.clser import TeacherChoices
 from pages.shared import charts
 from pages.shared.i18n import t
 from pages.shared.strategy_views import view
@@ -14,14 +15,14 @@ from pages.shared.strategy_views.common import NO_BAR, chart_text, model_accurac
 @view("clser")
 def clser_views(snap, live) -> None:
     st.subheader(t("views.clser.title"))
-    stats = [(s, v) for s, v in snap.step_stats if isinstance(v, dict) and "plastic" in v]
+    stats = [(s, v) for s, v in snap.step_stats if isinstance(v, TeacherChoices)]
     if stats:
         idx = charts.thin_indices(len(stats))
         st.plotly_chart(
             charts.teacher_choices(
                 [stats[i][0] for i in idx],
-                [stats[i][1]["plastic"] for i in idx],
-                [stats[i][1]["stable"] for i in idx],
+                [stats[i][1].plastic for i in idx],
+                [stats[i][1].stable for i in idx],
                 snap.task_names,
                 title=t("views.clser.teachers_chart"),
                 task_boundaries=snap.boundaries,

@@ -13,8 +13,8 @@ from pages.shared.i18n import t
 
 NO_BAR = {"displayModeBar": False}
 
-# Names the engine writes into task-end reports (clcore.task_models.capacity_report, clcore.mechanics.latent): exact
-# names and numbered ones, with the catalog key of each. A name not listed is shown as the engine wrote it.
+# Names the engine writes into task-end reports (clcore.mechanics.task_aware.CapacityReport, clcore.mechanics.latent):
+# exact names and numbered ones, with the catalog key of each. A name not listed is shown as the engine wrote it.
 ENGINE_NAMES = {
     "heads": "views.common.engine.heads",
     "output (heads)": "views.common.engine.output_heads",

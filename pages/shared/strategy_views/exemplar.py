@@ -15,21 +15,22 @@ from pages.shared.strategy_views.common import NO_BAR, chart_text, model_accurac
 SHOWN_TASK_ENDS = 3  # iCaRL: the exemplars herded at the last few task ends
 
 
-def _reports_with(snap, key: str) -> list[dict]:
-    return [r for r in snap.reports if isinstance(r, dict) and key in r]
+def _reports(snap) -> list:
+    """The strategy's typed task-end reports so far."""
+    return [r for r in snap.reports if r is not None]
 
 
 @view("cumulative", at_task_end=True)
 def cumulative_views(snap, live) -> None:
-    reports = _reports_with(snap, "samples_per_task")
+    reports = _reports(snap)
     if not reports:
         return
     st.subheader(t("views.exemplar.cumulative_title"))
     phases = [t("views.exemplar.phase", i=i + 1) for i in range(len(reports))]
     series = {
-        f"T{k + 1}: {name}": [r["samples_per_task"][k] for r in reports]
+        f"T{k + 1}: {name}": [r.samples_per_task[k] for r in reports]
         for k, name in enumerate(snap.task_names)
-        if any(r["samples_per_task"][k] for r in reports)
+        if any(r.samples_per_task[k] for r in reports)
     }
     st.plotly_chart(
         charts.grouped_bars(
@@ -43,13 +44,13 @@ def cumulative_views(snap, live) -> None:
 
 @view("ensemble", at_task_end=True)
 def ensemble_views(snap, live) -> None:
-    reports = _reports_with(snap, "members_acc")
+    reports = _reports(snap)
     if not reports:
         return
     last = reports[-1]
     st.subheader(t("views.exemplar.ensemble_title"))
     tasks = charts.task_labels(snap.n_tasks)
-    members = {t("views.exemplar.member", m=m + 1): accs for m, accs in enumerate(last["members_acc"])}
+    members = {t("views.exemplar.member", m=m + 1): accs for m, accs in enumerate(last.members_acc)}
     left, right = st.columns(2)
     with left:
         st.plotly_chart(
@@ -60,7 +61,7 @@ def ensemble_views(snap, live) -> None:
             config=NO_BAR,
         )
     with right:
-        answered = {name: [row[m] for row in last["answered"]] for m, name in enumerate(members)}
+        answered = {name: [row[m] for row in last.answered] for m, name in enumerate(members)}
         st.plotly_chart(
             charts.grouped_bars(
                 tasks,
@@ -78,13 +79,13 @@ def ensemble_views(snap, live) -> None:
 
 @view("gdumb", at_task_end=True)
 def gdumb_views(snap, live) -> None:
-    reports = _reports_with(snap, "retrain_loss")
+    reports = _reports(snap)
     if not reports:
         return
     st.subheader(t("views.exemplar.gdumb_title"))
     left, right = st.columns(2)
     with left:
-        counts = {t("views.common.after_task", task=i + 1): r["buffer_classes"] for i, r in enumerate(reports)}
+        counts = {t("views.common.after_task", task=i + 1): r.buffer_classes for i, r in enumerate(reports)}
         st.plotly_chart(
             charts.grouped_bars(
                 snap.class_names,
@@ -96,7 +97,7 @@ def gdumb_views(snap, live) -> None:
             config=NO_BAR,
         )
     with right:
-        losses = {t("views.common.after_task", task=i + 1): r["retrain_loss"] for i, r in enumerate(reports)}
+        losses = {t("views.common.after_task", task=i + 1): r.retrain_loss for i, r in enumerate(reports)}
         st.plotly_chart(
             charts.epoch_curves(
                 losses,
@@ -123,14 +124,14 @@ def icarl_views(snap, live) -> None:
     st.subheader(t("views.exemplar.icarl_title"))
     model_accuracies(snap, t("views.exemplar.icarl_models_chart"), key="pg_icarl_models")
     st.caption(t("views.exemplar.icarl_caption"))
-    reports = _reports_with(snap, "herded_images")
+    reports = _reports(snap)
     if not reports:
         return
     data = live.run.benchmark.data
-    st.markdown(t("views.exemplar.herding", per_class=reports[-1]["per_class"]))
+    st.markdown(t("views.exemplar.herding", per_class=reports[-1].per_class))
     for i, report in list(enumerate(reports))[-SHOWN_TASK_ENDS:]:
         images, captions = [], []
-        for c, shown in zip(report["herded_classes"], report["herded_images"]):
+        for c, shown in zip(report.herded_classes, report.herded_images):
             images += _as_images(shown, data.mean, data.std)
             captions += [f"{snap.class_names[c]} #{k + 1}" for k in range(len(shown))]
         if images:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from clcore.strategies.generative_replay import Gallery
 from pages.shared.i18n import t
 from pages.shared.strategy_views import view
 from pages.shared.strategy_views.common import stat_curves, strategy_title
@@ -17,19 +18,17 @@ GALLERY_ROWS = 6  # most recent snapshots shown
 IMAGE_WIDTH = 44  # pixels per sample on screen
 
 
-def _snapshots(snap) -> list[tuple[str, dict]]:
+def _snapshots(snap) -> list[tuple[str, Gallery]]:
     """(label, gallery) in step order: every task end's, plus any periodic one taken since the last."""
     rows = [
-        (t("views.generative.task_end", task=i + 1, step=r["gallery"]["step"]), r["gallery"])
+        (t("views.generative.task_end", task=i + 1, step=r.gallery.step), r.gallery)
         for i, r in enumerate(snap.reports)
-        if isinstance(r, dict) and "gallery" in r
+        if r is not None
     ]
-    periodic = [values["gallery"] for _, values in snap.step_stats if isinstance(values, dict) and "gallery" in values]
-    last_task_end = rows[-1][1]["step"] if rows else -1
+    periodic = [values["gallery"] for _, values in snap.step_stats if "gallery" in values]
+    last_task_end = rows[-1][1].step if rows else -1
     rows += [
-        (t("views.generative.periodic", step=g["step"], task=len(rows) + 1), g)
-        for g in periodic
-        if g["step"] > last_task_end
+        (t("views.generative.periodic", step=g.step, task=len(rows) + 1), g) for g in periodic if g.step > last_task_end
     ]
     return rows[-GALLERY_ROWS:]
 
@@ -43,8 +42,8 @@ def generative_views(snap, live) -> None:
         for label, gallery in rows:
             st.caption(label)
             st.image(
-                [np.asarray(image, dtype=np.uint8) for image in gallery["images"]],
-                caption=[snap.class_names[c] for c in gallery["classes"]],
+                [np.asarray(image, dtype=np.uint8) for image in gallery.images],
+                caption=[snap.class_names[c] for c in gallery.classes],
                 width=IMAGE_WIDTH,
             )
         permuted = "permuted" in snap.benchmark

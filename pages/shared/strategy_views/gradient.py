@@ -68,16 +68,14 @@ def lfd_views(snap, live) -> None:
         empty=t("views.gradient.waiting"),
     ):
         st.caption(t("views.gradient.lfd_offset_caption"))
-    equilibria = [
-        (k, r["equilibrium"]) for k, r in enumerate(snap.reports) if isinstance(r, dict) and "equilibrium" in r
-    ]
+    equilibria = [(k, r.equilibrium) for k, r in enumerate(snap.reports) if r is not None and r.equilibrium]
     if not equilibria:
         st.info(t("views.gradient.lfd_waiting"))
         return
     st.plotly_chart(
         charts.grouped_bars(
             [t("common.task_short", n=k + 1) for k, _ in equilibria],
-            {t("views.gradient.lfd_alpha"): [e["alpha"] for _, e in equilibria]},
+            {t("views.gradient.lfd_alpha"): [e.alpha for _, e in equilibria]},
             t("views.gradient.lfd_alpha_chart"),
             t("views.gradient.lfd_alpha_axis"),
             y_range=(0, 1.02),
@@ -88,16 +86,16 @@ def lfd_views(snap, live) -> None:
     last_task, last = equilibria[-1]
     st.plotly_chart(
         charts.curves_over(
-            last["alphas"],
+            last.alphas,
             {
-                t("views.gradient.lfd_criterion"): last["criterion"],
-                t("views.gradient.lfd_old_loss"): last["old_loss"],
-                t("views.gradient.lfd_new_loss"): last["new_loss"],
+                t("views.gradient.lfd_criterion"): last.criterion,
+                t("views.gradient.lfd_old_loss"): last.old_loss,
+                t("views.gradient.lfd_new_loss"): last.new_loss,
             },
             t("views.gradient.lfd_segment_chart", task=last_task + 1),
             t("views.gradient.lfd_alpha_axis"),
             t("views.common.cross_entropy"),
-            mark_x=last["alpha"],
+            mark_x=last.alpha,
         ),
         key="pg_lfd_equilibrium",
         config=NO_BAR,

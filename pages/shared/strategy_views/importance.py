@@ -1,8 +1,10 @@
 """EWC / SI: what the regulariser protects, drawn at each task end from the importance summaries their
-reports carry (clcore.mechanics.importance.importance_report): per-hidden-unit first-layer maps, per-pixel maps
+reports carry (clcore.mechanics.importance.ImportanceReport): per-hidden-unit first-layer maps, per-pixel maps
 per task, and per-tensor histograms."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import streamlit as st
 import torch
@@ -31,7 +33,7 @@ def _unpermute(live, task_index: int, grid):
 
 @view("ewc", "si", at_task_end=True)
 def importance_views(snap, live) -> None:
-    reports = [r for r in snap.reports if isinstance(r, dict) and "importance" in r]
+    reports = [r for r in snap.reports if r is not None]
     if not reports:
         return
     st.subheader(t("views.importance.title", method=strategy_title(snap.strategy)))
@@ -43,10 +45,10 @@ def importance_views(snap, live) -> None:
     which = st.radio(
         t("views.importance.which"), list(labels), key="pg_imp_which", horizontal=True, format_func=labels.get
     )
-    summary = reports[-1][which]
+    summary = reports[-1].importance if which == "importance" else reports[-1].task_importance
     last = len(reports) - 1
-    if "unit_maps" in summary:
-        maps = summary["unit_maps"]
+    if summary.unit_maps is not None:
+        maps = summary.unit_maps
         totals = maps.flatten(1).sum(1)
         top = torch.argsort(totals, descending=True)[:TOP_UNITS].tolist()
         shown = [maps[u] for u in top]
@@ -65,9 +67,9 @@ def importance_views(snap, live) -> None:
         if permuted and which == "importance":
             st.caption(t("views.importance.permuted_caption", option=t(WHICH["task_importance"])))
         pixel = [
-            _unpermute(live, i, r["task_importance"]["pixel_map"]) if permuted else r["task_importance"]["pixel_map"]
+            _unpermute(live, i, r.task_importance.pixel_map) if permuted else r.task_importance.pixel_map
             for i, r in enumerate(reports)
-            if "pixel_map" in r["task_importance"]
+            if r.task_importance.pixel_map is not None
         ]
         st.plotly_chart(
             charts.importance_maps(
@@ -83,7 +85,11 @@ def importance_views(snap, live) -> None:
     else:
         st.info(t("views.importance.no_maps"))
     st.plotly_chart(
-        charts.importance_histograms(summary["layers"], t("views.importance.histograms"), text=chart_text()),
+        charts.importance_histograms(
+            {name: dataclasses.asdict(h) for name, h in summary.layers.items()},
+            t("views.importance.histograms"),
+            text=chart_text(),
+        ),
         key="pg_imp_hist",
         config=NO_BAR,
     )

@@ -16,11 +16,11 @@ def progress_compress_views(snap, live) -> None:
     st.subheader(t("views.progress_compress.title"))
     model_accuracies(snap, t("views.progress_compress.models_chart"), key="pg_progress_compress_models")
     st.caption(t("views.progress_compress.caption"))
-    reports = [r for r in snap.reports if isinstance(r, dict) and "compress_kl_before" in r]
+    reports = [r for r in snap.reports if r is not None]
     if reports:
         kl = {
-            t("views.progress_compress.before"): [r["compress_kl_before"] for r in reports],
-            t("views.progress_compress.after"): [r["compress_kl_after"] for r in reports],
+            t("views.progress_compress.before"): [r.compress_kl_before for r in reports],
+            t("views.progress_compress.after"): [r.compress_kl_after for r in reports],
         }
         st.plotly_chart(
             charts.grouped_bars(
