@@ -90,7 +90,7 @@ def _start(config):
     try:
         live = session.start_run(config)
     except (ConfigError, DataUnavailable) as error:
-        st.session_state["pg_start_error"] = controls.Notice("playground.start_refused", error=str(error))
+        st.session_state["pg_start_error"] = controls.Notice("playground.start_refused", error=error)
         return None
     except Exception as error:  # noqa: BLE001 - report it beside the transport, never crash the page
         st.session_state["pg_start_error"] = controls.Notice(
