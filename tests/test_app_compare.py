@@ -367,11 +367,11 @@ def test_cancel_a_queued_grid_keeps_no_empty_runs(store, two_results):
 
 def _grid(store, ws, cells, session_id=None):
     """A grid of `cells` (label, config) started outside the page, on a run queue of its own."""
-    from pages import compare
     from pages.shared import session
+    from pages.shared.compare.grid import GridJob
 
     launcher = session.Launcher(store, ws, session_id, RunQueue(1), session._Watcher())
-    return compare.GridJob(launcher, cells), launcher
+    return GridJob(launcher, cells), launcher
 
 
 def test_grid_records_failures_with_their_message_and_goes_on(store, monkeypatch):
@@ -555,15 +555,16 @@ def test_compare_in_chinese_translates_titles_tables_charts_and_errors(store, tw
 
 
 def test_compare_grid_labels_and_numbers_in_both_languages(store, two_results):
-    from pages import compare
+    from pages.shared.compare.grid import next_grid_number
+    from pages.shared.compare.runs import Entry
 
     entries = [
-        compare.Entry(1, "grid 3: er buf 20 seed 0", RunState.FINISHED, 0.0, {}, None),
-        compare.Entry(2, _zh("compare.grid.tag", n=7) + "er 缓冲区 20 种子 0", RunState.FINISHED, 0.0, {}, None),
-        compare.Entry(3, "my grid 9: not a grid tag", RunState.FINISHED, 0.0, {}, None),
+        Entry(1, "grid 3: er buf 20 seed 0", RunState.FINISHED, 0.0, {}, None),
+        Entry(2, _zh("compare.grid.tag", n=7) + "er 缓冲区 20 种子 0", RunState.FINISHED, 0.0, {}, None),
+        Entry(3, "my grid 9: not a grid tag", RunState.FINISHED, 0.0, {}, None),
     ]
-    assert compare.next_grid_number(entries) == 8
-    assert compare.next_grid_number([]) == 1
+    assert next_grid_number(entries) == 8
+    assert next_grid_number([]) == 1
 
 
 @pytest.mark.parametrize("page", [PAGE, ABOUT])

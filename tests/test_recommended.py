@@ -238,3 +238,15 @@ def test_lecture_presets_are_recommended_settings_plus_their_overrides(name):
     assert make_config(**preset_settings(name)).to_dict() == expected.to_dict()
     state, messages = controls.parse_url({"preset": name})  # and the Playground loads exactly that
     assert not messages and decided(playground_config(state)) == decided(expected)
+
+
+def test_a_compare_grid_without_a_base_run_starts_each_strategy_from_its_recommended_settings():
+    from pages.shared.compare.grid import GRID_BENCHMARK, grid_cells
+
+    cells = grid_cells(None, ["finetune", "clser"], [50], [1], "grid 1")
+    by_strategy = {config.strategy: config for _, config in cells}
+    for strategy, config in by_strategy.items():
+        expected = make_config(**recommended_settings(strategy, GRID_BENCHMARK))
+        grid_values = {**config.to_dict(), "buffer_size": expected.buffer_size, "seed": expected.seed}
+        assert grid_values == expected.to_dict()
+    assert by_strategy["clser"].buffer_size == 50 and by_strategy["clser"].seed == 1

@@ -12,8 +12,9 @@ from clcore import ConfigError, RunConfig, make_config
 from clcore.cli import build_parser, run_settings
 from clcore.settings.declaration import BY_NAME, SETTINGS
 from clcore.settings.recommended import DECLARED
-from pages import compare
 from pages.shared import controls, i18n
+from pages.shared.compare.figures import TABLE_KNOBS
+from pages.shared.compare.knobs import KNOBS
 from tests.app_support import open_app
 from tests.test_app_playground import store_path  # noqa: F401  (store_path: autouse)
 
@@ -69,14 +70,14 @@ def test_the_cli_has_one_option_per_setting_and_keeps_the_old_flags():
 
 
 def test_compare_knobs_and_columns_are_declared_settings():
-    assert list(compare.KNOBS) == [s.name for s in SETTINGS if s.knob]
-    assert tuple(s.name for s in SETTINGS if s.column) == compare.TABLE_KNOBS
-    for name, choices in compare.KNOBS.items():
+    assert list(KNOBS) == [s.name for s in SETTINGS if s.knob]
+    assert tuple(s.name for s in SETTINGS if s.column) == TABLE_KNOBS
+    for name, choices in KNOBS.items():
         assert choices == (list(BY_NAME[name].choices) if BY_NAME[name].choices else None), name
     for lang in ("en", "zh"):
         texts = i18n.catalog(lang)
-        assert all(f"controls.label.{name}" in texts for name in compare.KNOBS)
-        assert all(f"compare.column.{name}" in texts for name in compare.TABLE_KNOBS)
+        assert all(f"controls.label.{name}" in texts for name in KNOBS)
+        assert all(f"compare.column.{name}" in texts for name in TABLE_KNOBS)
 
 
 def test_the_playground_draws_every_control_and_writes_each_to_the_url():
