@@ -1,4 +1,4 @@
-"""`python -m clcore list | run ...`: the command-line contract other tools rely on."""
+"""`python -m clcore list | run ... | runs`: the command-line contract other tools rely on."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from clcore.data.benchmarks import BENCHMARKS
 from clcore.errors import ConfigError, DataUnavailable
 from clcore.runs.events import BatchEnd, TaskEnd
 from clcore.runs.results import write_result
+from clcore.runs.state import RunState
+from clcore.runs.store import STORE_ENV, RunStore, StoreUnavailable, default_store_path
 from clcore.settings.config import FIELDS, make_config
 from clcore.settings.declaration import LAYERS, SETTINGS, Setting
 from clcore.settings.presets import PRESETS
 from clcore.settings.recommended import recommended_settings, with_recommended
 from clcore.strategies import REGISTRY
+
+CLI_WORKSPACE = "cli"  # the workspace of the CLI's runs in a run store (never one of the app's hex workspaces)
+STORE_HELP = f"the run store (default: ${STORE_ENV}, else data/runs.sqlite, the app's store)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,7 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="strategy parameter name=value (repeatable; replaces that one parameter, the others stay)",
     )
     arg("--out", help="write the result JSON here")
+    arg(
+        "--store",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help=f"record the run in a run store, saved at every task end and at the end ({STORE_HELP}); "
+        "python -m clcore runs lists them",
+    )
     arg("--quiet", action="store_true", help="no progress bar and no notes on stderr (errors only)")
+    runs = sub.add_parser("runs", help="the runs recorded in a run store (the app's and clcore run --store's)")
+    runs.add_argument("--store", metavar="PATH", help=STORE_HELP)
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -135,6 +152,68 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+class _Recorder:
+    """Records a run in a run store as the app does: saved at every task end and at the end. A store that
+    cannot be opened or written leaves the run going in memory; `finish` returns why (None when saved)."""
+
+    def __init__(self, run, path: str):
+        self.run = run
+        self.store = RunStore(path or None, memory_fallback=True)
+        config = run.config
+        label = f"{config.strategy} on {config.benchmark}, seed {config.seed}"
+        self.run_id = self.store.create(CLI_WORKSPACE, config.to_dict(), label)
+        run.subscribe(self)
+
+    def __call__(self, event):
+        if isinstance(event, TaskEnd):
+            self.store.save(self.run_id, self.run.result(), RunState.RUNNING)
+
+    def finish(self, result: dict) -> StoreUnavailable | None:
+        self.store.save(self.run_id, result, RunState(result["status"]))
+        self.store.close()
+        return self.store.problem
+
+
+def _runs(path: str | None, as_json: bool) -> int:
+    """`clcore runs`: every run of a store (all workspaces), oldest first; damaged rows reported, skipped."""
+    path = Path(path) if path else default_store_path()
+    if not path.exists():
+        sys.stderr.write(f"clcore: no run store at {path} (python -m clcore run --store records runs there)\n")
+        return 1
+    try:
+        store = RunStore(path)
+        runs = store.list_summaries()
+    except StoreUnavailable as error:
+        sys.stderr.write(f"clcore: {error}\n")
+        return 1
+    for run_id, reason in store.damaged_rows.items():
+        sys.stderr.write(f"clcore: run {run_id} in {path} is damaged ({reason}); skipped\n")
+    store.close()
+    rows = [
+        {
+            "id": r.id,
+            "workspace": r.workspace,
+            "state": r.status.value,
+            "strategy": r.config.get("strategy"),
+            "benchmark": r.config.get("benchmark"),
+            "avg_acc": (r.result or {}).get("avg_acc"),
+            "label": r.label,
+            "updated": r.updated,
+        }
+        for r in runs
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'id':>5}  {'workspace':<16} {'state':<11} {'strategy':<18} {'benchmark':<20} {'avg acc':>7}")
+    for row in rows:
+        print(
+            f"{row['id']:>5}  {row['workspace']:<16} {row['state']:<11} {row['strategy'] or '-':<18} "
+            f"{row['benchmark'] or '-':<20} {_fmt(row['avg_acc']):>7}"
+        )
+    return 0
+
+
 def _fmt(value, suffix=""):
     return "-" if value is None else f"{value:.2f}{suffix}"
 
@@ -189,6 +268,8 @@ def main(argv=None) -> int:
     if args.command == "list":
         _list(args.json)
         return 0
+    if args.command == "runs":
+        return _runs(args.store, args.json)
     from clcore.runs.run import Run  # after argument parsing, so `--help` stays instant
 
     try:
@@ -201,6 +282,7 @@ def main(argv=None) -> int:
         sys.stderr.write(note + "\n")
     progress = _Progress(run, args.quiet)
     run.subscribe(progress)
+    recorder = _Recorder(run, args.store) if args.store is not None else None
     try:
         while not run.done:
             run.advance(seconds=0.5)
@@ -212,6 +294,9 @@ def main(argv=None) -> int:
     if args.out:
         write_result(result, args.out)
     print(_summary(result))
+    store_problem = recorder.finish(result) if recorder else None
+    if store_problem:  # the run itself is done and shown: its exit status stays the run's
+        sys.stderr.write(f"clcore: {store_problem}\n")
     if run.status != "finished":
         sys.stderr.write(
             f"clcore: run {run.status}: {run.message}"

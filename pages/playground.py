@@ -536,6 +536,8 @@ def page() -> None:
         st.warning(message.text() if isinstance(message, controls.Notice) else message, icon=":material/link_off:")
     if rejected:
         st.warning(t("playground.workspace_rejected", value=rejected), icon=":material/link_off:")
+    if store_warning := session.store_warning():
+        st.warning(store_warning, icon=":material/database:")
     for name, message in errors.items():
         if name not in shown:
             st.error(controls.translate_error(message))

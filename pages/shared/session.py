@@ -4,7 +4,9 @@
   `run_through_app()` first.
 - `workspace_id()`: each browser session owns a workspace (kept in the URL as `?ws=...`), so reopening
   the URL finds the same runs and a classroom on one server never sees each other's runs.
-- `run_store()`: one SQLite run store per server process (clcore.runs.store.RunStore).
+- `run_store()`: one SQLite run store per server process (clcore.runs.store.RunStore). Where its file cannot
+  be opened or written (read-only folder, full disk) or is damaged, the server carries on with the store in
+  memory and `store_warning()` says so on the page; the runs stay viewable.
 - `training_queue()`: the process-wide RunQueue (clcore.runs.queue) whose slots cap concurrent trainings;
   a run waiting for a slot is QUEUED. Every run of the app trains through it.
 - `start_run(config)`: a Run driven by a BackgroundRun thread, registered in the store and in this
@@ -113,14 +115,25 @@ def workspace_id() -> str:
 # ------------------------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
 def _store_at(path: str) -> RunStore:
-    store = RunStore(path)
-    store.mark_interrupted()  # runs left "running" by a previous server process
-    return store
+    # opening marks "interrupted" the runs left "running" by processes that are gone (a killed server)
+    return RunStore(path, memory_fallback=True)
 
 
 def run_store() -> RunStore:
     """The server's run store (CLCORE_STORE overrides its path), created once per process and path."""
     return _store_at(str(default_store_path()))
+
+
+def store_warning() -> str | None:
+    """One line for the page when the run store's file could not be used (runs are kept in memory only)
+    or some of its runs are damaged (skipped in the listings); None when all is well."""
+    store = run_store()
+    if store.problem is not None:
+        key = "store.damaged" if store.problem.damaged else "store.unwritable"
+        return t(key, path=str(store.path), reason=store.problem.reason)
+    if store.damaged_rows:
+        return t("store.damaged_runs", ids=", ".join(map(str, sorted(store.damaged_rows))), path=str(store.path))
+    return None
 
 
 def default_max_trainings() -> int:
