@@ -373,6 +373,8 @@ def page() -> None:
 
     st.title(t("compare.title"))
     st.caption(t("compare.intro"))
+    if store_warning := session.store_warning():  # runs are kept in memory only: say so where they are listed
+        st.warning(store_warning, icon=":material/database:")
     if st.session_state.get("cmp_deleted"):
         st.success(st.session_state.pop("cmp_deleted"))
     st.fragment(run_every=every)(runs_overview)(ws)

@@ -343,3 +343,11 @@ def test_an_older_store_gains_the_owner_columns_and_its_orphans_are_interrupted(
             (2, "interrupted", {"avg_acc": 10}),
         ]
         assert store.get(store.create("ws", {})).status == "running"
+
+
+def test_compare_says_too_that_runs_are_kept_in_memory_only(tmp_path, monkeypatch, fresh_app_caches):
+    path = readonly_store_path(tmp_path)
+    monkeypatch.setenv("CLCORE_STORE", str(path))
+    at = open_app({"ws": WORKSPACE}, page="pages/compare.py")
+    warnings = [w.value for w in at.warning if "could not be written" in w.value]
+    assert len(warnings) == 1 and str(path) in warnings[0] and not at.exception
