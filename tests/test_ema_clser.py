@@ -42,7 +42,7 @@ def test_ema_update_is_alpha_ema_plus_one_minus_alpha_param(step, alpha_max):
     ema = nn.Linear(4, 3).double()
     before = [p.detach().clone() for p in ema.parameters()]
     model_before = [p.detach().clone() for p in model.parameters()]
-    alpha = ema_update(ema, model, alpha_max, step)
+    alpha = ema_update(list(ema.parameters()), list(model.parameters()), alpha_max, step)
     expected_alpha = min(1 - 1 / (step + 1), alpha_max)
     assert alpha == pytest.approx(expected_alpha, abs=1e-15)
     for e, e0, p in zip(ema.parameters(), before, model.parameters()):
@@ -202,11 +202,12 @@ def test_clser_result_reports_all_three_models(finished_clser):
 def _count_ema_updates(monkeypatch, run):
     counts = {"plastic": 0, "stable": 0}
     real = ema_update
+    plastic, stable = next(run.strategy.plastic.parameters()), next(run.strategy.stable.parameters())
 
-    def counting(ema_model, model, alpha_max, step):
-        counts["plastic" if ema_model is run.strategy.plastic else "stable"] += 1
-        assert ema_model is run.strategy.plastic or ema_model is run.strategy.stable
-        return real(ema_model, model, alpha_max, step)
+    def counting(ema_params, params, alpha_max, step):
+        counts["plastic" if ema_params[0] is plastic else "stable"] += 1
+        assert ema_params[0] is plastic or ema_params[0] is stable
+        return real(ema_params, params, alpha_max, step)
 
     monkeypatch.setattr("clcore.strategies.clser.ema_update", counting)
     return counts

@@ -55,18 +55,19 @@ class ReplayBuffer:
         if logits is not None:
             self.logits = torch.zeros((self.capacity, logits.shape[1]), dtype=logits.dtype, device=self.device)
 
-    def _reservoir_placement(self, batch_size: int):
-        position = self.seen + torch.arange(batch_size, dtype=torch.float64)
-        draw = (torch.rand(batch_size, generator=self.generator, dtype=torch.float64) * (position + 1)).long()
-        slot = torch.where(position < self.capacity, position.long(), draw)
-        keep = slot < self.capacity
-        # Two samples of one batch may draw the same slot; sequentially the later one overwrites.
-        winner = torch.full((self.capacity,), -1, dtype=torch.int64)
-        winner.scatter_reduce_(0, slot[keep], torch.arange(batch_size)[keep], reduce="amax")
-        slots = torch.nonzero(winner >= 0).flatten()
-        return slots, winner[slots]
+    def _reservoir_placement(self, batch_size: int) -> dict:
+        """{slot: batch row} to write. Decided on Python numbers: a batch is small, and late in a stream most
+        batches keep nothing, which then costs no tensor work at all."""
+        draws = torch.rand(batch_size, generator=self.generator, dtype=torch.float64).tolist()
+        written = {}
+        for row, draw in enumerate(draws):
+            position = self.seen + row
+            slot = position if position < self.capacity else int(draw * (position + 1))
+            if slot < self.capacity:
+                written[slot] = row  # two rows of one batch may draw the same slot: sequentially the later wins
+        return written
 
-    def _balanced_placement(self, labels: np.ndarray):
+    def _balanced_placement(self, labels: np.ndarray) -> dict:
         counts = np.bincount(self._slot_class[self._slot_class >= 0], minlength=self.n_classes)
         written = {}  # slot -> batch row; later rows overwrite earlier ones
         for row, label in enumerate(labels):
@@ -85,8 +86,7 @@ class ReplayBuffer:
             self._slot_class[slot] = label
             counts[label] += 1
             written[slot] = row
-        slots = torch.tensor(list(written), dtype=torch.int64)
-        return slots, torch.tensor(list(written.values()), dtype=torch.int64)
+        return written
 
     @torch.no_grad()
     def add(self, x: torch.Tensor, y: torch.Tensor, task: int | torch.Tensor, logits: torch.Tensor | None = None):
@@ -95,20 +95,19 @@ class ReplayBuffer:
         if self.x is None:
             self._allocate(x, logits)
         if self.policy == "reservoir":
-            slots, rows = self._reservoir_placement(len(y))
+            written = self._reservoir_placement(len(y))
             self.filled = min(self.capacity, self.seen + len(y))
         else:
-            slots, rows = self._balanced_placement(y.cpu().numpy())
+            written = self._balanced_placement(y.cpu().numpy())
         self.seen += len(y)
-        if len(slots) == 0:
+        if not written:
             return
-        slots, rows = slots.to(self.device), rows.to(x.device)
-        self.x[slots] = x[rows].to(self.device)
-        self.y[slots] = y[rows].to(self.device)
+        slots = torch.tensor(list(written), device=self.device)
+        rows = torch.tensor(list(written.values()), device=x.device)
         task = torch.as_tensor(task, device=x.device).expand(len(y))
-        self.task[slots] = task[rows].to(self.device)
-        if logits is not None:
-            self.logits[slots] = logits[rows].detach().to(self.device)
+        for store, values in ((self.x, x), (self.y, y), (self.task, task), (self.logits, logits)):
+            if values is not None:
+                store.index_copy_(0, slots, values.detach().index_select(0, rows).to(self.device, store.dtype))
 
     @torch.no_grad()
     def replace(self, x: torch.Tensor, y: torch.Tensor, task: torch.Tensor) -> None:
@@ -131,8 +130,14 @@ class ReplayBuffer:
         return self.get(index)
 
     def get(self, index: torch.Tensor) -> BufferBatch:
-        logits = self.logits[index] if self.logits is not None else None
-        return BufferBatch(self.x[index], self.y[index], self.task[index], logits, index)
+        logits = self.logits.index_select(0, index) if self.logits is not None else None
+        return BufferBatch(
+            self.x.index_select(0, index),
+            self.y.index_select(0, index),
+            self.task.index_select(0, index),
+            logits,
+            index,
+        )
 
     def composition(self, n_tasks: int) -> dict:
         """How many stored samples belong to each class and to each task (plain lists, for plots)."""

@@ -1,7 +1,6 @@
 """Exponential moving average of a model's weights (the mean-teacher update used by CLS-ER)."""
 
 import torch
-from torch import nn
 
 
 def ema_alpha(alpha_max: float, global_step: int) -> float:
@@ -10,8 +9,9 @@ def ema_alpha(alpha_max: float, global_step: int) -> float:
 
 
 @torch.no_grad()
-def ema_update(ema_model: nn.Module, model: nn.Module, alpha_max: float, global_step: int) -> float:
-    """ema <- alpha * ema + (1 - alpha) * model, for every parameter; returns the alpha used."""
+def ema_update(ema_params: list[torch.Tensor], params: list[torch.Tensor], alpha_max: float, global_step: int) -> float:
+    """ema <- alpha * ema + (1 - alpha) * param, pairwise over two models' parameter lists (listed once by the
+    caller: listing a module's parameters costs more than updating a small model); returns the alpha used."""
     alpha = ema_alpha(alpha_max, global_step)
-    torch._foreach_lerp_(list(ema_model.parameters()), list(model.parameters()), 1.0 - alpha)
+    torch._foreach_lerp_(ema_params, params, 1.0 - alpha)
     return alpha

@@ -34,6 +34,7 @@ from clcore.strategies import REGISTRY, Batch
 _MODEL_INIT_LOCK = threading.Lock()  # seeding the global RNG for weight init must not interleave
 LIVE_EVALS_PER_TASK = 20
 LIVE_EVAL_BUDGET = 2000  # test samples per live evaluation, over all tasks
+GATHER_SAMPLES = 2048  # training samples fetched at once (then sliced into batches)
 
 
 def auto_cpu_threads(model: str) -> int:
@@ -330,29 +331,38 @@ class Run:
         self._emit(RunEnd(status, message))
 
     def _phase_batches(self, tasks):
-        """A function that turns positions in the phase's combined stream into a Batch, and its length.
-        Usually one task per phase (see Strategy.training_phases)."""
-        bench = self.benchmark
+        """A function that turns an epoch's order of the phase's combined stream into its batches
+        (x, y, task ids), and the stream's length. Usually one task per phase (see Strategy.training_phases)."""
+        bench, batch_size = self.benchmark, self.config.batch_size
         sizes = torch.tensor([len(t.train_idx) for t in tasks])
         if len(tasks) == 1:
             task = tasks[0]
+            # one gather for many batches, which are then views of it: a gather costs as much as a small step's
+            # arithmetic
+            chunk = batch_size * max(1, GATHER_SAMPLES // batch_size)
 
-            def single(positions):
-                x, y = bench.train_batch(task, positions)
-                return x, y, torch.full_like(y, task.index)
+            def single(order):
+                for begin in range(0, len(order), chunk):
+                    x, y = bench.train_batch(task, order[begin : begin + chunk])
+                    task_ids = torch.full_like(y, task.index)
+                    for start in range(0, len(y), batch_size):
+                        end = start + batch_size
+                        yield x[start:end], y[start:end], task_ids[start:end]
 
             return single, int(sizes[0])
         task_of = torch.repeat_interleave(torch.arange(len(tasks)), sizes).to(self.device)
         offset = torch.cat([torch.zeros(1, dtype=torch.int64), sizes.cumsum(0)[:-1]]).to(self.device)
 
-        def mixed(positions):
-            owner = task_of[positions]
-            xs, ys, ts = [], [], []
-            for k in owner.unique().tolist():
-                chosen = positions[owner == k]
-                x, y = bench.train_batch(tasks[k], chosen - offset[k])
-                xs.append(x), ys.append(y), ts.append(torch.full_like(y, tasks[k].index))
-            return torch.cat(xs), torch.cat(ys), torch.cat(ts)
+        def mixed(order):
+            for start in range(0, len(order), batch_size):
+                positions = order[start : start + batch_size]
+                owner = task_of[positions]
+                xs, ys, ts = [], [], []
+                for k in owner.unique().tolist():
+                    chosen = positions[owner == k]
+                    x, y = bench.train_batch(tasks[k], chosen - offset[k])
+                    xs.append(x), ys.append(y), ts.append(torch.full_like(y, tasks[k].index))
+                yield torch.cat(xs), torch.cat(ys), torch.cat(ts)
 
         return mixed, int(sizes.sum())
 
@@ -362,13 +372,12 @@ class Run:
         for phase_index, tasks in enumerate(self.phases):
             self.task = phase_index
             strategy.begin_task(phase_index)
-            make_batch, n = self._phase_batches(tasks)
+            make_batches, n = self._phase_batches(tasks)
             for epoch in range(cfg.epochs):
                 self.epoch = epoch
                 order = torch.randperm(n, generator=self.generator).to(self.device)
-                for start in range(0, n, cfg.batch_size):
-                    began = time.perf_counter()
-                    x, y, task_ids = make_batch(order[start : start + cfg.batch_size])
+                began = time.perf_counter()  # the step's time includes fetching its batch
+                for x, y, task_ids in make_batches(order):
                     raw = x
                     if bench.augment is not None:
                         x = bench.augment(x, self.generator)
@@ -384,6 +393,7 @@ class Run:
                     if cfg.eval_every and self.step % cfg.eval_every == 0:
                         self._evaluate(full=False)
                     yield "batch"
+                    began = time.perf_counter()
                 self._report()
                 self._emit(EpochEnd(self.step, phase_index, epoch))
                 yield "epoch"

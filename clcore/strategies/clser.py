@@ -58,6 +58,10 @@ class CLSER(Strategy):
         super().__init__(model, *args, **kwargs)
         self.plastic = deepcopy(model).requires_grad_(False)
         self.stable = deepcopy(model).requires_grad_(False)
+        # listed once: listing a module's parameters at every step costs more than the EMA update itself
+        self._params = [list(m.parameters()) for m in (self.model, self.plastic, self.stable)]
+        # float32 like the draws, so that a draw is compared with the same threshold as a tensor comparison does
+        self._update_freqs = torch.tensor([self.hp.plastic_freq, self.hp.stable_freq])
         # Per step with replay: (step, [[plastic per task], [stable per task]]); drained to `choice_log`.
         self._pending_choices = []
         self.choice_log_steps: list[int] = []
@@ -87,24 +91,20 @@ class CLSER(Strategy):
             with torch.no_grad():
                 target, took_stable = self.choose_teacher(self.plastic(replay.x), self.stable(replay.x), replay.y)
             loss = loss + self.hp.reg_weight * F.mse_loss(logits[n_current:], target)
+            # [[plastic per task], [stable per task]] from one count over (task, teacher) pairs
             n_tasks = len(self.benchmark.tasks)
-            self._pending_choices.append(
-                torch.stack(
-                    [
-                        torch.bincount(replay.task[~took_stable], minlength=n_tasks),
-                        torch.bincount(replay.task[took_stable], minlength=n_tasks),
-                    ]
-                )
-            )
+            pairs = torch.bincount(replay.task * 2 + took_stable, minlength=2 * n_tasks)
+            self._pending_choices.append(pairs.view(n_tasks, 2).T)
         self.optimizer_step(loss)
         if replay is not None:
             self.choice_log_steps.append(self.global_step)
         self.buffer.add(batch.raw, batch.y, batch.task)
-        draws = torch.rand(2, generator=self.generator)
-        if draws[0] < self.hp.plastic_freq:
-            ema_update(self.plastic, self.model, self.hp.plastic_alpha, self.global_step)
-        if draws[1] < self.hp.stable_freq:
-            ema_update(self.stable, self.model, self.hp.stable_alpha, self.global_step)
+        update_plastic, update_stable = (torch.rand(2, generator=self.generator) < self._update_freqs).tolist()
+        params, plastic, stable = self._params
+        if update_plastic:
+            ema_update(plastic, params, self.hp.plastic_alpha, self.global_step)
+        if update_stable:
+            ema_update(stable, params, self.hp.stable_alpha, self.global_step)
         return loss.detach()
 
     def drain_step_stats(self):
