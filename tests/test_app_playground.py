@@ -7,10 +7,12 @@ runs in well under two minutes on 2 CPU cores.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
 import time
+import weakref
 
 import plotly.graph_objects as go
 import pytest
@@ -521,6 +523,25 @@ def test_runs_of_closed_tabs_are_stopped_and_marked_interrupted(store_path):
     assert lives[2].state == "ready" and store.get(lives[2].store_id).status == "running"  # its tab is open
     lives[2].bg.stop()
     assert all(lr.run.done or lr.bg.join(5) for lr in lives)
+
+
+def test_a_dropped_run_is_freed_at_once(store_path):
+    """A page drops its older runs (MAX_LIVE_RUNS): nothing may hold one in a reference cycle, which only
+    Python's rare full collections free (a 50-run session grew ~100 MB before one did, bench/LOAD.md)."""
+    from clcore import RunQueue, make_config
+
+    launcher = session.Launcher(RunStore(store_path), "feedc0de", None, RunQueue(1), session._Watcher())
+    live = launcher.start(make_config(train_subset=20, eval_subset=50), "x", play=True)
+    assert live.bg.join(60) and live.state == RunState.FINISHED
+    assert RunStore(store_path).get(live.store_id).status == "finished"  # saved by its trainer thread
+    launcher.watcher.remove(live)
+    run = weakref.ref(live.run)
+    gc.disable()
+    try:
+        del live
+        assert run() is None
+    finally:
+        gc.enable()
 
 
 def test_every_run_of_the_app_is_a_heartbeat_of_its_tab():

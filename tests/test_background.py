@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -190,7 +192,7 @@ def test_one_slot_runs_one_after_another_in_submission_order():
     assert queue.wait(60)
     assert [name for name, _ in log] == sorted(name for name, _ in log)  # never interleaved
     assert [entry for entry in log if entry[1] == "end"] == [("a", "end"), ("b", "end"), ("c", "end")]
-    assert set(queue.states().values()) == {RunState.FINISHED} and queue.running == 0
+    assert queue.states() == {} and queue.running == 0  # the queue keeps only the runs not over
     assert all(bg.state is RunState.FINISHED for bg in bgs)
 
 
@@ -208,7 +210,7 @@ def test_two_slots_train_two_runs_and_queue_the_third():
         assert wait_for(lambda: second.state == RunState.QUEUED, 2)
         queue.cancel_all()
         assert queue.wait(10)
-        assert set(queue.states().values()) == {RunState.STOPPED}
+        assert {first.state, second.state, third.state} == {RunState.STOPPED} and queue.runs() == []
     finally:
         stop_all(first, second, third)
 
@@ -244,6 +246,20 @@ def test_a_failing_run_does_not_stop_the_others():
     assert bad.state is RunState.FAILED and "boom" in bad.error and "boom" in bad.run.message
     assert good.state is RunState.FINISHED
     assert ended == [bad, good] and queue.running == 0
+
+
+def test_the_queue_lets_go_of_a_run_once_it_is_over():
+    """A server's queue outlives every page: a finished run it still held (model, buffer, curves) stayed in
+    memory until the next Play anywhere, 30 runs' worth after a classroom (bench/LOAD.md)."""
+    queue = RunQueue(1)
+    bg = queue.submit(tiny())
+    assert queue.runs() == [bg]
+    assert queue.wait(60) and bg.state is RunState.FINISHED
+    assert queue.runs() == []
+    gone = weakref.ref(bg.run)
+    del bg
+    gc.collect()
+    assert gone() is None
 
 
 def test_a_queue_needs_a_slot():

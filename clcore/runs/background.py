@@ -48,6 +48,7 @@ class BackgroundRun:
 
     # commands (any thread) -----------------------------------------------------------------------
     def play(self) -> None:
+        self._line_up()
         with self._wake:
             self._playing = True
             self._wake.notify()
@@ -56,11 +57,13 @@ class BackgroundRun:
         with self._wake:
             self._playing = False
             self._step_unit = None
+        self._leave_line()
 
     def step(self, unit: str = "batch") -> None:
         """Train one batch, epoch or task, then pause."""
         if unit not in ("batch", "epoch", "task"):
             raise ValueError("unit must be 'batch', 'epoch' or 'task'")
+        self._line_up()
         with self._wake:
             self._playing = False
             self._step_unit = unit
@@ -70,6 +73,17 @@ class BackgroundRun:
         with self._wake:
             self._stop_requested = True
             self._wake.notify()
+        self._leave_line()
+
+    # The place in the queue's line is taken in the caller's thread, when it asks to train: the trainer threads
+    # start in any order, and first come first served means in the order play() or step() was called.
+    def _line_up(self) -> None:
+        if self.queue is not None:
+            self.queue.line_up(self)
+
+    def _leave_line(self) -> None:
+        if self.queue is not None:
+            self.queue.leave_line(self)
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -151,5 +165,7 @@ class BackgroundRun:
         finally:
             if held:
                 self.queue.release(self)
+            if self.queue is not None:
+                self.queue.forget(self)
             if self.on_end is not None:
                 self.on_end(self)

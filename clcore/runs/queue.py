@@ -42,7 +42,7 @@ class RunQueue:
         the run is over and its slot given back."""
         bg = BackgroundRun(run, queue=self, on_end=on_end)
         with self._changed:
-            self._runs = [r for r in self._runs if r.alive] + [bg]  # forget runs whose thread has ended
+            self._runs.append(bg)  # until its thread ends (`forget`), which needs a command given after this
         if play:
             bg.play()
         return bg
@@ -55,7 +55,18 @@ class RunQueue:
         for bg in self.runs():
             bg.stop()
 
+    def forget(self, bg: BackgroundRun) -> None:
+        """Called by a run's thread as it ends: the queue lets go of the run (its model, buffer and curves
+        then live only as long as their page keeps them; a server's queue outlives every page)."""
+        with self._changed:
+            if bg in self._runs:
+                self._runs.remove(bg)
+            if bg in self._waiting:  # lined up by a play() that came after its end
+                self._waiting.remove(bg)
+                self._changed.notify_all()
+
     def runs(self) -> list[BackgroundRun]:
+        """The runs not over yet (each one's thread is alive)."""
         with self._changed:
             return list(self._runs)
 
@@ -78,19 +89,34 @@ class RunQueue:
             return len(self._holders)
 
     # slots ---------------------------------------------------------------------------------------
-    def acquire(self, holder, wanted: Callable[[], bool] = lambda: True) -> bool:
-        """Wait for a slot, first come first served; give up (False) once `wanted()` turns false."""
+    def line_up(self, holder) -> None:
+        """Take a place at the back of the line for a slot (nothing if `holder` holds one or is in line)."""
         with self._changed:
-            self._waiting.append(holder)
+            if holder not in self._holders and holder not in self._waiting:
+                self._waiting.append(holder)
+
+    def leave_line(self, holder) -> None:
+        with self._changed:
+            if holder in self._waiting:
+                self._waiting.remove(holder)
+                self._changed.notify_all()
+
+    def acquire(self, holder, wanted: Callable[[], bool] = lambda: True) -> bool:
+        """Wait for a slot, first come first served (from `line_up`, else from now); give up (False) once
+        `wanted()` turns false."""
+        with self._changed:
             try:
                 while wanted():
+                    if holder not in self._waiting:  # left the line (a pause) and asked again (a play)
+                        self._waiting.append(holder)
                     if self._waiting[0] is holder and len(self._holders) < self.slots:
                         self._holders.add(holder)
                         return True
                     self._changed.wait(POLL_S)
                 return False
             finally:
-                self._waiting.remove(holder)
+                if holder in self._waiting:  # a pause or stop may have taken it out of the line already
+                    self._waiting.remove(holder)
                 self._changed.notify_all()
 
     def release(self, holder) -> None:

@@ -28,6 +28,7 @@ import re
 import threading
 import time
 import uuid
+import weakref
 
 import streamlit as st
 
@@ -266,7 +267,11 @@ class Launcher:
         live = LiveRun(
             store_id, config, run, bg, label, store=self.store, workspace=self.workspace, session_id=self.session_id
         )
-        run.subscribe(lambda event: _on_event(live, event))  # before any training: the thread waits for play
+        # Before any training (the thread waits for play). Weakly: a run holding its LiveRun would make a
+        # reference cycle, freed only by Python's rare full collections, so a long session piled up dropped runs
+        # (bench/LOAD.md). While the run trains, the closed-tab watcher holds its LiveRun.
+        live_run = weakref.ref(live)
+        run.subscribe(lambda event: _on_event(live_run(), event))
         self.watcher.add(live)
         if play:
             bg.play()
@@ -286,9 +291,9 @@ def start_run(config: RunConfig, label: str | None = None) -> LiveRun:
     return live
 
 
-def _on_event(live: LiveRun, event) -> None:
+def _on_event(live: LiveRun | None, event) -> None:
     """In the trainer thread (holding bg.lock): save at every task end and at the end."""
-    if isinstance(event, (TaskEnd, RunEnd)):
+    if live is not None and isinstance(event, (TaskEnd, RunEnd)):
         try:
             sync_store(live)
         except Exception as error:  # noqa: BLE001 - never let the store break a training

@@ -1,0 +1,561 @@
+"""Proof under load: a classroom of real browsers on one server, and one long browser session.
+
+    python -m bench.load classroom [--sessions 30] [--subset 200] [--cap 30] [--out bench/results/load-classroom.json]
+    python -m bench.load long [--runs 50] [--subset 200] [--out bench/results/load-long.json]
+
+classroom: `streamlit run app.py` (tests/e2e_support.py) and one headless Chromium with one browser context per
+student (its own cookies and Streamlit session). Every page opens the Playground first, each with its own
+strategy and seed in the URL (`?strategy=er&seed=3&train_subset=200`: the strategy's recommended settings, then
+the URL's values); then Play is clicked in every page within a second, and the pages train together. Per page:
+- time to first chart: from its Play click to its forgetting-curves chart showing a point past step 0 (the
+  first live evaluation of its own run), timed inside the page (a 100 ms timer, so the browser's clock for both);
+- time to first response: from its Play click to its status line showing the new run (running or queued);
+- no exception element (`stException`) and no error alert in the page at the end;
+- no leakage: the final accuracy matrix in the page's heatmap equals, to the CSV's two decimals, a solo CLI run
+  (`clcore run --no-recommended` with every setting given) of the configuration the page's own URL states, and
+  the run stored for the page's workspace has that configuration.
+The server's RSS (its process tree, /proc) is sampled throughout; it is taken after a warm-up (imports, MNIST,
+each strategy's first run: one run of each in one session) once that session is let go, and again after all
+the classroom's browser contexts are closed and let go. Streamlit keeps a closed tab's session for
+`server.disconnectedSessionTTL` (120 s by default) in case it reconnects, and drops expired ones the next time
+a session disconnects; the bench sets that TTL to `--session-ttl` seconds, waits it out and opens and closes
+one page. The server's CPU time over the wall time
+from the first Play to the last run's end is its CPU share (2 = both cores of a 2-core machine). The
+browser's processes run at the lowest priority (nice 19) once the pages are open: in a lecture the students'
+browsers run on their own laptops, here they share the server's cores.
+
+long: one browser session plays `--runs` runs in a row (Play, wait for the end, choose the next strategy
+and the examples per task, Play...), the server's RSS after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from clcore.runs.store import RunStore
+from pages.shared import controls, i18n
+from tests.cli_support import run_cli
+from tests.e2e_support import ROOT, app_server, chromium
+
+from ._common import RESULTS_DIR, environment, write_json
+
+STRATEGIES = ("finetune", "er", "der", "derpp", "ewc", "lwf", "si", "agem")  # a classroom's mix, cycled
+LOG_DIR = ROOT / "artifacts" / "load"
+MB = 1024 * 1024
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# Run in a page before each Play: records, in the page's own clock, when its run first shows a chart point
+# past step 0 (meaningful for a page's first run: later ones start with the previous run's chart), its queued
+# badge, its end. `play` is set by the same script that clicks Play.
+WATCH_PAGE = """() => {
+    window.__load = {play: null, started: null, first_chart: null, queued: null, finished: null, failed: null,
+                     visibility: document.visibilityState};
+    if (window.__watching) return;
+    window.__watching = true;
+    setInterval(() => {
+        const rec = window.__load;
+        if (rec.play === null) return;
+        const now = Date.now();
+        const status = document.querySelector('.st-key-pg_status');
+        const text = status ? status.innerText : '';
+        // the page shows the new run once its status line changed (a first run may show "finished" at once)
+        if (rec.started === null && text && text !== rec.before) rec.started = now;
+        if (rec.started === null) return;
+        const curves = document.querySelector('.st-key-pg_curves .js-plotly-plot');
+        const xs = curves && curves.data && curves.data[0] ? curves.data[0].x || [] : [];
+        if (rec.first_chart === null && xs.length && xs[xs.length - 1] > 0) rec.first_chart = now;
+        if (rec.queued === null && text.includes('queued')) rec.queued = now;
+        // over once the status says so and the heatmap has drawn its last row (the two redraw apart)
+        const heat = document.querySelector('.st-key-pg_heatmap .js-plotly-plot');
+        const z = heat && heat.data ? heat.data[0].z || [] : [];
+        const drawn = z.length && z[z.length - 1].every(v => v !== null);
+        if (rec.finished === null && text.includes('finished') && drawn) rec.finished = now;
+        if (rec.failed === null && (text.includes('failed') || document.querySelector('[data-testid="stException"]')))
+            rec.failed = now;
+    }, 100);
+}"""
+PRESS_PLAY = """() => {
+    const status = document.querySelector('.st-key-pg_status');
+    window.__load.before = status ? status.innerText : '';
+    document.querySelector('.st-key-pg_play button').click();
+    window.__load.play = Date.now();
+}"""
+READ_END = """() => {
+    const heat = document.querySelector('.st-key-pg_heatmap .js-plotly-plot');
+    return {
+        z: heat && heat.data ? heat.data[0].z : null,
+        exceptions: [...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText),
+        errors: [...document.querySelectorAll('[data-testid="stAlertContentError"]')].map(e => e.innerText),
+        status: (document.querySelector('.st-key-pg_status') || {innerText: ''}).innerText,
+    };
+}"""
+
+
+# --------------------------------------------------------------------------------------------------
+# the server process, from /proc
+# --------------------------------------------------------------------------------------------------
+def server_pid(url: str) -> int:
+    """The pid of the `streamlit run` listening on `url`'s port (app_server starts it)."""
+    port = str(urlsplit(url).port)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"streamlit" in b" ".join(args) and port.encode() in args:
+                return int(entry.name)
+    raise RuntimeError(f"no streamlit process listens on port {port}")
+
+
+def _stat(pid: int) -> list[str]:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()  # the fields after the command name
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and its descendants, MB."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE_SIZE
+        except (OSError, IndexError):
+            continue
+    return total / MB
+
+
+def cpu_s(pids) -> float:
+    """User + system CPU seconds of these processes (their finished children included)."""
+    total = 0
+    for p in pids:
+        try:
+            fields = _stat(p)
+        except OSError:
+            continue
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    return total / TICKS
+
+
+class RssSampler(threading.Thread):
+    """The server's RSS every `every` seconds, as (seconds since start, MB)."""
+
+    def __init__(self, pid: int, every: float = 0.5):
+        super().__init__(daemon=True, name="rss-sampler")
+        self.pid, self.every, self.t0 = pid, every, time.time()
+        self.samples: list[tuple[float, float]] = []
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            self.samples.append((round(time.time() - self.t0, 2), round(rss_mb(self.pid), 1)))
+            self.done.wait(self.every)
+
+    def since(self, t: float) -> list[float]:
+        return [mb for at, mb in self.samples if at >= t - self.t0]
+
+
+# --------------------------------------------------------------------------------------------------
+# pages
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Student:
+    strategy: str
+    seed: int
+    workspace: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    context: object = None
+    page: object = None
+
+    def query(self, subset: int) -> str:
+        return f"ws={self.workspace}&strategy={self.strategy}&seed={self.seed}&train_subset={subset}"
+
+
+def open_playground(browser, url: str, student: Student, subset: int) -> Student:
+    """A browser context of its own (cookies, Streamlit session) with the Playground for `student`."""
+    student.context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    student.page = student.context.new_page()
+    student.page.goto(f"{url}/?{student.query(subset)}", wait_until="domcontentloaded")
+    student.page.locator(".st-key-pg_play button").first.wait_for(timeout=120_000)
+    return student
+
+
+def settle(student: Student) -> None:
+    """Wait until the page has written all its settings into its URL (its first run is over), then watch it."""
+    deadline = time.time() + 120
+    while url_setting(student.page, "batch_size") is None:
+        if time.time() > deadline:
+            raise RuntimeError(f"the page never showed its settings in its URL: {student.page.url}")
+        student.page.wait_for_timeout(200)
+    student.page.evaluate(WATCH_PAGE)
+
+
+def records(students: list[Student]) -> list[dict]:
+    return [s.page.evaluate("() => window.__load") for s in students]
+
+
+def wait_for_ends(students: list[Student], timeout: float) -> list[dict]:
+    deadline = time.time() + timeout
+    while True:
+        seen = records(students)
+        if all(r["finished"] or r["failed"] for r in seen):
+            return seen
+        if time.time() > deadline:
+            late = [i for i, r in enumerate(seen) if not (r["finished"] or r["failed"])]
+            raise RuntimeError(f"sessions {late} did not finish within {timeout:.0f} s")
+        time.sleep(1.0)
+
+
+def page_config(page_url: str) -> dict:
+    """The run configuration the page's URL states (the Playground keeps every setting in it)."""
+    query = {k: v for k, v in parse_qsl(urlsplit(page_url).query) if k not in ("ws", "lang")}
+    state, messages = controls.parse_url(query)
+    if messages:
+        raise RuntimeError(f"the page's URL has ignored parameters: {messages}")
+    config, errors = controls.validate(controls.settings_from_state(state))
+    if config is None:
+        raise RuntimeError(f"the page's URL is not a valid configuration: {errors}")
+    return config.to_dict()
+
+
+def cli_flags(config: dict) -> list[str]:
+    """`clcore run` options giving every setting of `config` (and no recommended settings)."""
+    flags = ["--no-recommended"]
+    for name, value in config.items():
+        if name == "params" or value is None:
+            continue
+        if isinstance(value, list):
+            value = ",".join(map(str, value))
+        flags += ["--" + name.replace("_", "-"), str(value)]
+    for name, value in config["params"].items():
+        flags += ["--param", f"{name}={value}"]
+    return flags
+
+
+def solo_cli_run(config: dict, out: Path) -> dict:
+    code, stderr = run_cli(["run", *cli_flags(config), "--quiet", "--out", str(out)])
+    if code != 0:
+        raise RuntimeError(f"clcore run failed ({code}): {stderr}")
+    return json.loads(out.read_text())
+
+
+def rounded(matrix) -> list[list]:
+    return [[None if v is None else round(v, 2) for v in row] for row in matrix or []]
+
+
+def leakage_check(end: dict, page_url: str, store: RunStore, workspace: str, out: Path) -> dict:
+    """Whether the page shows exactly the solo CLI run of the configuration its URL states."""
+    config = page_config(page_url)
+    cli = solo_cli_run(config, out)
+    summaries = store.list_summaries(workspace)
+    stored = store.get(summaries[0].id, workspace).result if len(summaries) == 1 else None
+
+    def comparable(c):
+        return {k: v for k, v in (c or {}).items() if k != "device"}
+
+    same = rounded(end["z"]) == rounded(cli["acc_matrix"])
+    return {
+        "strategy": config["strategy"],
+        "seed": config["seed"],
+        "stored_runs": len(summaries),
+        "stored_config_matches": stored is not None and comparable(stored["config"]) == comparable(cli["config"]),
+        "page_matrix_matches_cli": same,
+        "cli_avg_acc": cli["avg_acc"],
+        **({} if same else {"page_matrix": end["z"], "cli_matrix": cli["acc_matrix"]}),
+    }
+
+
+def let_go(browser, url: str, session_ttl: float) -> None:
+    """Wait until the server has dropped the sessions of closed tabs: their TTL, then one page opened and
+    closed (a disconnect is when Streamlit drops expired sessions), then a few seconds."""
+    time.sleep(session_ttl + 1)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{url}/about", wait_until="domcontentloaded")
+    page.locator("[data-testid='stSidebarNav']").first.wait_for(timeout=60_000)
+    context.close()
+    time.sleep(5)
+
+
+def summary(values: list[float]) -> dict:
+    values = sorted(values)
+    return {"median": round(statistics.median(values), 2), "worst": round(values[-1], 2), "n": len(values)}
+
+
+def play_one(student: Student, timeout: float = 300) -> dict:
+    """Press Play in one page and wait for its run to end; its record."""
+    student.page.evaluate(PRESS_PLAY)
+    return wait_for_ends([student], timeout)[0]
+
+
+def url_setting(page, name: str) -> str | None:
+    return dict(parse_qsl(urlsplit(page.url).query)).get(name)
+
+
+def choose_strategy(page, strategy: str, subset: int) -> None:
+    """Pick `strategy` in the sidebar (which loads its recommended settings), then set the examples per task;
+    done once the page's URL says both."""
+    title = i18n.catalog("en")[f"strategy_ui.{strategy}.title"]
+    page.locator(".st-key-pg_strategy").get_by_role("combobox").click()
+    page.keyboard.type(title)  # the menu draws only the options in view: filter it down to this one
+    page.get_by_role("option", name=title, exact=True).click()
+    deadline = time.time() + 60
+    while url_setting(page, "strategy") != strategy:
+        if time.time() > deadline:
+            raise RuntimeError(f"the page did not switch to {strategy}")
+        page.wait_for_timeout(200)
+    field_ = page.locator(".st-key-pg_train_subset input")
+    while url_setting(page, "train_subset") != str(subset):
+        if time.time() > deadline:
+            raise RuntimeError(f"could not set the examples per task for {strategy}")
+        field_.fill(str(subset))
+        field_.press("Enter")
+        page.wait_for_timeout(500)
+
+
+def consecutive_runs(student: Student, strategies, subset: int, timeout_per_run: float = 300):
+    """Play one run of each strategy in turn in the student's page (its first one is the page's own):
+    yields (strategy, the page's record, what the page shows at the end)."""
+    for k, strategy in enumerate(strategies):
+        if k:
+            choose_strategy(student.page, strategy, subset)
+            student.page.evaluate(WATCH_PAGE)
+        record = play_one(student, timeout_per_run)
+        yield strategy, record, student.page.evaluate(READ_END)
+
+
+# --------------------------------------------------------------------------------------------------
+# the classroom
+# --------------------------------------------------------------------------------------------------
+def classroom(
+    sessions: int,
+    subset: int,
+    cap: int,
+    strategies=STRATEGIES,
+    session_ttl: float = 10,
+    timeout: float = 900,
+) -> dict:
+    """Everything measured for `sessions` concurrent browser sessions, cycling through `strategies` (see the
+    module's docstring). The warm-up plays one run of each strategy in one session first."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    env = {"CLCORE_MAX_TRAININGS": str(cap), "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(int(session_ttl))}
+    students = [Student(strategies[i % len(strategies)], seed=i) for i in range(sessions)]
+    with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
+        store_path = Path(tmp) / "runs.sqlite"
+        with app_server(store_path, LOG_DIR / "classroom-server.log", env) as url:
+            pid = server_pid(url)
+            sampler = RssSampler(pid)
+            sampler.start()
+            warm = open_playground(browser, url, Student(strategies[0], seed=10_000), subset)
+            settle(warm)
+            for _ in consecutive_runs(warm, strategies, subset):
+                pass
+            warm.context.close()
+            let_go(browser, url, session_ttl)
+            rss_start = rss_mb(pid)
+            t_open = time.time()
+            for student in students:
+                open_playground(browser, url, student, subset)
+            for student in students:
+                settle(student)
+            opened_s = time.time() - t_open
+            bench_pid = os.getpid()
+            browser_pids = [p for p in process_tree(bench_pid) if p not in process_tree(pid) and p != bench_pid]
+            for browser_pid in browser_pids:  # students' browsers run on their own laptops, not the server's cores
+                os.setpriority(os.PRIO_PROCESS, browser_pid, 19)
+            cpu_server, cpu_browser, t_play = cpu_s(process_tree(pid)), cpu_s(browser_pids), time.time()
+            for student in students:
+                student.page.evaluate(PRESS_PLAY)
+            ends = wait_for_ends(students, timeout)
+            wall = max(r["finished"] or r["failed"] for r in ends) / 1000 - min(r["play"] for r in ends) / 1000
+            cpu_server = cpu_s(process_tree(pid)) - cpu_server
+            cpu_browser = cpu_s(browser_pids) - cpu_browser
+            rss_peak = max(sampler.since(t_play))
+            pages = [dict(s.page.evaluate(READ_END), url=s.page.url) for s in students]
+            for student in students:
+                student.context.close()
+            let_go(browser, url, session_ttl)
+            rss_end = rss_mb(pid)
+            sampler.done.set()
+        store = RunStore(store_path)
+        checks = [
+            leakage_check(end, end["url"], store, s.workspace, Path(tmp) / f"cli{i}.json")
+            for i, (s, end) in enumerate(zip(students, pages))
+        ]
+    first_chart = [(r["first_chart"] - r["play"]) / 1000 for r in ends if r["first_chart"]]
+    return {
+        "sessions": sessions,
+        "train_subset": subset,
+        "max_trainings": cap,
+        "session_ttl_s": session_ttl,
+        "open_all_pages_s": round(opened_s, 1),
+        "play_spread_s": (max(r["play"] for r in ends) - min(r["play"] for r in ends)) / 1000,
+        "all_finished": all(r["finished"] for r in ends),
+        "with_chart": len(first_chart),
+        "first_chart_s": summary(first_chart),
+        "first_response_s": summary([(r["started"] - r["play"]) / 1000 for r in ends if r["started"]]),
+        "play_to_end_s": summary([(r["finished"] or r["failed"]) / 1000 - r["play"] / 1000 for r in ends]),
+        "queued_sessions": sum(1 for r in ends if r["queued"]),
+        "exceptions": sum(len(p["exceptions"]) for p in pages),
+        "error_alerts": [e for p in pages for e in p["errors"]],
+        "leaks": [c for c in checks if not (c["page_matrix_matches_cli"] and c["stored_config_matches"])],
+        "wall_s": round(wall, 2),
+        "server_cpu_s": round(cpu_server, 1),
+        "server_cores_busy": round(cpu_server / wall, 2),
+        "browser_cores_busy": round(cpu_browser / wall, 2),
+        "rss_mb": {"start": round(rss_start, 1), "peak": rss_peak, "end": round(rss_end, 1)},
+        "rss_growth_mb": round(rss_end - rss_start, 1),
+        "per_session": [
+            {**c, "first_chart_s": (r["first_chart"] - r["play"]) / 1000 if r["first_chart"] else None}
+            for c, r in zip(checks, ends)
+        ],
+        "rss_samples": sampler.samples,
+        "visibility": sorted({r["visibility"] for r in ends}),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# the long session
+# --------------------------------------------------------------------------------------------------
+def long_session(runs: int, subset: int, timeout_per_run: float = 300) -> dict:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        chromium() as browser,
+        app_server(Path(tmp) / "runs.sqlite", LOG_DIR / "long-server.log") as url,
+    ):
+        pid = server_pid(url)
+        student = open_playground(browser, url, Student(STRATEGIES[0], seed=0), subset)
+        settle(student)
+        cycle = [STRATEGIES[k % len(STRATEGIES)] for k in range(runs)]
+        for k, (strategy, record, end) in enumerate(consecutive_runs(student, cycle, subset, timeout_per_run)):
+            rows.append(
+                {
+                    "run": k + 1,
+                    "strategy": strategy,
+                    "finished": bool(record["finished"]),
+                    "play_to_end_s": ((record["finished"] or record["failed"]) - record["play"]) / 1000,
+                    "exceptions": len(end["exceptions"]),
+                    "rss_mb": round(rss_mb(pid), 1),
+                }
+            )
+            print(f"run {k + 1:2d} {strategy:8s} rss {rows[-1]['rss_mb']:.0f} MB", flush=True)
+        student.context.close()
+    after_warmup = [r["rss_mb"] for r in rows[5:]] or [rows[-1]["rss_mb"]]
+    return {
+        "runs": runs,
+        "train_subset": subset,
+        "all_finished": all(r["finished"] for r in rows),
+        "exceptions": sum(r["exceptions"] for r in rows),
+        "rss_after_run5_mb": rows[min(4, len(rows) - 1)]["rss_mb"],
+        "rss_growth_after_run5_mb": round(max(after_warmup) - rows[min(4, len(rows) - 1)]["rss_mb"], 1),
+        "rows": rows,
+    }
+
+
+SVG_COLOURS = ("#1f77b4", "#aaaaaa", "#d62728")
+
+
+def rss_svg(series: dict[str, list[dict]], path: Path, width: int = 640, height: int = 260) -> None:
+    """Long sessions' RSS after each run ({label: rows}), as a small hand-written SVG line chart."""
+    ys = [r["rss_mb"] for rows in series.values() for r in rows]
+    last = max(r["run"] for rows in series.values() for r in rows)
+    low, high = min(ys) - 20, max(ys) + 20
+    left, bottom, top, right = 50, height - 30, 30, width - 15
+
+    def px(x, y):
+        fx = left + (x - 1) / max(1, last - 1) * (right - left)
+        return f"{fx:.1f},{bottom - (y - low) / (high - low) * (bottom - top):.1f}"
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="11">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#888"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#888"/>',
+        f'<text x="{(left + right) / 2}" y="{height - 6}" text-anchor="middle">run in the session (1-{last})</text>',
+        f'<text x="12" y="{(top + bottom) / 2}" transform="rotate(-90 12 {(top + bottom) / 2})" '
+        'text-anchor="middle">server RSS, MB</text>',
+    ]
+    for i in range(5):
+        value = low + i / 4 * (high - low)
+        parts.append(
+            f'<text x="{left - 6}" y="{bottom - i / 4 * (bottom - top) + 4:.0f}" text-anchor="end">{value:.0f}</text>'
+        )
+    for k, (label, rows) in enumerate(series.items()):
+        colour = SVG_COLOURS[k % len(SVG_COLOURS)]
+        points = " ".join(px(r["run"], r["rss_mb"]) for r in rows)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        parts.append(f'<text x="{left + 10 + 250 * k}" y="16" fill="{colour}">&#9632; {label}</text>')
+    path.write_text("\n".join(parts) + "\n</svg>\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    room = sub.add_parser("classroom", help="concurrent browser sessions")
+    room.add_argument("--sessions", type=int, default=30)
+    room.add_argument("--subset", type=int, default=200, help="training examples per task")
+    room.add_argument("--cap", type=int, default=30, help="CLCORE_MAX_TRAININGS for the server")
+    room.add_argument("--session-ttl", type=float, default=10, help="server.disconnectedSessionTTL, seconds")
+    room.add_argument("--out", default=str(RESULTS_DIR / "load-classroom.json"))
+    long_ = sub.add_parser("long", help="consecutive runs in one browser session")
+    long_.add_argument("--runs", type=int, default=50)
+    long_.add_argument("--subset", type=int, default=200, help="training examples per task")
+    long_.add_argument("--out", default=str(RESULTS_DIR / "load-long.json"))
+    long_.add_argument("--also-plot", nargs="*", default=[], help="earlier results (JSON) drawn in the same SVG")
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()
+    if args.what == "classroom":
+        report = classroom(args.sessions, args.subset, args.cap, session_ttl=args.session_ttl)
+        shown = {k: v for k, v in report.items() if k not in ("per_session", "rss_samples")}
+        print(json.dumps(shown, indent=1))
+    else:
+        report = long_session(args.runs, args.subset)
+        series = {"this measurement": report["rows"]}
+        for other in args.also_plot:
+            series[Path(other).stem] = json.loads(Path(other).read_text())["rows"]
+        rss_svg(series, Path(args.out).with_suffix(".svg"))
+        print({k: v for k, v in report.items() if k != "rows"})
+    write_json(
+        Path(args.out),
+        {
+            **report,
+            "load_avg_before": load_before,
+            "environment": environment(0),
+            "measured_at": time.strftime("%Y-%m-%d %H:%M"),
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
