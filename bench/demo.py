@@ -40,7 +40,9 @@ from ._common import BENCH_DIR, RESULTS_DIR, environment, read_json, write_json
 
 BENCHMARK_TASKS = {"split-mnist": 5, "permuted-mnist": 10, "rotated-mnist": 5}
 # The ensemble evaluates every member on every task without the task id: ten permutations took 31 s on validation.
-FEWER_TASKS = {("ensemble", "permuted-mnist"): 5}
+# DEN grows every task (it expands while the loss stays above its threshold): ten permutations took 24-40 s.
+# La-MAML's look-ahead costs glances x inner steps a batch: ten permutations took 28-35 s on validation.
+FEWER_TASKS = {("ensemble", "permuted-mnist"): 5, ("den", "permuted-mnist"): 5, ("lamaml", "permuted-mnist"): 5}
 SCALE = dict(train_subset=1000, epochs=1, batch_size=10, optimizer="sgd", momentum=0.0, weight_decay=0.0)
 BUFFER = 200
 MAX_DEMO_S = 25.0  # a candidate slower than this on validation is out: demo runs must stay under 30 s
@@ -108,6 +110,12 @@ SPLIT_GRIDS: dict = {
     "piggyback": grid(lr=LR, p_mask_lr=(0.0001, 0.001)),
     "hypernetwork": grid(optimizer=("adam",), lr=(0.001, 0.003), p_beta=(0.01, 0.05)),
     "supsup": grid(lr=(0.3, 1.0, 3.0), epochs=(1, 2)),
+    # DEN's L1 is a per-step soft threshold (the authors' form): at 100 steps a task 1e-3 already sparsifies.
+    "den": grid(lr=LR, p_l1=(1e-4, 1e-3), p_loss_threshold=(0.1, 0.3)),
+    # MER: inner_steps > 1 with beta < 1 is where its meta-update differs from ER's step. La-MAML: lr is the
+    # learning rates' own step size; each glance costs a look-ahead step per sample (2 glances: about 25 s).
+    "mer": grid(lr=LR, replay_batch_size=(32,), p_inner_steps=(1, 4), p_beta=(0.3, 1.0)),
+    "lamaml": grid(lr=(0.1, 0.3), p_glances=(1, 2), p_alpha_init=(0.03, 0.15)),
 }
 # Permuted- and Rotated-MNIST: runs cost 5-10x a split run, so fewer candidates, around what Split-MNIST chose.
 DOMAIN_GRIDS: dict = {
@@ -151,6 +159,9 @@ DOMAIN_GRIDS: dict = {
     "piggyback": grid(lr=LR, p_mask_lr=(0.001,)),
     "hypernetwork": grid(optimizer=("adam",), lr=(0.001, 0.003), p_beta=(0.05,)),
     "supsup": grid(lr=(1.0, 3.0)),
+    "den": grid(lr=LR, p_loss_threshold=(0.1, 0.3)),
+    "mer": grid(lr=LR, replay_batch_size=(32,), p_inner_steps=(1, 4)),
+    "lamaml": grid(lr=(0.1, 0.3), p_glances=(1,), p_alpha_init=(0.03, 0.15)),
 }
 
 

@@ -206,6 +206,21 @@ CARDS: dict[str, Card] = {
         "Pham, Liu & Hoi, DualNet: Continual Learning, Fast and Slow, NeurIPS 2021",
         recommended_run("dualnet"),
     ),
+    "mer": Card(
+        r"\theta_k = \theta_{k-1} - \eta\,\nabla\ell_{B_k}(\theta_{k-1}),\quad"
+        r"\theta \leftarrow \theta_0 + \beta\,(\theta_k - \theta_0);\qquad"
+        r"\max\ \mathbb{E}\big[\nabla\ell_i\cdot\nabla\ell_j\big]",
+        "Riemer, Cases, Ajemian, Liu, Rish, Tu & Tesauro, Learning to Learn without Forgetting by Maximizing "
+        "Transfer and Minimizing Interference, ICLR 2019",
+        recommended_run("mer"),
+    ),
+    "lamaml": Card(
+        r"\theta_k = \theta_{k-1} - \operatorname{relu}(\alpha)\odot\nabla\ell(x_k;\theta_{k-1}),\quad"
+        r"\alpha \leftarrow \alpha - \eta\,\nabla_\alpha\mathcal{L}_{meta}(\theta_k),\quad"
+        r"\theta \leftarrow \theta - \operatorname{relu}(\alpha)\odot\nabla_\theta\mathcal{L}_{meta}(\theta_k)",
+        "Gupta, Yadav & Paull, La-MAML: Look-ahead Meta Learning for Continual Learning, NeurIPS 2020",
+        recommended_run("lamaml"),
+    ),
     "lfd": Card(
         r"\begin{aligned}&d^{*} = \arg\min_{\lVert d\rVert = 1}\mathcal{L}_{\mathcal{M}}(\theta_{o} + r\,d),\qquad"
         r"\mathcal{L} = \mathcal{L}_t(\theta) + \lambda_\perp\big\lVert (I - d^{*}d^{*\top})(\theta - \theta_{o})"
@@ -268,6 +283,14 @@ CARDS: dict[str, Card] = {
         r"\mathcal{H}\Big(f\big(x;\ W \odot \textstyle\sum_j \alpha_j M^{j}\big)\Big)\Big)",
         "Wortsman, Ramanujan, Liu, Kembhavi, Rastegari, Yosinski & Farhadi, Supermasks in Superposition, NeurIPS 2020",
         recommended_run("supsup", scenario="task-il"),
+    ),
+    "den": Card(
+        r"\min_{W^t}\ \mathcal{L}(W^t; \mathcal{D}_t) + \mu\lVert W^t\rVert_1"
+        r" + \tfrac{\lambda}{2}\lVert W^t - W^{t-1}\rVert_2^2,\quad"
+        r"\mathcal{L} > \tau \Rightarrow \text{expand: } + \gamma\textstyle\sum_g\lVert W_g\rVert_2,\quad"
+        r"\lVert w^t_j - w^{t-1}_j\rVert_2 > \sigma \Rightarrow \text{split } j",
+        "Yoon, Yang, Lee & Hwang, Lifelong Learning with Dynamically Expandable Networks, ICLR 2018",
+        recommended_run("den", scenario="task-il"),
     ),
 }
 

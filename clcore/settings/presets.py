@@ -153,6 +153,20 @@ _TABLE = {
             )
             for b in (200, 500)
         },
+        # mer: mammoth best_args seq-mnist (lr 0.1, batch 1, minibatch 128, beta = gamma = 1, batch_num 1; one SGD
+        # step per batch, so inner_steps 1): with these, MER's update is ER's at batch size 1. lamaml: no
+        # published split-MNIST run; the La-MAML authors' MNIST settings (run_experiments.sh: batch 10, replay 10,
+        # glances 5, opt_lr 0.3 = our lr, alpha_init 0.15).
+        "mer": {
+            b: dict(
+                lr=0.1,
+                batch_size=1,
+                replay_batch_size=128,
+                params=dict(beta=1.0, gamma=1.0, batch_num=1, inner_steps=1),
+            )
+            for b in (200, 500)
+        },
+        "lamaml": {200: dict(lr=0.3, batch_size=10, replay_batch_size=10, params=dict(alpha_init=0.15, glances=5))},
     },
     "permuted-mnist": {
         # latent_replay / ar1: ER's perm-mnist settings (ar1 with SI's perm-mnist c / xi); cwr_star: fine-tune's;
@@ -169,6 +183,16 @@ _TABLE = {
             None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0, compress_epochs=1, lateral=True))
         },
         "finetune": {None: dict(lr=0.2, batch_size=128)},
+        # lamaml: the La-MAML authors' MNIST permutations run (run_experiments.sh, "#lamaml"), as for rotated-mnist.
+        "lamaml": {
+            200: dict(
+                lr=0.3,
+                batch_size=10,
+                replay_batch_size=10,
+                train_subset=1000,
+                params=dict(alpha_init=0.15, glances=5),
+            )
+        },
         "joint": {None: dict(lr=0.2, batch_size=128)},
         "cumulative": {None: dict(lr=0.2, batch_size=128)},  # no published best args: fine-tune's (mammoth sgd)
         "ensemble": {None: dict(lr=0.2, batch_size=128)},  # no published best args: fine-tune's (mammoth sgd)
@@ -245,6 +269,32 @@ _TABLE = {
                 params=dict(beta=0.05, embedding_dim=32, hnet_hidden=64, chunk_size=1000),
             )
         },
+        # den: the authors' permuted-MNIST script (jaehong31/DEN DEN_run.py flags): 10 permutations, MLP 312-128,
+        # Adam lr 1e-3, batch 256, 4,300 iterations a task (about 20 epochs of their 55,000 images; each later
+        # stage runs as long), L1 1e-5, L2 1e-4 (as weight decay), group lasso 1e-3, drift lambda 0.5, k 10,
+        # loss threshold 0.01 and split threshold 0.05. Their loss is a sigmoid cross-entropy per class, so tau
+        # is not on the same scale as this softmax cross-entropy; their learning-rate decay is not reproduced.
+        "den": {
+            None: dict(
+                lr=0.001,
+                optimizer="adam",
+                weight_decay=1e-4,
+                batch_size=256,
+                epochs=20,
+                n_tasks=10,
+                hidden=(312, 128),
+                scenario="task-il",
+                params=dict(
+                    l1=1e-5,
+                    group_l1=1e-3,
+                    drift_penalty=0.5,
+                    loss_threshold=0.01,
+                    expand_units=10,
+                    split_threshold=0.05,
+                    stage_epochs=20,
+                ),
+            )
+        },
         # generative_replay: mammoth's P-MNIST protocol (SGD 0.2, batch 128, one epoch, as many generated as
         # real samples) with van de Ven & Tolias's VAE width for permuted MNIST (1000-1000, z 100): twenty
         # permutations are much more to model than five digit pairs. generative_negative_replay is defined for
@@ -266,6 +316,17 @@ _TABLE = {
         },
     },
     "rotated-mnist": {
+        # lamaml: the La-MAML authors' MNIST rotations run (run_experiments.sh, "#lamaml": 1,000 samples a task,
+        # memories 200, batch 10, replay 10, glances 5, opt_lr 0.3 = our lr, alpha_init 0.15, one epoch).
+        "lamaml": {
+            200: dict(
+                lr=0.3,
+                batch_size=10,
+                replay_batch_size=10,
+                train_subset=1000,
+                params=dict(alpha_init=0.15, glances=5),
+            )
+        },
         "finetune": {None: dict(lr=0.2, batch_size=128)},
         "joint": {None: dict(lr=0.2, batch_size=128)},
         "ewc": {None: dict(lr=0.1, batch_size=128, params=dict(ewc_lambda=0.7, gamma=1.0))},

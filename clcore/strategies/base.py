@@ -29,7 +29,7 @@ from clcore.mechanics.reports import read_report
 
 REGISTRY: dict[str, type[Strategy]] = {}
 # The survey's method families (seeds/001), in listing order.
-FAMILIES = ("baseline", "replay", "regularisation", "hybrid", "architecture")
+FAMILIES = ("baseline", "replay", "regularisation", "hybrid", "meta", "architecture")
 
 
 def register(cls):
