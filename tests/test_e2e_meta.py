@@ -8,10 +8,16 @@ from __future__ import annotations
 import pytest
 
 from pages.shared import i18n
-from tests.e2e_support import ROOT, BrowserUnavailable, app_server, chromium
-from tests.test_e2e_browser import chart_titles, shot, status_text, wait_until
+from tests.test_e2e_browser import (  # noqa: F401 (server, browser: the shared module fixtures)
+    ARTIFACTS,
+    browser,
+    chart_titles,
+    server,
+    shot,
+    status_text,
+    wait_until,
+)
 
-ARTIFACTS = ROOT / "artifacts" / "e2e"
 WORKSPACE = "e2e0c0ffee000004"
 RUN = "tasks=2&subset=100&buffer=50&eval_every=5&eval_subset=100"
 # Each view's own chart titles that must be drawn once the run is over (catalog keys, English).
@@ -23,27 +29,8 @@ CHARTS = {
 pytestmark = pytest.mark.timeout(240)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        with app_server(tmp_path_factory.mktemp("e2e-meta") / "runs.sqlite", ARTIFACTS / "server-meta.log") as url:
-            yield url
-    except RuntimeError as error:
-        pytest.fail(str(error), pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        with chromium() as b:
-            yield b
-    except BrowserUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-
-
 @pytest.mark.parametrize("strategy", list(CHARTS))
-def test_meta_strategy_view_plays_in_the_browser(server, browser, strategy):
+def test_meta_strategy_view_plays_in_the_browser(server, browser, strategy):  # noqa: F811 (imported fixtures)
     words = i18n.catalog("en")
     context = browser.new_context(viewport={"width": 1500, "height": 1300})
     page = context.new_page()
