@@ -25,8 +25,8 @@ MESSAGES = {
     "or give class groups",
     "tasks_mismatch": "{value} given but classes '{classes}' define {count} tasks",
     "scenario_unsupported": "{benchmark} supports {choices}, not '{value}'",
-    "needs_new_classes": "{strategy} needs tasks that bring new classes; every task of {benchmark} has all the "
-    "classes; choose a split benchmark",
+    "needs_new_classes": "{strategy} needs tasks that bring new classes, and {benchmark} has none (its tasks, or its "
+    "stream, show every class throughout); choose a split benchmark",
     "param_syntax": "'{value}' must look like name=value, e.g. --param reg_weight=2.0",
     "param_unknown": "'{value}' is unknown for strategy {strategy}; its parameters are: {choices}",
     "min_lr_above_max_lr": "{value} is above max_lr {high}; choose min_lr <= max_lr",
@@ -36,6 +36,12 @@ MESSAGES = {
     "not_cuttable": "{strategy} cannot cut the model {model} into blocks; choose mlp, cnn or resnet18",
     "cut_too_deep": "{value} is deeper than the model's {depth} blocks; choose 0..{depth}",
     "lateral_needs_mlp": "lateral adaptors of {strategy} are implemented for the MLP; set lateral=false for {model}",
+    "stream_has_no_tasks": "{benchmark} is one stream without task boundaries; {value} tasks cannot be set: leave the "
+    "number of tasks empty",
+    "blurry_needs_class_il": "blurry boundaries mix the classes of neighbouring split tasks in Class-IL; {benchmark} "
+    "in {scenario} has none to mix: set blurry to 0, or choose a split benchmark in Class-IL",
+    "blurry_needs_two_tasks": "blurry boundaries mix neighbouring tasks and a single task has none: set blurry to 0 "
+    "or use 2 tasks or more",
 }
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from clcore import STRATEGIES
+from clcore.data.benchmarks import BENCHMARKS
 from clcore.runs import metrics
 from clcore.strategies.base import FAMILIES
 from pages.shared import controls, expectations, i18n, session
@@ -451,14 +452,19 @@ def _bullets(lines: list[str]) -> str:
 
 def expectations_section(name: str) -> None:
     """What the method's recommended runs gave beside fine-tune (once measured), and where its effect does not
-    show (pages/shared/expectations.py)."""
+    show (pages/shared/expectations.py), including task-free streams when it works at task boundaries."""
     measured, caveats = expectations.card_results(name), expectations.card_caveats(name)
+    reason, title = STRATEGIES[name].needs_boundaries, t(f"strategy_ui.{name}.title")
+    streams = [benchmark for benchmark, info in BENCHMARKS.items() if info.kind == "stream"] if reason else []
+    stream_notes = [t(f"expect.boundary.{reason}", strategy=title, benchmark=b, percent="") for b in streams]
     if measured:
         st.markdown(f"**{t('expect.card.heading')}**")
         st.markdown(f"{t('expect.card.intro')}\n\n{_bullets(measured)}")
-    if caveats:
+    if caveats or stream_notes:
         st.markdown(f"**{t('expect.card.caveats')}**")
-        st.markdown(_bullets(caveats))
+    for lines in (caveats, stream_notes):
+        if lines:
+            st.markdown(_bullets(lines))
 
 
 def strategy_card(name: str) -> None:

@@ -93,6 +93,9 @@ def _engine_errors() -> list[ConfigError]:
         lambda: validate({"benchmark": "permuted-mnist", "scenario": "class-il"}),
         lambda: validate({"benchmark": "split-mnist", "scenario": "domain-il"}),
         lambda: validate({"benchmark": "permuted-mnist", "classes": "0,1"}),
+        lambda: validate({"benchmark": "mnist-360", "n_tasks": 5}),
+        lambda: validate({"benchmark": "split-mnist", "scenario": "task-il", "blurry": 0.2}),
+        lambda: validate({"benchmark": "split-mnist", "classes": "0,1", "blurry": 0.2}),
     ]
     errors = []
     for attempt in attempts:

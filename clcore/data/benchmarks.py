@@ -2,7 +2,9 @@
 
 Split benchmarks give each task a group of classes (Class-IL / Task-IL); permuted and rotated ones
 give every task all classes seen through a fixed per-task input transform (Domain-IL). Transforms are
-applied per batch on the device, so twenty permuted tasks cost no more memory than one.
+applied per batch on the device, so twenty permuted tasks cost no more memory than one. A stream (MNIST-360,
+clcore.data.stream) is one task-free phase whose order is the stream's, each image rotated by its own angle;
+blurry boundaries move a share of each split task's data into its neighbours.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from clcore.data.datasets import ImageDataset, load_dataset
+from clcore.data.stream import MNIST360_CLASSES, blur_tasks, mnist360_stream, mnist360_test, rotate_each
 from clcore.errors import ConfigError
 
 
@@ -23,7 +26,7 @@ from clcore.errors import ConfigError
 class BenchmarkInfo:
     name: str
     dataset: str
-    kind: str  # "split" | "permuted" | "rotated"
+    kind: str  # "split" | "permuted" | "rotated" | "stream" (one task-free phase in a fixed order)
     default_tasks: int
     bundled: bool  # works offline from assets/
     augment: bool  # batched random crop + flip during training (CIFAR)
@@ -61,6 +64,16 @@ BENCHMARKS = {
             "MNIST rotated by one fixed random angle in [0, 180) per task",
         ),
         BenchmarkInfo(
+            "mnist-360",
+            "mnist-360",
+            "stream",
+            1,
+            True,
+            False,
+            "MNIST digits 0-8 in one stream without task boundaries: pairs of classes, each class rotating "
+            "continuously and coming back three times (DER paper)",
+        ),
+        BenchmarkInfo(
             "split-fashion-mnist",
             "fashion-mnist",
             "split",
@@ -87,7 +100,49 @@ SCENARIOS = ("class-il", "task-il", "domain-il")
 
 
 # Classes of each data set, known before any data loads (the task-sequence checks need them).
-DATASET_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
+DATASET_CLASSES = {"mnist": 10, "mnist-360": MNIST360_CLASSES, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
+# Why a method that works at task boundaries (its `needs_boundaries` reason id) cannot do that work on a task-free
+# sequence: English for the command line; the app's texts are `expect.boundary.<id>` in its catalogs.
+BOUNDARY_NOTES = {
+    "importance": "{strategy} measures at each task end which weights mattered and protects them from then on; "
+    "{benchmark} has no task end before the stream is over, so nothing is protected while it learns: it behaves "
+    "like fine-tune",
+    "teacher": "{strategy} keeps the model (or generator) of each finished task to learn from afterwards; {benchmark} "
+    "has no task end before the stream is over, so there is never an old model: it behaves like fine-tune",
+    "earlier_tasks": "{strategy} constrains each step by the memory of every earlier task, kept task by task; on "
+    "{benchmark} every stored example belongs to the one task being learnt, so no constraint ever applies",
+    "earlier_task_replay": "{strategy} replays only examples of earlier tasks; on {benchmark} every stored example "
+    "belongs to the one task being learnt, so it never replays: it behaves like fine-tune",
+    "task_end_update": "{strategy} does part of its work at each task end (choosing exemplars, training on its "
+    "memory, freezing or consolidating layers); on {benchmark} that happens once, after the last example",
+    "cumulative": "{strategy} retrains on all the data seen so far when a new task starts; {benchmark} is a single "
+    "task, so it trains once, in stream order, like fine-tune",
+    "per_task_parts": "{strategy} gives each task its own part (a head, a column, a mask, a model or generated "
+    "weights); {benchmark} is a single task for it, so it trains one part, like fine-tune",
+    "blurry": "{strategy} does its work at task boundaries, and with blurry boundaries each task also holds about "
+    "{percent} % of its neighbours' data: what it keeps or constrains per task mixes neighbouring tasks",
+}
+
+
+def boundary_caveat(strategy, benchmark: str, blurry: float = 0.0) -> str | None:
+    """The reason id (BOUNDARY_NOTES) why `strategy` (a Strategy class) cannot do its work on this sequence: it acts
+    at task boundaries and the sequence has none (a stream) or blurs them ("blurry"); None otherwise."""
+    info = BENCHMARKS[benchmark]
+    if not strategy.needs_boundaries:
+        return None
+    if info.kind == "stream":
+        return strategy.needs_boundaries
+    return "blurry" if blurry > 0 and info.kind == "split" else None
+
+
+def boundary_note(strategy, benchmark: str, blurry: float = 0.0) -> str | None:
+    """The English line for the command line (stderr) before such a run, or None."""
+    reason = boundary_caveat(strategy, benchmark, blurry)
+    if reason is None:
+        return None
+    return BOUNDARY_NOTES[reason].format(strategy=strategy.name, benchmark=benchmark, percent=f"{blurry * 100:g}")
 
 
 def parse_class_groups(text: str, n_classes: int) -> list[tuple[int, ...]]:
@@ -121,7 +176,10 @@ def even_class_groups(n_classes: int, n_tasks: int) -> list[tuple[int, ...]]:
 
 def scenarios(info: BenchmarkInfo) -> tuple[str, ...]:
     """The scenarios a benchmark offers, its default first. Permuted / rotated tasks share every class:
-    Domain-IL, or Task-IL meaning the task id is given at test time (which only task-aware models use)."""
+    Domain-IL, or Task-IL meaning the task id is given at test time (which only task-aware models use). A stream
+    has no tasks: Class-IL over its classes."""
+    if info.kind == "stream":
+        return ("class-il",)
     return ("class-il", "task-il") if info.kind == "split" else ("domain-il", "task-il")
 
 
@@ -141,6 +199,8 @@ def task_sequence(
     """(the class groups of the tasks, the scenario): every task-sequence check, without loading any data."""
     scenario = check_scenario(info, scenario)
     n_classes = DATASET_CLASSES[info.dataset]
+    if info.kind == "stream" and n_tasks not in (None, 1):
+        raise ConfigError("n_tasks", "stream_has_no_tasks", benchmark=info.name, value=n_tasks)
     if info.kind != "split":
         if classes:
             raise ConfigError("classes", "classes_not_split", benchmark=info.name)
@@ -161,6 +221,7 @@ class Task:
     train_idx: torch.Tensor  # indices into the data set's training tensors
     test_idx: torch.Tensor
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # per-batch input transform
+    train_angles: torch.Tensor | None = None  # a stream's rotation of each training position (degrees)
 
 
 def _permutation_transform(perm: torch.Tensor):
@@ -211,6 +272,7 @@ class Benchmark:
     tasks: list[Task]
     scenario: str
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    blurry: float = 0.0  # the share of each task's training data moved into its neighbours
     class_masks: torch.Tensor = field(init=False)  # (n_tasks, n_classes) bool: the task's own classes
 
     def __post_init__(self):
@@ -236,12 +298,27 @@ class Benchmark:
         """Task-IL (masking to the task's classes) is meaningful when tasks own different classes."""
         return self.info.kind == "split"
 
+    @property
+    def task_free(self) -> bool:
+        """No clean task boundaries: a stream, or split tasks whose data is blurred into their neighbours."""
+        return self.info.kind == "stream" or self.blurry > 0
+
     def inputs(self, task: Task, x: torch.Tensor) -> torch.Tensor:
         return task.transform(x) if task.transform else x
 
     def train_batch(self, task: Task, positions: torch.Tensor):
         idx = task.train_idx[positions]
-        return self.inputs(task, self.data.x_train[idx]), self.data.y_train[idx]
+        x = self.data.x_train[idx]
+        if task.train_angles is not None:
+            x = rotate_each(x, task.train_angles[positions])
+        return self.inputs(task, x), self.data.y_train[idx]
+
+    def epoch_order(self, n: int, generator: torch.Generator, shuffle_stream: bool = False) -> torch.Tensor:
+        """The order an epoch visits a phase's n training positions: shuffled, except a stream's, which is the
+        stream itself (`shuffle_stream`: shuffled all the same, for an offline learner such as joint)."""
+        if self.info.kind == "stream" and not shuffle_stream:
+            return torch.arange(n, device=self.device)
+        return torch.randperm(n, generator=generator).to(self.device)
 
     def test_set(self, task: Task, limit: int | None = None):
         """The task's test inputs and labels (the first `limit`, a fixed random subset)."""
@@ -278,18 +355,25 @@ def build_benchmark(
     device="cpu",
     data_dir=None,
     validation: bool = False,
+    blurry: float = 0.0,
 ) -> Benchmark:
     """The task sequence `name`; `validation=True` scores it on a hold-out of the training data instead of
-    the test set (see validation_split)."""
+    the test set (see validation_split); `blurry`: the share of each split task's training data moved into its
+    neighbouring tasks (clcore.data.stream.blur_tasks)."""
     if name not in BENCHMARKS:
         raise ConfigError("benchmark", "unknown_choice", value=name, choices=list(BENCHMARKS))
     info = BENCHMARKS[name]
     groups, scenario = task_sequence(info, n_tasks, classes, scenario)
+    check_blurry(info, scenario, len(groups), blurry)
     data = load_dataset(info.dataset, device, data_dir)
     if validation:
         data = validation_split(data)
+        if info.kind == "stream":  # held-out training images stand in for the test set as the stream's test set is
+            data = dataclasses.replace(data, **dict(zip(("x_test", "y_test"), mnist360_test(data.x_test, data.y_test))))
     gen = torch.Generator().manual_seed(seed)  # task construction draws from the seed alone
     device = data.x_train.device
+    if info.kind == "stream":
+        return _stream_benchmark(info, data, scenario, gen, train_subset)
 
     tasks = []
     n_pixels = data.x_train[0].numel()
@@ -311,6 +395,30 @@ def build_benchmark(
             degrees = float(torch.rand(1, generator=gen)) * 180.0
             transform, label = _rotation_transform(degrees), f"rotation {degrees:.0f}°"
         tasks.append(Task(t, label, group, train_idx, test_idx, transform))
+    if blurry:
+        for task, mixed in zip(tasks, blur_tasks([task.train_idx for task in tasks], blurry, gen)):
+            task.train_idx = mixed
 
     augment = random_crop_flip if info.augment else None
-    return Benchmark(info, data, tasks, scenario, augment)
+    return Benchmark(info, data, tasks, scenario, augment, blurry)
+
+
+def check_blurry(info: BenchmarkInfo, scenario: str, n_tasks: int, blurry: float) -> None:
+    """Blurry boundaries mix split tasks' classes in Class-IL (in Task-IL a sample's task would no longer say
+    which classes compete); a single task has no neighbour to mix with."""
+    if not blurry:
+        return
+    if info.kind != "split" or scenario != "class-il":
+        raise ConfigError("blurry", "blurry_needs_class_il", benchmark=info.name, scenario=scenario)
+    if n_tasks < 2:
+        raise ConfigError("blurry", "blurry_needs_two_tasks", value=blurry)
+
+
+def _stream_benchmark(info, data, scenario, gen, train_subset) -> Benchmark:
+    """MNIST-360: one task holding the whole stream in its order (clcore.data.stream); `train_subset` is the
+    stream's length, spread evenly over the classes."""
+    per_class = math.ceil(train_subset / MNIST360_CLASSES) if train_subset else None
+    train_idx, angles = mnist360_stream(data.y_train, gen, per_class)
+    test_idx = torch.randperm(len(data.y_test), generator=gen).to(data.y_test.device)  # a prefix: a fair subset
+    task = Task(0, "stream", tuple(range(MNIST360_CLASSES)), train_idx, test_idx, train_angles=angles)
+    return Benchmark(info, data, [task], scenario)

@@ -6,6 +6,7 @@ cached per (name, device), so concurrent runs in one process (the app) share one
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from dataclasses import dataclass
@@ -72,6 +73,18 @@ def _load_bundled_mnist(device, data_dir):
     )
 
 
+def _load_mnist360(device, data_dir):
+    """MNIST-360 (clcore.data.stream): MNIST's training tensors shared, not copied (the stream rotates each batch
+    as it is drawn), and the rotated test images of the digits 0-8."""
+    from clcore.data.stream import MNIST360_CLASSES, mnist360_test
+
+    mnist = load_dataset("mnist", device, data_dir)
+    x_test, y_test = mnist360_test(mnist.x_test, mnist.y_test)
+    return dataclasses.replace(
+        mnist, name="mnist-360", x_test=x_test, y_test=y_test, class_names=mnist.class_names[:MNIST360_CLASSES]
+    )
+
+
 def _torchvision_dataset(cls_name: str, display: str, root: Path, what_to_place: str):
     """Read (downloading when absent) a torchvision data set, or raise DataUnavailable."""
     from clcore.data.tv_compat import import_torchvision
@@ -112,6 +125,7 @@ def _load_cifar(cls_name, display, folder, mean, std):
 # Per-channel statistics used by the S-CIFAR literature (mammoth's seq-cifar10 / seq-cifar100).
 _LOADERS = {
     "mnist": _load_bundled_mnist,
+    "mnist-360": _load_mnist360,
     "fashion-mnist": _load_fashion_mnist,
     "cifar10": _load_cifar(
         "CIFAR10", "CIFAR-10", "cifar-10-batches-py", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2615)
@@ -123,7 +137,7 @@ _LOADERS = {
 DATASET_NAMES = tuple(_LOADERS)
 
 _cache: dict[tuple[str, str, str], ImageDataset] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.RLock()  # reentrant: MNIST-360's loader loads MNIST
 
 
 def load_dataset(name: str, device: torch.device | str = "cpu", data_dir: Path | str | None = None) -> ImageDataset:

@@ -71,6 +71,20 @@ class RunRecord:
     strategy_reports: list = dataclasses.field(default_factory=list)  # one per task end
 
 
+@dataclasses.dataclass
+class Position:
+    """Where a run's training goes on (what a checkpoint saves, clcore.runs.checkpoint): phase `phase`, begun
+    (begin_task called) or not, epoch `epoch` after its first `batch` batches, whose sample order is `order`
+    (None until the epoch draws it); `started`: the random-init evaluation is done."""
+
+    started: bool = False
+    phase: int = 0
+    begun: bool = False
+    epoch: int = 0
+    batch: int = 0
+    order: torch.Tensor | None = None
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSnapshot:
     """One consistent copy of everything a live view draws (`Run.snapshot()`; from another thread,
@@ -152,27 +166,30 @@ class Run:
             seed=config.seed,
             device=self.device,
             validation=validation,
+            blurry=config.blurry,
         )
         bench = self.benchmark
         cls = REGISTRY[config.strategy]
-        with _MODEL_INIT_LOCK, torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            model = build_model(config.model, bench.data.image_shape, bench.n_classes, config.hidden).to(self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
         buffer = (
             ReplayBuffer(config.buffer_size, bench.n_classes, self.device, config.buffer_policy, self.generator)
             if cls.uses_buffer
             else None
         )
-        self.strategy = cls(
-            model,
-            make_optimizer(config, model.parameters()),
-            bench,
-            buffer,
-            self.generator,
-            config.replay_batch_size,
-            config.params,
-        )
+        # The strategy's own networks (DualNet's fast layers, a generative replay's VAE, ...) are initialised
+        # with the global RNG too: seeded with the model, so that a run is the same in any process at any time.
+        with _MODEL_INIT_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = build_model(config.model, bench.data.image_shape, bench.n_classes, config.hidden).to(self.device)
+            self.strategy = cls(
+                model,
+                make_optimizer(config, model.parameters()),
+                bench,
+                buffer,
+                self.generator,
+                config.replay_batch_size,
+                config.params,
+            )
 
         self.phases = cls.training_phases(bench.tasks)
         self.total_steps = (
@@ -204,7 +221,10 @@ class Run:
             cpu_threads=config.cpu_threads or auto_cpu_threads(config.model),
         )
 
+        self.validation = validation
         self.record = RunRecord()
+        self.position = Position()
+        self.advancing = False  # inside advance(): no consistent state to checkpoint
         self.status = RunState.READY  # READY -> RUNNING -> FINISHED | STOPPED | FAILED
         self.message = ""
         self.step = self.task = self.epoch = 0
@@ -287,6 +307,7 @@ class Run:
             torch.set_num_threads(self.config.cpu_threads)  # process-wide: see auto_cpu_threads
         start = time.perf_counter()
         done_batches = 0
+        self.advancing = True
         try:
             for boundary in self._steps:
                 done_batches += boundary == "batch"
@@ -306,6 +327,7 @@ class Run:
             self._finish(RunState.FAILED, f"{type(error).__name__}: {error}")
             raise
         finally:
+            self.advancing = False
             self.active_s += time.perf_counter() - start
         return self._pending
 
@@ -367,17 +389,25 @@ class Run:
         return mixed, int(sizes.sum())
 
     def _training(self):
-        cfg, bench, strategy = self.config, self.benchmark, self.strategy
-        self._evaluate(full=True, initial=True)
-        for phase_index, tasks in enumerate(self.phases):
+        """Training from `self.position` (the start, or where a checkpoint left it), kept up to date at every
+        boundary it yields at."""
+        cfg, bench, strategy, at = self.config, self.benchmark, self.strategy, self.position
+        if not at.started:
+            self._evaluate(full=True, initial=True)
+            at.started = True
+        while at.phase < len(self.phases):
+            phase_index = at.phase
             self.task = phase_index
-            strategy.begin_task(phase_index)
-            make_batches, n = self._phase_batches(tasks)
-            for epoch in range(cfg.epochs):
-                self.epoch = epoch
-                order = torch.randperm(n, generator=self.generator).to(self.device)
+            if not at.begun:
+                strategy.begin_task(phase_index)
+                at.begun = True
+            make_batches, n = self._phase_batches(self.phases[phase_index])
+            while at.epoch < cfg.epochs:
+                epoch = self.epoch = at.epoch
+                if at.order is None:
+                    at.order = bench.epoch_order(n, self.generator, shuffle_stream=strategy.trains_offline)
                 began = time.perf_counter()  # the step's time includes fetching its batch
-                for x, y, task_ids in make_batches(order):
+                for x, y, task_ids in make_batches(at.order[at.batch * cfg.batch_size :]):
                     raw = x
                     if bench.augment is not None:
                         x = bench.augment(x, self.generator)
@@ -388,6 +418,7 @@ class Run:
                     w["samples"] += len(y)
                     w["seconds"] += time.perf_counter() - began
                     self.step += 1
+                    at.batch += 1
                     if self.step % cfg.log_every == 0:
                         self._report()
                     if cfg.eval_every and self.step % cfg.eval_every == 0:
@@ -395,6 +426,7 @@ class Run:
                     yield "batch"
                     began = time.perf_counter()
                 self._report()
+                at.epoch, at.batch, at.order = epoch + 1, 0, None
                 self._emit(EpochEnd(self.step, phase_index, epoch))
                 yield "epoch"
             strategy.end_task(phase_index)
@@ -407,6 +439,7 @@ class Run:
             composition = strategy.buffer.composition(self.n_tasks) if strategy.buffer is not None else None
             if composition is not None:
                 self.record.buffer_history.append((self.step, composition))
+            at.phase, at.begun, at.epoch = phase_index + 1, False, 0
             self._emit(TaskEnd(self.step, phase_index, row, report, composition))
             yield "task"
         self._finish(RunState.FINISHED)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clcore.data.benchmarks import BENCHMARKS, SCENARIOS
+from clcore.data.stream import BLURRY_MAX
 from clcore.errors import ConfigError, out_of_range
 from clcore.mechanics.buffer import BUFFER_POLICIES
 from clcore.models import MODEL_NAMES
@@ -42,8 +43,17 @@ def replays(settings: dict) -> bool:
 
 
 def no_class_groups(settings: dict) -> bool:
-    """The number of tasks is set by hand unless class groups (split benchmarks) define it."""
+    """The number of tasks is set by hand unless class groups (split benchmarks) define it or the benchmark is one
+    stream without tasks."""
+    info = BENCHMARKS.get(settings.get("benchmark"))
+    if info is not None and info.kind == "stream":
+        return False
     return not (is_split(settings) and (settings.get("classes") or "").strip())
+
+
+def blurs(settings: dict) -> bool:
+    """Blurry boundaries mix the classes of split tasks in Class-IL (clcore.data.benchmarks.check_blurry)."""
+    return is_split(settings) and settings.get("scenario") in (None, "class-il")
 
 
 def scenario_chosen(settings: dict) -> bool:
@@ -182,6 +192,20 @@ SETTINGS = (
         knob=True,
         column=True,
         recommended=True,
+    ),
+    Setting(
+        "blurry",
+        float,
+        0.0,
+        "split benchmarks in Class-IL: share of each task's training data moved into its neighbouring tasks "
+        f"(0 to {BLURRY_MAX}; 0: clean task boundaries)",
+        0.0,
+        BLURRY_MAX,
+        applies=blurs,
+        section="task_sequence",
+        step=0.05,
+        format="%g",
+        knob=True,
     ),
     # strategy
     Setting(

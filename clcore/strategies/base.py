@@ -137,6 +137,7 @@ class Strategy:
     needs_task_id: ClassVar[bool] = False  # its inference needs the task id (heads, masks): the app says so
     task_inference: ClassVar[str] = ""  # with needs_task_id: how it answers when the task id is not given
     needs_new_classes: ClassVar[str] = ""  # set (to why) when the method is undefined unless tasks bring new classes
+    needs_boundaries: ClassVar[str] = ""  # set (to a reason id) when its begin/end_task do its work: weak on streams
     # Scenarios where the method runs but cannot show its effect: {scenario: reason id}; the app warns before a
     # run and the Learn card explains (the reason's text: `expect.weak.<id>` in the app's catalogs). Task-aware
     # strategies (needs_task_id) need not declare Class-IL / Domain-IL: the app knows they guess the task there.
@@ -191,6 +192,7 @@ class Strategy:
             "needs_task_id": cls.needs_task_id,
             "task_inference": cls.task_inference,
             "needs_new_classes": cls.needs_new_classes,
+            "needs_boundaries": cls.needs_boundaries,
             "params": [p.describe() for p in cls.params],
         }
 

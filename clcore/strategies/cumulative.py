@@ -21,6 +21,7 @@ class CumulativeReport:
 @register
 class Cumulative(Finetune):
     name = "cumulative"
+    needs_boundaries = "cumulative"
     report_type = CumulativeReport
     title = "Cumulative (all data so far)"
     summary = "At every task, trains on the data of all tasks seen so far, shuffled together (unbounded memory)."

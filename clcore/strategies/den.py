@@ -155,6 +155,7 @@ class Stage:
 @register
 class DEN(Strategy):
     name = "den"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "Dynamically Expandable Networks (DEN)"
     summary = (

@@ -59,6 +59,7 @@ class EnsembleReport:
 @register
 class EnsembleStrategy(Strategy):
     name = "ensemble"
+    needs_boundaries = "per_task_parts"
     family = "baseline"
     report_type = EnsembleReport
     title = "Ensemble (one model per task)"

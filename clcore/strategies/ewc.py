@@ -17,6 +17,7 @@ from clcore.strategies.base import Param, Strategy, register
 @register
 class OnlineEWC(Strategy):
     name = "ewc"
+    needs_boundaries = "importance"
     family = "regularisation"
     title = "Online EWC"
     summary = "Penalises moving weights that the Fisher information marks as important for earlier tasks."

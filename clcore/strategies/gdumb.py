@@ -46,6 +46,7 @@ class GDumbReport:
 @register
 class GDumb(Strategy):
     name = "gdumb"
+    needs_boundaries = "task_end_update"
     family = "replay"
     report_type = GDumbReport
     title = "GDumb (greedy sampler, dumb learner)"

@@ -25,6 +25,7 @@ from clcore.strategies.base import Param, Strategy, register
 @register
 class GradientEpisodicMemory(Strategy):
     name = "gem"
+    needs_boundaries = "earlier_tasks"
     family = "hybrid"
     title = "Gradient Episodic Memory (GEM)"
     summary = "Projects each gradient (a small quadratic program) so that no earlier task's memory loss increases."

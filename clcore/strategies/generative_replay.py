@@ -167,6 +167,7 @@ class GenerativeMemoryHooks:
 @register
 class GenerativeReplay(GenerativeMemoryHooks, Strategy):
     name = "generative_replay"
+    needs_boundaries = "teacher"
     family = "replay"
     # A demo-sized run is too short for its generator to model ten permutations (43 % vs fine-tune's 64 %).
     weak_scenarios = {"domain-il": "generator"}

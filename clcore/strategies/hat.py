@@ -102,6 +102,7 @@ class HatMLP(TaskAwareNet):
 @register
 class HardAttention(Strategy):
     name = "hat"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "Hard Attention to the Task (HAT)"
     summary = (

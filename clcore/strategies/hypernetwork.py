@@ -155,6 +155,7 @@ class HypernetMLP(TaskAwareNet):
 @register
 class Hypernetwork(Strategy):
     name = "hypernetwork"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "Task-conditioned hypernetwork (HNET)"
     summary = (

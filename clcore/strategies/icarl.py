@@ -81,6 +81,7 @@ class ICaRLReport:
 @register
 class ICaRL(Strategy):
     name = "icarl"
+    needs_boundaries = "task_end_update"
     family = "hybrid"
     report_type = ICaRLReport
     title = "iCaRL (exemplars, distillation, nearest mean)"

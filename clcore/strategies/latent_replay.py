@@ -40,6 +40,7 @@ class LatentReport:
 @register
 class LatentReplay(Strategy):
     name = "latent_replay"
+    needs_boundaries = "task_end_update"
     family = "replay"
     title = "Latent Replay"
     summary = (

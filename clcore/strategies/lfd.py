@@ -116,6 +116,7 @@ class LFDReport:
 @register
 class LessForgettingDirection(Strategy):
     name = "lfd"
+    needs_boundaries = "earlier_tasks"
     family = "hybrid"
     report_type = LFDReport
     title = "Less-Forgetting Direction + Equilibrium Point (LFD)"

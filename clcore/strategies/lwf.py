@@ -12,6 +12,7 @@ from clcore.strategies.base import Param, Strategy, register
 @register
 class LearningWithoutForgetting(Strategy):
     name = "lwf"
+    needs_boundaries = "teacher"
     family = "regularisation"
     title = "Learning without Forgetting (LwF)"
     summary = "Distils the previous model's outputs on the new data into the old classes' logits."

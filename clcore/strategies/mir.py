@@ -42,6 +42,7 @@ class MaximallyInterferedRetrieval(Strategy):
         ),
     )
     uses_buffer = True
+    needs_boundaries = "earlier_task_replay"
 
     def retrieve(self, batch) -> Retrieval | None:
         candidates = earlier_task_samples(self, self.hp.mir_candidates)

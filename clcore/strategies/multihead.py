@@ -40,6 +40,7 @@ class MultiHeadNet(TaskAwareNet):
 @register
 class MultiHead(Strategy):
     name = "multihead"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "Multi-head"
     summary = (

@@ -67,6 +67,7 @@ class PackNetMLP(TaskAwareNet):
 @register
 class PackNet(Strategy):
     name = "packnet"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "PackNet (iterative pruning)"
     summary = (

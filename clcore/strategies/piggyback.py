@@ -48,6 +48,7 @@ class PiggybackMLP(MaskedMLP):
 @register
 class Piggyback(Strategy):
     name = "piggyback"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "Piggyback (learned weight masks)"
     summary = (

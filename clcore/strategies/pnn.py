@@ -99,6 +99,7 @@ class ProgressiveNet(TaskAwareNet):
 @register
 class Progressive(Strategy):
     name = "pnn"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "Progressive Neural Networks (PNN)"
     summary = (

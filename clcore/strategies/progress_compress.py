@@ -78,6 +78,7 @@ class ProgressCompressReport:
 @register
 class ProgressCompress(Strategy):
     name = "progress_compress"
+    needs_boundaries = "importance"
     family = "hybrid"
     report_type = ProgressCompressReport
     title = "Progress & Compress"

@@ -10,6 +10,7 @@ from clcore.strategies.base import Param, Strategy, register
 @register
 class SynapticIntelligence(Strategy):
     name = "si"
+    needs_boundaries = "importance"
     family = "regularisation"
     title = "Synaptic Intelligence (SI)"
     summary = "Estimates each weight's importance online from its path integral and anchors important weights."

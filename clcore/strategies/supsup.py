@@ -96,6 +96,7 @@ class SupermaskMLP(MaskedMLP):
 @register
 class SupSup(Strategy):
     name = "supsup"
+    needs_boundaries = "per_task_parts"
     family = "architecture"
     title = "Supermasks in Superposition (SupSup)"
     summary = (

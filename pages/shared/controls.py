@@ -578,6 +578,7 @@ def render(errors: dict[str, ConfigError]) -> set[str]:
         fix(key("device"), BY_NAME["device"].default)
     values = {s.name: v[key(s.name)] for s in CONTROLS}
     split = info.kind == "split"
+    scenario_kind = "stream" if info.kind == "stream" else "split" if split else "domain"  # its scenario help
 
     def draw(setting: Setting) -> None:
         name = setting.name
@@ -593,8 +594,13 @@ def render(errors: dict[str, ConfigError]) -> set[str]:
             if not info.bundled:
                 st.caption(t("controls.needs_internet", path=default_data_dir()))
         elif name == "n_tasks":  # drawn where class groups set it too, disabled, showing their count
-            has_classes = not setting.means(values)
-            _widget(setting, disabled=has_classes, **({"help": t("controls.help.n_tasks_set")} if has_classes else {}))
+            if info.kind == "stream":
+                _widget(setting, disabled=True, help=t("controls.help.n_tasks_stream"))
+            else:
+                has_classes = not setting.means(values)
+                _widget(
+                    setting, disabled=has_classes, **({"help": t("controls.help.n_tasks_set")} if has_classes else {})
+                )
         elif name == "classes":
             _widget(setting, placeholder=t("controls.classes_placeholder"))
         elif name == "scenario":
@@ -604,7 +610,7 @@ def render(errors: dict[str, ConfigError]) -> set[str]:
                 key=key(name),
                 horizontal=True,
                 format_func=labels(allowed, scenario_label),
-                help=t("controls.help.scenario_split" if split else "controls.help.scenario_domain"),
+                help=t(f"controls.help.scenario_{scenario_kind}"),
             )
         elif name == "strategy":
             _widget(

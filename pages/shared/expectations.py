@@ -77,7 +77,10 @@ def benchmark_results(strategy: str, benchmark: str) -> str | None:
     shown = results(strategy, benchmark)
     if shown is None:
         return None
-    tasks = recommended.recommended_settings(strategy, benchmark).get("n_tasks", BENCHMARKS[benchmark].default_tasks)
+    settings = recommended.recommended_settings(strategy, benchmark)
+    if BENCHMARKS[benchmark].kind == "stream":  # no tasks: the stream's length says what was run
+        return t("expect.on_stream", benchmark=benchmark, n=f"{settings.get('train_subset', 0):,}", results=shown)
+    tasks = settings.get("n_tasks", BENCHMARKS[benchmark].default_tasks)
     return t("expect.on_benchmark", benchmark=benchmark, n=tasks, results=shown)
 
 
