@@ -1,4 +1,4 @@
-"""`python -m clcore list | run ... | runs`: the command-line contract other tools rely on."""
+"""`python -m clcore list | run | runs | sweep | tune`: the command-line contract other tools rely on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from clcore.data.benchmarks import BENCHMARKS
+from clcore.data.benchmarks import BENCHMARKS, boundary_note
 from clcore.errors import ConfigError, DataUnavailable
 from clcore.runs.events import BatchEnd, TaskEnd
 from clcore.runs.results import write_result
@@ -19,6 +19,8 @@ from clcore.settings.declaration import LAYERS, SETTINGS, Setting
 from clcore.settings.presets import PRESETS
 from clcore.settings.recommended import recommended_settings, with_recommended
 from clcore.strategies import REGISTRY
+from clcore.sweep.commands import add_commands as add_sweep_commands
+from clcore.sweep.commands import sweep_command, tune_command
 
 CLI_WORKSPACE = "cli"  # the workspace of the CLI's runs in a run store (never one of the app's hex workspaces)
 STORE_HELP = f"the run store (default: ${STORE_ENV}, else data/runs.sqlite, the app's store)"
@@ -91,9 +93,39 @@ def build_parser() -> argparse.ArgumentParser:
         "python -m clcore runs lists them",
     )
     arg("--quiet", action="store_true", help="no progress bar and no notes on stderr (errors only)")
+    arg(
+        "--checkpoint",
+        metavar="PATH",
+        help="save the run here as it trains (atomically: a kill mid-write leaves the previous checkpoint); "
+        "--resume PATH continues it",
+    )
+    arg(
+        "--checkpoint-every",
+        default="task",
+        metavar="WHEN",
+        help="with --checkpoint (or --resume): task (each task end, the default), epoch, or a number of batches",
+    )
+    arg(
+        "--resume",
+        metavar="PATH",
+        help="continue the run checkpointed at PATH, with its settings (options that differ are an error); it "
+        "goes on saving to PATH unless --checkpoint names another file",
+    )
+    arg(
+        "--log",
+        metavar="LOGGERS",
+        help="write loss, accuracy matrix and strategy signals as the run trains: tensorboard, csv or tensorboard,csv",
+    )
+    arg(
+        "--log-dir",
+        metavar="DIR",
+        help="the loggers' folder (default: runs/<strategy>-<benchmark>-seed<seed>-<time>); give the same one "
+        "with --resume to continue its curves",
+    )
     runs = sub.add_parser("runs", help="the runs recorded in a run store (the app's and clcore run --store's)")
     runs.add_argument("--store", metavar="PATH", help=STORE_HELP)
     runs.add_argument("--json", action="store_true", help="machine-readable output")
+    add_sweep_commands(sub)
     return parser
 
 
@@ -249,8 +281,17 @@ def run_settings(args: argparse.Namespace) -> dict:
     """make_config keywords of `clcore run`: the options given (a --param per name) on top of the recommended
     settings of the strategy on the benchmark, unless --no-recommended; a preset is its own base."""
     given = {k: v for k, v in vars(args).items() if k in FIELDS}
-    given["params"] = dict(_parse_param(p) for p in args.param)
+    given["params"] = _params(args)
     return given if args.no_recommended else with_recommended(given)
+
+
+def _params(args: argparse.Namespace) -> dict:
+    return dict(_parse_param(p) for p in args.param)
+
+
+def _default_log_dir(run) -> str:
+    config = run.config
+    return f"runs/{config.strategy}-{config.benchmark}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _recommended_note(args: argparse.Namespace, config) -> str | None:
@@ -270,26 +311,50 @@ def main(argv=None) -> int:
         return 0
     if args.command == "runs":
         return _runs(args.store, args.json)
-    from clcore.runs.run import Run  # after argument parsing, so `--help` stays instant
+    if args.command == "sweep":
+        return sweep_command(args)
+    if args.command == "tune":
+        return tune_command(args)
+    # after argument parsing, so `--help` stays instant
+    from clcore.runs.checkpoint import Checkpointer, CheckpointError, parse_every, resume
+    from clcore.runs.loggers import LoggerError, attach_loggers
+    from clcore.runs.run import Run
 
     try:
-        run = Run(make_config(**run_settings(args)))
-    except (ConfigError, DataUnavailable) as error:
+        every = parse_every(args.checkpoint_every)
+        if args.resume:
+            run = resume(args.resume, **{k: v for k, v in vars(args).items() if k in FIELDS}, params=_params(args))
+        else:
+            run = Run(make_config(**run_settings(args)))
+        checkpoint = args.checkpoint or args.resume
+        checkpointer = Checkpointer(run, checkpoint, every) if checkpoint else None
+        loggers = attach_loggers(run, args.log, args.log_dir or _default_log_dir(run)) if args.log else []
+    except (ConfigError, DataUnavailable, CheckpointError, LoggerError) as error:
         sys.stderr.write(f"clcore: {error}\n")
         return 2
-    note = _recommended_note(args, run.config)
+    note = None if args.resume else _recommended_note(args, run.config)
     if note and not args.quiet:  # after the checks: bad input still gets its one line only
         sys.stderr.write(note + "\n")
+    caveat = boundary_note(REGISTRY[run.config.strategy], run.config.benchmark, run.config.blurry)
+    if caveat and not args.quiet:  # the method acts at task boundaries this sequence lacks or blurs
+        sys.stderr.write(f"clcore: note: {caveat}\n")
     progress = _Progress(run, args.quiet)
     run.subscribe(progress)
     recorder = _Recorder(run, args.store) if args.store is not None else None
     try:
         while not run.done:
-            run.advance(seconds=0.5)
+            if checkpointer:
+                checkpointer.advance(seconds=0.5)
+            else:
+                run.advance(seconds=0.5)
     except KeyboardInterrupt:
         run.stop("interrupted (Ctrl-C)")
+    except CheckpointError as error:  # the disk filled up or the folder went away: the run stops, results kept
+        run.stop(str(error))
     finally:
         progress.close()
+        for logger in loggers:
+            logger.close()
     result = run.result()
     if args.out:
         write_result(result, args.out)

@@ -14,10 +14,13 @@ session's language is unknown."""
 from __future__ import annotations
 
 import json
+import os
 
 import streamlit as st
 
 from clcore import STRATEGIES, ConfigError, RunState
+from clcore.sweep.executor import SweepError, host_port
+from clcore.sweep.grid import GridError
 from pages.shared import charts, controls, i18n, session
 from pages.shared.compare.figures import (
     NUMERIC_COLUMNS,
@@ -37,6 +40,9 @@ from pages.shared.compare.grid import (
     next_grid_number,
     parse_seeds,
     show_grid_progress,
+    start_on_executor,
+    sweep_error_text,
+    sweep_grid,
 )
 from pages.shared.compare.knobs import (
     DEFAULT_BUFFER,
@@ -52,6 +58,7 @@ from pages.shared.compare.runs import Entry, collect_entries, full_result, name_
 from pages.shared.i18n import t
 
 REFRESH_S = 1.5  # how often the page redraws while something of this session trains
+GRID_PLACES = {"queue": "compare.grid.where_queue", "executor": "compare.grid.where_executor"}
 CURVE_MODES = {"average": "compare.side.curve_average", "task": "compare.side.curve_task"}
 
 
@@ -280,6 +287,30 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
     seeds_text = c3.text_input(
         t("compare.grid.seeds"), value="0", key="cmp_grid_seeds", help=t("compare.grid.seeds_help")
     )
+    places = {place: t(key) for place, key in GRID_PLACES.items()}
+    where = st.radio(
+        t("compare.grid.where"),
+        list(places),
+        horizontal=True,
+        key="cmp_grid_where",
+        format_func=places.get,
+        help=t("compare.grid.where_help"),
+    )
+    on_executor = where == "executor"
+    if on_executor:
+        r1, r2 = st.columns(2)
+        workers = r1.number_input(
+            t("compare.grid.workers"),
+            min_value=1,
+            max_value=1024,
+            value=os.cpu_count() or 1,
+            key="cmp_grid_workers",
+            help=t("compare.grid.workers_help"),
+        )
+        address = r2.text_input(
+            t("compare.grid.address"), key="cmp_grid_address", help=t("compare.grid.address_help")
+        ).strip()
+        address_error = r2.empty()  # where a cluster that cannot be used is said so
     cells, error = [], None
     try:
         seeds = parse_seeds(seeds_text)
@@ -300,11 +331,34 @@ def grid_section(ws: str, entries: list[Entry]) -> None:
         error = controls.translate_error(exc)
     if error:
         c3.error(error)
+    elif on_executor:
+        c3.caption(t("compare.grid.plan_executor", n=len(cells), workers=workers))
     else:
         c3.caption(
             t("compare.grid.plan", n=len(cells), most=session.max_trainings(), running=session.trainings_running())
         )
-    if st.button(t("compare.grid.go"), key="cmp_grid_go", disabled=running or not cells, type="primary"):
+    bad_address = False
+    if on_executor and address:
+        try:
+            host_port(address)
+        except SweepError as exc:
+            address_error.error(sweep_error_text(exc))
+            bad_address = True
+    go = st.button(
+        t("compare.grid.go"), key="cmp_grid_go", disabled=running or not cells or bad_address, type="primary"
+    )
+    if go and on_executor:
+        grid = sweep_grid(base, strategies, buffers, seeds)
+        try:
+            st.session_state["cmp_grid"] = start_on_executor(session.launcher(), grid, tag, workers, address or None)
+        except SweepError as exc:
+            address_error.error(sweep_error_text(exc))
+            return
+        except GridError as exc:
+            c3.error(t("compare.grid.ray_grid", error=str(exc)))
+            return
+        st.rerun()
+    if go:
         st.session_state["cmp_grid"] = GridJob(session.launcher(), cells)
         st.rerun()  # the whole page, so that it redraws itself while the grid runs
 

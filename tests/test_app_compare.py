@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import socket
 import time
 
 import pytest
@@ -418,6 +419,163 @@ def test_a_closed_tab_interrupts_its_grid(store):
     rows = store.list("f2f2f2f2")
     assert [(r.label, r.status) for r in rows] == [("long", "interrupted")]
     assert "closed" in rows[0].result["message"]
+
+
+# --------------------------------------------------------------------------------------------------
+# the grid on the sweep executor (Ray)
+# --------------------------------------------------------------------------------------------------
+RAY_TINY = dict(train_subset=20, n_tasks=2, eval_every=0, batch_size=10, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ray_started_by_the_page():
+    """The Ray the page starts at its first executor grid (one per process, as on a server), shut down after
+    the module unless it was running before."""
+    import ray
+
+    from clcore.sweep.executor import disconnect
+
+    running_before = ray.is_initialized()
+    yield
+    if not running_before and ray.is_initialized():
+        disconnect()
+
+
+def _executor_grid(at, strategies, seeds, **where):
+    """Choose the executor with `where` (workers, address) and press Go."""
+    at.multiselect(key="cmp_grid_strats").set_value(strategies)
+    at.text_input(key="cmp_grid_seeds").input(seeds)
+    at.radio(key="cmp_grid_where").set_value("executor").run()
+    if "workers" in where:
+        at.number_input(key="cmp_grid_workers").set_value(where["workers"])
+    if "address" in where:
+        at.text_input(key="cmp_grid_address").input(where["address"])
+    at.button(key="cmp_grid_go").click().run()
+    assert not at.exception, at.exception
+
+
+def test_an_unreachable_or_malformed_ray_address_is_one_error_beside_it(store):
+    from tests.test_sweep import free_port
+
+    at = _open("9d9d9d9d")
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.time()
+    _executor_grid(at, ["finetune"], "0", address=address)
+    assert time.time() - started < 15
+    assert [e.value for e in at.error] == [
+        f"No Ray cluster reachable at {address} (Connection refused): start one there with `ray start --head`, "
+        "or leave the address empty to run on this server."
+    ]
+    assert "cmp_grid" not in at.session_state
+    assert not at.get("progress") and store.list("9d9d9d9d") == []
+    at.text_input(key="cmp_grid_address").input("no-port-here").run()
+    assert [e.value for e in at.error] == [
+        "Ray cluster address 'no-port-here': give host:port (e.g. 127.0.0.1:6379), ray://host:port or auto"
+    ]
+    assert at.button(key="cmp_grid_go").disabled
+
+
+def test_ray_that_cannot_be_imported_is_one_error(store, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    at = _open("9e9e9e9e")
+    _executor_grid(at, ["finetune"], "0")
+    assert len(at.error) == 1 and at.error[0].value.startswith("Ray cannot be imported on this server (")
+    assert not at.get("progress")
+
+
+def test_a_grid_on_the_sweep_executor_fills_the_table_and_is_not_run_twice(store, ray_started_by_the_page):
+    ws = "9f9f9f9f"
+    base = _put(store, ws, make_config(**RAY_TINY).to_dict(), None, "base")
+    at = _open(ws)
+    at.selectbox(key="cmp_grid_base").set_value(base)
+    _executor_grid(at, ["finetune"], "0,1", workers=2)
+    assert not at.error, [e.value for e in at.error]
+    job = at.session_state["cmp_grid"]
+    assert "Grid on Ray: 0 of 2 runs finished" in at.get("progress")[0].proto.text
+    deadline = time.time() + 60
+    while not job.finished and time.time() < deadline:  # AppTest does not tick run_every fragments: rerun
+        time.sleep(0.5)
+        at.run()
+    assert job.finished, [c.state for c in job.cells]
+    at.run()
+    # Ray outlives the page run that started it (a local Ray's processes die with the thread that started them)
+    import ray
+
+    from clcore.sweep.executor import host_port
+
+    socket.create_connection(host_port(ray.get_runtime_context().gcs_address), timeout=5).close()
+    assert [(c.state, c.message) for c in job.cells] == [(RunState.FINISHED, "")] * 2
+    rows = store.list(ws)[1:]
+    assert sorted(r.config_hash for r in rows) == sorted(c.cell.key for c in job.cells)
+    assert sorted(r.label for r in rows) == ["grid 1: finetune seed 0", "grid 1: finetune seed 1"]
+    assert all(r.status == "finished" and r.result["acc_matrix"] for r in rows)
+    assert [(r.config["train_subset"], r.config["n_tasks"], r.config["seed"]) for r in rows] == [
+        (20, 2, c.cell.config.seed) for c in sorted(job.cells, key=lambda c: c.store_id)
+    ]
+    table = _runs_table(at)
+    assert set(table["label"]) == {"base", *(r.label for r in rows)} and len(table) == 3
+    assert "Grid done: 2 of 2 runs finished" in at.get("progress")[0].proto.text
+
+    # the same grid again: both cells are in the store already, done at once, not run nor stored again
+    at.button(key="cmp_grid_go").click().run()
+    again = at.session_state["cmp_grid"]
+    assert again is not job and again.finished and again.to_run == 0
+    assert sorted(c.store_id for c in again.cells) == sorted(r.id for r in rows)
+    assert "Grid done: 2 of 2 runs finished, 2 finished before (not run again)" in at.get("progress")[0].proto.text
+    assert len(store.list(ws)) == 3
+
+    # a long grid cancelled: its cells in flight stop, and nothing is stored
+    long = _put(store, ws, make_config(**{**RAY_TINY, "train_subset": 3000, "epochs": 20}).to_dict(), None, "long")
+    at.run()
+    at.selectbox(key="cmp_grid_base").set_value(long)
+    at.button(key="cmp_grid_go").click().run()
+    cancelled = at.session_state["cmp_grid"]
+    assert not cancelled.finished and "Grid on Ray: 0 of 2 runs finished" in at.get("progress")[0].proto.text
+    at.button(key="cmp_grid_cancel").click().run()
+    assert cancelled.join(10)
+    at.run()
+    assert [c.state for c in cancelled.cells] == [RunState.CANCELLED] * 2
+    assert "Grid done: 0 of 2 runs finished, 2 cancelled" in at.get("progress")[0].proto.text
+    assert len(store.list(ws)) == 4  # the long base only
+
+
+def test_cells_a_sweep_finished_show_as_done_at_once_in_the_workspace(store):
+    from clcore.sweep.executor import SWEEP_WORKSPACE
+    from clcore.sweep.grid import cells_of
+    from pages.shared.compare.grid import sweep_grid
+
+    ws = "9a0a0a0a"
+    base = _put(store, ws, make_config(**RAY_TINY).to_dict(), None, "base")
+    (cell,) = cells_of(sweep_grid(store.get(base).config, ["finetune"], [], [3]))  # as the page builds it
+    result = {"status": "finished", "avg_acc": 12.5, "acc_matrix": [[12.5]], "config": cell.config.to_dict()}
+    swept = _put(store, SWEEP_WORKSPACE, cell.config.to_dict(), result, cell.label)
+    store._write("UPDATE runs SET config_hash = ? WHERE id = ?", (cell.key, swept))  # as `clcore sweep` keys it
+    at = _open(ws)
+    at.selectbox(key="cmp_grid_base").set_value(base)
+    _executor_grid(at, ["finetune"], "3")
+    job = at.session_state["cmp_grid"]
+    assert job.finished and job.to_run == 0  # nothing to run: no cluster needed
+    copied = store.get(job.cells[0].store_id, ws)
+    assert (copied.label, copied.status, copied.config_hash) == ("grid 1: finetune seed 3", "finished", cell.key)
+    assert copied.result == result and [r.id for r in store.list(SWEEP_WORKSPACE)] == [swept]
+    assert "grid 1: finetune seed 3" in set(_runs_table(at)["label"])
+
+
+def test_a_closed_tab_interrupts_its_executor_grid(store, monkeypatch, ray_started_by_the_page):
+    from pages.shared import session
+
+    ws = "9b0b0b0b"
+    base = _put(store, ws, make_config(**{**RAY_TINY, "train_subset": 3000, "epochs": 20}).to_dict(), None, "base")
+    at = _open(ws)
+    at.selectbox(key="cmp_grid_base").set_value(base)
+    monkeypatch.setattr(session, "CLOSED_TAB_GRACE_S", 0.0)  # its tab counts as closed at once
+    _executor_grid(at, ["finetune"], "0,1", workers=2)
+    job = at.session_state["cmp_grid"]
+    assert job.join(10)
+    assert [c.state for c in job.cells] == [RunState.INTERRUPTED] * 2
+    assert [r.id for r in store.list(ws)] == [base]
 
 
 N_SESSIONS = 30

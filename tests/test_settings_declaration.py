@@ -60,8 +60,9 @@ def test_each_value_is_checked_by_its_setting():
 def test_the_cli_has_one_option_per_setting_and_keeps_the_old_flags():
     run = build_parser()._subparsers._group_actions[0].choices["run"]
     options = {a.dest: a.option_strings for a in run._actions if a.dest != "help"}
-    # besides the settings: how to run (output, store, notes), not what to run
-    assert set(options) == {*NAMES, "no_recommended", "param", "out", "quiet", "store"}
+    # besides the settings: how to run (output, store, notes, checkpoints, logs), not what to run
+    how = {"no_recommended", "param", "out", "quiet", "store", "checkpoint", "checkpoint_every", "resume", "log"}
+    assert set(options) == {*NAMES, *how, "log_dir"}
     for s in SETTINGS:
         assert options[s.name] == [s.flag, *s.flag_aliases], s.name
     assert BY_NAME["buffer_size"].flag == "--buffer-size" and BY_NAME["n_tasks"].flag_aliases == ("--tasks",)

@@ -65,13 +65,14 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT NOT NULL,
     result TEXT,
     owner_pid INTEGER,
-    owner_start TEXT
+    owner_start TEXT,
+    config_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_workspace ON runs (workspace, created);
 """
 # Columns added since the first stores were written: added to an older store when it is opened.
-_ADDED_COLUMNS = {"owner_pid": "INTEGER", "owner_start": "TEXT"}
-_COLUMNS = "id, workspace, label, created, updated, status, config, result"
+_ADDED_COLUMNS = {"owner_pid": "INTEGER", "owner_start": "TEXT", "config_hash": "TEXT"}
+_COLUMNS = "id, workspace, label, created, updated, status, config, result, config_hash"
 # sqlite's words for a file that is not (or no longer) a sound database; anything else is a failed write.
 _DAMAGE_WORDS = ("not a database", "malformed", "corrupt")
 
@@ -110,6 +111,7 @@ class StoredRun:
     status: RunState
     config: dict
     result: dict | None
+    config_hash: str | None = None  # a sweep's key for it (clcore.sweep.grid.config_hash)
 
 
 def default_store_path() -> Path:
@@ -200,6 +202,8 @@ class RunStore:
             for name, kind in _ADDED_COLUMNS.items():
                 if name not in present:
                     db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs_config_hash'").fetchone():
+                db.execute("CREATE INDEX runs_config_hash ON runs (config_hash)")  # sweeps find runs by it
 
     def _fall_back(self, problem: StoreUnavailable) -> None:
         """Carry on in memory: a copy of the file where it can still be read (same run ids), else empty."""
@@ -253,18 +257,29 @@ class RunStore:
                 RunState(row[5]),
                 json.loads(row[6]),
                 json.loads(row[7]) if row[7] else None,
+                row[8],
             )
         except (ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError, as is a bad state
             self._skip(row[0], str(error))
             return None
 
-    def create(self, workspace: str, config: dict, label: str = "") -> int:
-        """A new "running" run owned by this process; returns its id."""
+    def create(self, workspace: str, config: dict, label: str = "", config_hash: str | None = None) -> int:
+        """A new "running" run owned by this process; returns its id. `config_hash`: the key a sweep finds it by
+        (clcore.sweep.grid.config_hash)."""
         now = time.time()
         return self._write(
-            "INSERT INTO runs (workspace, label, created, updated, status, config, owner_pid, owner_start) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (workspace, label, now, now, RunState.RUNNING.value, json.dumps(jsonable(config)), *self._owner),
+            "INSERT INTO runs (workspace, label, created, updated, status, config, owner_pid, owner_start, "
+            "config_hash) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                workspace,
+                label,
+                now,
+                now,
+                RunState.RUNNING.value,
+                json.dumps(jsonable(config)),
+                *self._owner,
+                config_hash,
+            ),
         ).lastrowid
 
     def save(self, run_id: int, result: dict | None, status: RunState) -> None:
@@ -303,25 +318,40 @@ class RunStore:
         """Like `list`, without the bulky curves: `result` holds only the fields of SUMMARY_FIELDS
         (None for a run with no result yet). What a listing that refreshes every second should read."""
         self.mark_interrupted()
+        where, args = ("WHERE workspace = ?", (workspace,)) if workspace is not None else ("", ())
+        return self._summaries(where, args)
+
+    def finished_by_hash(self, hashes: list[str]) -> dict[str, StoredRun]:
+        """{config hash: its latest finished run, as in `list_summaries`} for the hashes that have one."""
+        found = {}
+        for start in range(0, len(hashes), 500):  # within sqlite's limit on bound parameters
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            where = f"WHERE status = ? AND config_hash IN ({marks})"
+            for run in self._summaries(where, (RunState.FINISHED.value, *chunk)):
+                found[run.config_hash] = run  # oldest first: the latest one stays
+        return found
+
+    def _summaries(self, where: str, args) -> list[StoredRun]:
+        """The rows selected by `where`, each with the SUMMARY_FIELDS of its result (see `list_summaries`)."""
         result = "CASE WHEN json_valid(result) THEN result END"  # a damaged result is skipped, not an error
         cols = ", ".join(f"json_extract({result}, '$.{f}')" for f in SUMMARY_FIELDS)
-        where, args = ("WHERE workspace = ?", (workspace,)) if workspace is not None else ("", ())
         rows = self._read(
-            f"SELECT id, workspace, label, created, updated, status, config, result IS NOT NULL, "
+            f"SELECT id, workspace, label, created, updated, status, config, config_hash, result IS NOT NULL, "
             f"json_valid(result), {cols} FROM runs {where} ORDER BY created",
             args,
         )
         out = []
         for r in rows:
-            if r[7] and not r[8]:
+            if r[8] and not r[9]:
                 self._skip(r[0], "its result is not valid JSON")
                 continue
-            run = self._row((*r[:7], None))
+            run = self._row((*r[:7], None, r[7]))
             if run is None:
                 continue
-            if r[7]:
+            if r[8]:
                 run.result = {}
-                for name, value in zip(SUMMARY_FIELDS, r[9:]):
+                for name, value in zip(SUMMARY_FIELDS, r[10:]):
                     if value is not None and name in _JSON_SUMMARY_FIELDS:
                         value = json.loads(value)
                     elif value is not None and name == "offline":  # JSON true/false come back as 1/0

@@ -1,17 +1,21 @@
 """Compare's grid runner: strategies x buffers x seeds from a base run (or each strategy's recommended
-settings), its cells going through the server's run queue one after another, and its progress bar."""
+settings), its cells going through the server's run queue one after another (GridJob), or sent to the sweep
+executor on Ray (ExecutorGridJob, the cells of `python -m clcore sweep`), and its progress bar."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 import threading
+import time
 
 import streamlit as st
 
 from clcore import STRATEGIES, RunConfig, RunState, make_config
 from clcore.settings.config import FIELDS
 from clcore.settings.recommended import with_recommended
+from clcore.sweep.executor import CellStore, Sweeper, SweepError, SweepJob
+from clcore.sweep.grid import GRID_FIELDS, cells_of
 from pages.shared import i18n, session
 from pages.shared.compare.runs import Entry
 from pages.shared.i18n import t
@@ -61,10 +65,6 @@ class GridJob:
     @property
     def current(self) -> GridCell | None:
         return next((c for c in self.cells if c.live is not None), None)
-
-    @property
-    def done_count(self) -> int:
-        return sum(c.outcome is not None for c in self.cells)
 
     def live_runs(self) -> list[session.LiveRun]:
         return [c.live for c in self.cells if c.live is not None]
@@ -125,6 +125,75 @@ class GridJob:
         self._start_next()
 
 
+class ExecutorGridJob(SweepJob):
+    """A grid on the sweep executor: its cells run in Ray's worker processes, at most `workers` at a time, and
+    each is saved in the session's workspace under the grid's label as it ends; cells finished already (by a
+    sweep, this grid before, another session) are not run again. A closed tab cancels the rest."""
+
+    def live_runs(self) -> list[session.LiveRun]:
+        return []  # nothing of it trains in this process
+
+
+@st.cache_resource(show_spinner=False)
+def sweeper() -> Sweeper:
+    """The server's one Sweeper (one Ray per process, whichever sessions use it): Ray is started, or joined,
+    by the first grid sent to it, never when the app starts."""
+    return Sweeper()
+
+
+def cell_label(tag: str, config: RunConfig) -> str:
+    if STRATEGIES[config.strategy].uses_buffer:
+        return t(
+            "compare.grid.label_buffer", tag=tag, strategy=config.strategy, buffer=config.buffer_size, seed=config.seed
+        )
+    return t("compare.grid.label", tag=tag, strategy=config.strategy, seed=config.seed)
+
+
+def sweep_grid(base: dict | None, strategies: list[str], buffers: list[int], seeds: list[int]) -> dict:
+    """The grid mapping (clcore/sweep/grid.py) of the cells `grid_cells` lists: the base run's settings (its
+    parameters for its own strategy), or each strategy's recommended settings on GRID_BENCHMARK."""
+    own = {name: {"buffer_size": buffers if STRATEGIES[name].uses_buffer else 0} for name in strategies}
+    if base is None:
+        return {"benchmark": GRID_BENCHMARK, "strategies": own, "seeds": seeds}
+    if base.get("strategy") in own and base.get("params"):
+        own[base["strategy"]]["params"] = base["params"]
+    fixed = set(GRID_FIELDS) - {"buffer_size", "preset"}
+    settings = {name: value for name, value in base.items() if name in fixed and value is not None}
+    return {
+        "benchmark": base["benchmark"],
+        "strategies": own,
+        "seeds": seeds,
+        "recommended": False,
+        "settings": settings,
+    }
+
+
+def start_on_executor(
+    launcher: session.Launcher, grid: dict, tag: str, workers: int, address: str | None
+) -> ExecutorGridJob:
+    """The grid's cells on the sweep executor, Ray joined first where some cell is still to run (SweepError
+    when it cannot be; GridError for a cell the sweep's grid refuses)."""
+    cells = cells_of(grid)
+    labels = [cell_label(tag, cell.config) for cell in cells]
+    store = CellStore(launcher.store, launcher.workspace)
+    if len(store.finished(cells)) < len(cells):
+        sweeper().connect(address)
+    job = ExecutorGridJob(
+        cells,
+        store,
+        labels,
+        workers,
+        done=store.reuse(cells, labels),
+        abandoned=lambda: launcher.watcher.gone(launcher.session_id, time.time()),
+    )
+    sweeper().start(job)
+    return job
+
+
+def sweep_error_text(error: SweepError) -> str:
+    return t(f"compare.grid.ray_{error.code}", **error.values)
+
+
 def grid_cells(base: dict | None, strategies: list[str], buffers: list[int], seeds: list[int], tag: str):
     """(label, validated config) per grid cell; strategies without a buffer ignore the buffer sizes. Without a
     base run (None) each strategy starts from its recommended settings on GRID_BENCHMARK."""
@@ -151,12 +220,8 @@ def grid_cells(base: dict | None, strategies: list[str], buffers: list[int], see
                         preset=None,
                         params=(cfg.get("params") or {}) if same else {},
                     )
-                label = (
-                    t("compare.grid.label_buffer", tag=tag, strategy=strategy, buffer=buffer, seed=seed)
-                    if cls.uses_buffer
-                    else t("compare.grid.label", tag=tag, strategy=strategy, seed=seed)
-                )
-                cells.append((label, make_config(**cfg)))
+                config = make_config(**cfg)
+                cells.append((cell_label(tag, config), config))
     return cells
 
 
@@ -189,9 +254,9 @@ def next_grid_number(entries: list[Entry]) -> int:
     return max(numbers, default=0) + 1
 
 
-def show_grid_progress(job: GridJob) -> None:
+def show_grid_progress(job: GridJob | ExecutorGridJob) -> None:
     total = len(job.cells)
-    done = job.done_count
+    done = sum(c.state.terminal for c in job.cells)
     if job.finished:
         failed = sum(c.state == RunState.FAILED for c in job.cells)
         cancelled = sum(c.state == RunState.CANCELLED for c in job.cells)
@@ -200,10 +265,24 @@ def show_grid_progress(job: GridJob) -> None:
             + (t("compare.grid.done_failed", n=failed) if failed else "")
             + (t("compare.grid.done_cancelled", n=cancelled) if cancelled else "")
         )
+        if isinstance(job, ExecutorGridJob) and job.to_run < total:
+            text += t("compare.grid.done_reused", n=total - job.to_run)
         st.progress(1.0, text=text)
         for c in job.cells:
             if c.state == RunState.FAILED:
                 st.error(t("compare.grid.failed", label=c.label, message=c.message))
+        return
+    if isinstance(job, ExecutorGridJob):
+        eta = job.eta_s
+        text = t(
+            "compare.grid.ray_progress",
+            done=job.count(RunState.FINISHED),
+            total=total,
+            running=job.count(RunState.RUNNING),
+            failed=job.count(RunState.FAILED),
+            eta=t("compare.grid.ray_eta", s=round(eta)) if eta is not None else t("compare.grid.ray_eta_unknown"),
+        )
+        st.progress(done / total, text=text)
         return
     fraction = 0.0
     now = ""
