@@ -2,6 +2,7 @@
 
     python -m bench.load classroom [--sessions 30] [--subset 200] [--cap 30] [--out bench/results/load-classroom.json]
     python -m bench.load long [--runs 50] [--subset 200] [--out bench/results/load-long.json]
+    python -m bench.load engine [--sessions 30] [--subset 200] [--cap 30] [--out bench/results/load-engine.json]
 
 classroom: `streamlit run app.py` (tests/e2e_support.py) and one headless Chromium with one browser context per
 student (its own cookies and Streamlit session). Every page opens the Playground first, each with its own
@@ -26,6 +27,9 @@ browsers run on their own laptops, here they share the server's cores.
 
 long: one browser session plays `--runs` runs in a row (Play, wait for the end, choose the next strategy
 and the examples per task, Play...), the server's RSS after each run.
+
+engine: the classroom's runs (same strategies, seeds, settings) played at once through one RunQueue in this
+process, without Streamlit or browsers: the engine's own share of the classroom's times.
 """
 
 from __future__ import annotations
@@ -193,15 +197,45 @@ class Student:
     workspace: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     context: object = None
     page: object = None
+    page_errors: list = field(default_factory=list)  # uncaught errors and console errors in the page
+    sockets: list = field(default_factory=list)  # websockets the page opened
+    media_misses: int = 0  # images the page asked for after the server had replaced them (see _console_error)
 
     def query(self, subset: int) -> str:
         return f"ws={self.workspace}&strategy={self.strategy}&seed={self.seed}&train_subset={subset}"
+
+
+# Console errors that are not the page's: this machine has no internet (the frontend's requests for outside
+# resources fail), and an image replaced by the next redraw before the browser fetched it is gone from the server's
+# media store (a thumbnail missing until the next redraw, 0.8 s later): counted apart as media misses.
+NO_INTERNET = "ERR_NAME_NOT_RESOLVED"
+MEDIA_MISS = ("status of 404 (Not Found)", "Image source error")
+
+
+def _console_error(student: Student, text: str) -> None:
+    if NO_INTERNET in text:
+        return
+    if any(sign in text for sign in MEDIA_MISS):
+        student.media_misses += 1
+        return
+    student.page_errors.append(f"console: {text}"[:2000])
 
 
 def open_playground(browser, url: str, student: Student, subset: int) -> Student:
     """A browser context of its own (cookies, Streamlit session) with the Playground for `student`."""
     student.context = browser.new_context(viewport={"width": 1300, "height": 1000})
     student.page = student.context.new_page()
+    student.page.on("pageerror", lambda error: student.page_errors.append(f"pageerror: {error}"))
+    student.page.on("console", lambda m: m.type == "error" and _console_error(student, m.text))
+    student.page.on("crash", lambda _: student.page_errors.append("crash: the page's renderer crashed"))
+    # a Streamlit page whose websocket closes reconnects and may miss redraws: count the sockets it opened
+    student.page.on(
+        "websocket",
+        lambda ws: (
+            student.sockets.append(ws.url)
+            or ws.on("close", lambda _: student.page_errors.append(f"websocket closed: {ws.url}"))
+        ),
+    )
     student.page.goto(f"{url}/?{student.query(subset)}", wait_until="domcontentloaded")
     student.page.locator(".st-key-pg_play button").first.wait_for(timeout=120_000)
     return student
@@ -229,7 +263,25 @@ def wait_for_ends(students: list[Student], timeout: float) -> list[dict]:
             return seen
         if time.time() > deadline:
             late = [i for i, r in enumerate(seen) if not (r["finished"] or r["failed"])]
-            raise RuntimeError(f"sessions {late} did not finish within {timeout:.0f} s")
+            # what each late page shows, to tell a page that missed its last redraw from a wrong bench condition
+            dump = LOG_DIR / "late-pages.json"
+            pages = []
+            for i in late:
+                page = students[i].page
+                page.screenshot(path=str(LOG_DIR / f"late-page-{i}.png"), full_page=True)
+                text = page.evaluate("() => (document.querySelector('section.stMain') || document.body).innerText")
+                pages.append(
+                    {
+                        "session": i,
+                        "url": page.url,
+                        "record": seen[i],
+                        "page": page.evaluate(READ_END),
+                        "text": text,
+                        "errors": students[i].page_errors,
+                    }
+                )
+            write_json(dump, pages)
+            raise RuntimeError(f"sessions {late} did not finish within {timeout:.0f} s (their pages: {dump})")
         time.sleep(1.0)
 
 
@@ -398,7 +450,7 @@ def classroom(
             cpu_server = cpu_s(process_tree(pid)) - cpu_server
             cpu_browser = cpu_s(browser_pids) - cpu_browser
             rss_peak = max(sampler.since(t_play))
-            pages = [dict(s.page.evaluate(READ_END), url=s.page.url) for s in students]
+            pages = [dict(s.page.evaluate(READ_END), url=s.page.url, page_errors=list(s.page_errors)) for s in students]
             for student in students:
                 student.context.close()
             let_go(browser, url, session_ttl)
@@ -424,6 +476,10 @@ def classroom(
         "play_to_end_s": summary([(r["finished"] or r["failed"]) / 1000 - r["play"] / 1000 for r in ends]),
         "queued_sessions": sum(1 for r in ends if r["queued"]),
         "exceptions": sum(len(p["exceptions"]) for p in pages),
+        "media_misses": sum(s.media_misses for s in students),
+        "page_errors": {
+            i: p["page_errors"] for i, p in enumerate(pages) if p["page_errors"]
+        },  # before the pages closed
         "error_alerts": [e for p in pages for e in p["errors"]],
         "leaks": [c for c in checks if not (c["page_matrix_matches_cli"] and c["stored_config_matches"])],
         "wall_s": round(wall, 2),
@@ -438,6 +494,45 @@ def classroom(
         ],
         "rss_samples": sampler.samples,
         "visibility": sorted({r["visibility"] for r in ends}),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# the classroom's runs without browsers
+# --------------------------------------------------------------------------------------------------
+def engine_only(sessions: int, subset: int, cap: int, strategies=STRATEGIES) -> dict:
+    """The classroom's runs (same strategies, seeds and recommended settings as the pages) played at once through
+    one RunQueue in this process, as the server's trainer threads play them, without Streamlit or browsers: what
+    the engine alone needs, to tell it apart from the pages' and the browsers' share of the classroom's times.
+    Per run: seconds from the common start to its first task end (the page's first chart point past step 0)."""
+    from clcore.runs.events import TaskEnd
+    from clcore.runs.queue import RunQueue
+    from clcore.runs.run import Run
+    from clcore.settings.recommended import with_recommended
+
+    runs = [
+        Run(with_recommended(dict(strategy=strategies[i % len(strategies)], seed=i, train_subset=subset, params={})))
+        for i in range(sessions)
+    ]
+    first_task_end: dict[int, float] = {}
+    queue = RunQueue(cap)
+    began, cpu_began = time.perf_counter(), time.process_time()
+    for i, run in enumerate(runs):
+        run.subscribe(
+            lambda event, i=i: isinstance(event, TaskEnd) and first_task_end.setdefault(i, time.perf_counter() - began)
+        )
+    for run in runs:
+        queue.submit(run)
+    queue.wait()
+    wall = time.perf_counter() - began
+    return {
+        "sessions": sessions,
+        "train_subset": subset,
+        "max_trainings": cap,
+        "first_task_end_s": summary(list(first_task_end.values())),
+        "wall_s": round(wall, 2),
+        "cores_busy": round((time.process_time() - cpu_began) / wall, 2),
+        "all_finished": all(run.status == "finished" for run in runs),
     }
 
 
@@ -526,7 +621,13 @@ def main(argv=None) -> int:
     room.add_argument("--subset", type=int, default=200, help="training examples per task")
     room.add_argument("--cap", type=int, default=30, help="CLCORE_MAX_TRAININGS for the server")
     room.add_argument("--session-ttl", type=float, default=10, help="server.disconnectedSessionTTL, seconds")
+    room.add_argument("--timeout", type=float, default=900, help="seconds from Play until every page must be over")
     room.add_argument("--out", default=str(RESULTS_DIR / "load-classroom.json"))
+    engine = sub.add_parser("engine", help="the classroom's runs in one process, without Streamlit or browsers")
+    engine.add_argument("--sessions", type=int, default=30)
+    engine.add_argument("--subset", type=int, default=200, help="training examples per task")
+    engine.add_argument("--cap", type=int, default=30, help="training slots of the run queue")
+    engine.add_argument("--out", default=str(RESULTS_DIR / "load-engine.json"))
     long_ = sub.add_parser("long", help="consecutive runs in one browser session")
     long_.add_argument("--runs", type=int, default=50)
     long_.add_argument("--subset", type=int, default=200, help="training examples per task")
@@ -535,9 +636,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     if args.what == "classroom":
-        report = classroom(args.sessions, args.subset, args.cap, session_ttl=args.session_ttl)
+        report = classroom(args.sessions, args.subset, args.cap, session_ttl=args.session_ttl, timeout=args.timeout)
         shown = {k: v for k, v in report.items() if k not in ("per_session", "rss_samples")}
         print(json.dumps(shown, indent=1))
+    elif args.what == "engine":
+        report = engine_only(args.sessions, args.subset, args.cap)
+        print(json.dumps(report, indent=1))
     else:
         report = long_session(args.runs, args.subset)
         series = {"this measurement": report["rows"]}

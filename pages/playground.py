@@ -1,8 +1,8 @@
 """Playground: pick a task sequence and a strategy, press Play, watch forgetting happen live.
 
 Training runs in a BackgroundRun thread (clcore.runs.background), so it continues while this page reruns or the
-user visits another page. While it plays, the status line and the live charts redraw in fragments
-(every STATUS_REFRESH_S and CHART_REFRESH_S) from the run's RunSnapshot (`live_run.bg.snapshot()`, a
+user visits another page. While it plays, the status line and the live charts redraw in one fragment
+(every LIVE_REFRESH_S) from the run's RunSnapshot (`live_run.bg.snapshot()`, a
 consistent copy taken under the trainer's lock), never from the run itself. Every visible text comes from
 the string catalogs (`playground.*`, `common.*`; pages/shared/i18n.py), the language switch is in the sidebar.
 """
@@ -10,6 +10,7 @@ the string catalogs (`playground.*`, `common.*`; pages/shared/i18n.py), the lang
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from urllib.parse import urlencode
@@ -17,16 +18,15 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from clcore import STRATEGIES, ConfigError, DataUnavailable, RunSnapshot, RunState
-from clcore.data.benchmarks import BENCHMARKS
+from clcore.data.benchmarks import BENCHMARKS, boundary_caveat
 from pages.shared import charts, controls, i18n, session, strategy_views
 from pages.shared.i18n import t
 
 session.run_through_app()
 
-# While training: the status line (step counter) redraws every STATUS_REFRESH_S, the charts every
-# CHART_REFRESH_S; charts cost the browser far more to redraw than the server to build.
-STATUS_REFRESH_S = 0.5
-CHART_REFRESH_S = 0.8
+# While training, the status line and the charts redraw every LIVE_REFRESH_S (charts cost the browser far more to
+# redraw than the server to build).
+LIVE_REFRESH_S = 0.8
 CURRENT_KEY = "pg_current"  # store id of the run this page shows
 SEEN_KEY = "pg_seen"  # the newest run this page has shown (newer ones were started on another page)
 HISTORY_KEY = "pg_history"  # metrics of this session's finished runs, for the deltas
@@ -321,7 +321,7 @@ def _transition_key(live: session.LiveRun | None, snap: RunSnapshot | None):
 
 
 def status_view() -> None:
-    """The status line, redrawn every STATUS_REFRESH_S while training; redraws the whole page when the
+    """The status line (in the live panel); redraws the whole page when the
     run pauses, finishes, or finishes a task of a strategy with a task-end view."""
     live = current_live()
     if live is None:
@@ -334,13 +334,38 @@ def status_view() -> None:
     status_line(snap)
 
 
+def without_task_lines(snap: RunSnapshot) -> RunSnapshot:
+    """What the charts draw: a stream has no task boundaries, so the end of the stream (its one "task end") draws
+    no task line."""
+    return dataclasses.replace(snap, boundaries=[]) if BENCHMARKS[snap.benchmark].kind == "stream" else snap
+
+
+def boundary_notice(config) -> None:
+    """Said before Play: the strategy does its work at task boundaries, which this task sequence lacks or blurs."""
+    if config is None:
+        return
+    reason = boundary_caveat(STRATEGIES[config.strategy], config.benchmark, config.blurry)
+    if reason is not None:
+        words = dict(strategy=controls.strategy_title(config.strategy), benchmark=config.benchmark)
+        st.info(
+            t(f"expect.boundary.{reason}", **words, percent=f"{config.blurry * 100:g}"),
+            icon=":material/lightbulb:",
+        )
+
+
+def live_panel() -> None:
+    """The status line and the live charts, redrawn every LIVE_REFRESH_S while training."""
+    status_view()
+    live_views()
+
+
 def live_views() -> None:
-    """Heatmap, curves, loss, buffer and the strategy's live view: redrawn every CHART_REFRESH_S while training."""
+    """Heatmap, curves, loss, buffer and the strategy's live view (in the live panel)."""
     live = current_live()
     if live is None:
         placeholder_views()
         return
-    snap = live.bg.snapshot()
+    snap = without_task_lines(live.bg.snapshot())
     accuracy_views(snap)
     training_views(snap)
     strategy_views.draw(snap, live, at_task_end=False)
@@ -531,37 +556,42 @@ def page() -> None:
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
-    st.title(t("playground.title"))
-    for message in st.session_state["pg_url_messages"]:
-        st.warning(message.text() if isinstance(message, controls.Notice) else message, icon=":material/link_off:")
-    if rejected:
-        st.warning(t("playground.workspace_rejected", value=rejected), icon=":material/link_off:")
-    if store_warning := session.store_warning():
-        st.warning(store_warning, icon=":material/database:")
-    for name, message in errors.items():
-        if name not in shown:
-            st.error(controls.translate_error(message))
-    start_error = st.session_state.get("pg_start_error")
-    if start_error:
-        st.error(start_error.text() if isinstance(start_error, controls.Notice) else start_error)
-
     live = current_live()
     snap = live.bg.snapshot() if live is not None else None
     if live is not None and finish_if_trained(live, snap):
         snap = live.bg.snapshot()
     if live is not None:
         session.sync_store(live)
-    transport(live, config, snap)
+
+    # The page's top level has a fixed number of blocks in a fixed order, whatever notices come and go: a fragment's
+    # redraw addresses its block by position, and a position that moved between runs made the browser's Streamlit
+    # fail ("Bad delta path index") and drop the page under a classroom's load (bench/LOAD.md).
+    st.title(t("playground.title"))
+    with st.container(key="pg_notices"):
+        for message in st.session_state["pg_url_messages"]:
+            st.warning(message.text() if isinstance(message, controls.Notice) else message, icon=":material/link_off:")
+        if rejected:
+            st.warning(t("playground.workspace_rejected", value=rejected), icon=":material/link_off:")
+        if store_warning := session.store_warning():
+            st.warning(store_warning, icon=":material/database:")
+        for name, message in errors.items():
+            if name not in shown:
+                st.error(controls.translate_error(message))
+        start_error = st.session_state.get("pg_start_error")
+        if start_error:
+            st.error(start_error.text() if isinstance(start_error, controls.Notice) else start_error)
+        boundary_notice(config)
+    with st.container(key="pg_controls"):
+        transport(live, config, snap)
 
     st.session_state["pg_drawn"] = _transition_key(live, snap)
     st.session_state["pg_inline"] = True
     playing = snap is not None and snap.state.active
-    st.fragment(run_every=STATUS_REFRESH_S if playing else None)(status_view)()
-    st.session_state.pop("pg_inline", None)
-    st.fragment(run_every=CHART_REFRESH_S if playing else None)(live_views)()
+    with st.container(key="pg_live"):  # one fragment, one timer: the status line and the charts redraw together
+        st.fragment(run_every=LIVE_REFRESH_S if playing else None)(live_panel)()
 
     if live is not None and snap is not None:
-        strategy_views.draw(snap, live, at_task_end=True)
+        strategy_views.draw(without_task_lines(snap), live, at_task_end=True)
         summary_views(live, snap)
 
 

@@ -64,7 +64,11 @@ def enter_app() -> st.Page:
     st.set_page_config(page_title=t("nav.page_title"), layout="wide", page_icon=":material/school:")
     prewarm_data()
     import_optimizer_machinery()
-    st.fragment(run_every=HEARTBEAT_S)(heartbeat)()  # beats on every page, as long as the tab is open
+    # Beats on every page, as long as the tab is open. In a block of its own at the top of the sidebar: a fragment
+    # that draws nothing has no block of its own, and its reruns were addressed to whatever element the page put
+    # first, which made the browser's Streamlit fail ("'setIn' cannot be called on an ElementNode", bench/LOAD.md).
+    with st.sidebar, st.container(key="app_heartbeat"):
+        st.fragment(run_every=HEARTBEAT_S)(heartbeat)()
     return st.navigation(
         [
             st.Page("pages/playground.py", title=t("nav.playground"), icon=":material/play_circle:", default=True),

@@ -2,8 +2,8 @@
 strategy exposes (per-step statistics in `snap.step_stats`, task-end reports in `snap.reports`).
 
 One module per strategy (or family) registers its drawing function by strategy name with `@view(...)`.
-Live views redraw with the other live charts while training (every CHART_REFRESH_S); `at_task_end=True`
-views are drawn with the page, which reruns when a task ends. A view gets the run's RunSnapshot (a
+Live views redraw with the other live charts while training (pages/playground.py, LIVE_REFRESH_S);
+`at_task_end=True` views are drawn with the page, which reruns when a task ends. A view gets the run's RunSnapshot (a
 consistent copy, clcore.runs.run) and the LiveRun (for the benchmark's geometry, e.g. to un-permute maps); task-end
 reports are the strategy's own typed dataclasses (Strategy.report_type).
 """
