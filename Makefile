@@ -15,8 +15,12 @@ $(STAMP): requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# glibc gives the server's many threads (a training each, a script thread per session) malloc arenas of their own
+# and keeps what they free: two arenas leave far less memory behind after a classroom (bench/LOAD.md, Memory).
+SERVER_ENV := MALLOC_ARENA_MAX=2
+
 run: $(STAMP)
-	$(PY) -m streamlit run app.py --server.headless true
+	$(SERVER_ENV) $(PY) -m streamlit run app.py --server.headless true
 
 # The browser end-to-end test (tests/test_e2e_browser.py) drives Debian's Chromium through PyPI
 # Playwright (never `playwright install`): install Chromium from apt when it is missing, and a CJK font

@@ -82,7 +82,14 @@ def _free_port() -> int:
 def app_server(store_path: Path, log_path: Path, extra_env: dict | None = None):
     """`streamlit run app.py` on a free port with the given run store; yields its URL; always killed."""
     port = _free_port()
-    env = {**os.environ, "CLCORE_STORE": str(store_path), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    # MALLOC_ARENA_MAX: as `make run` starts the server (Makefile, SERVER_ENV)
+    env = {
+        **os.environ,
+        "CLCORE_STORE": str(store_path),
+        "PYTHONUNBUFFERED": "1",
+        "MALLOC_ARENA_MAX": "2",
+        **(extra_env or {}),
+    }
     log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until it stops)
     proc = subprocess.Popen(
         [
