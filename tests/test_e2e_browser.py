@@ -85,6 +85,20 @@ def heatmap_z(page):
     }""")
 
 
+def plotly_chart(page, key: str) -> dict | None:
+    """The plotly chart drawn under the element key `key`: its traces (name, x, y) and how many shapes (task lines)
+    its layout has; None while it is not drawn."""
+    return page.evaluate(
+        """(key) => {
+            const el = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+            if (!el || !el.data) return null;
+            const traces = el.data.map(t => ({name: t.name, x: t.x, y: t.y}));
+            return {traces: traces, shapes: (el.layout.shapes || []).length};
+        }""",
+        key,
+    )
+
+
 def filled_rows(z) -> int:
     return sum(1 for row in (z or []) if any(v is not None for v in row))
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_e2e_browser import ARTIFACTS, browser, server, shot, status_text, wait_until  # noqa: F401
+from tests.test_e2e_browser import (  # noqa: F401
+    ARTIFACTS,
+    browser,
+    plotly_chart,
+    server,
+    shot,
+    status_text,
+    wait_until,
+)
 
 WORKSPACE = "e2e0c0ffee0000de"
 TASKS = 3
@@ -23,17 +31,6 @@ QUERY = (
 pytestmark = pytest.mark.timeout(240)
 
 
-def chart_data(page, key: str):
-    """The traces (name, x, y) of the plotly chart drawn under the element key `key`, or None."""
-    return page.evaluate(
-        """(key) => {
-            const el = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            return el && el.data ? el.data.map(t => ({name: t.name, x: t.x, y: t.y})) : null;
-        }""",
-        key,
-    )
-
-
 def test_den_view_shows_the_network_growing(server, browser):  # noqa: F811 (the imported fixtures)
     context = browser.new_context(viewport={"width": 1500, "height": 2200})
     page = context.new_page()
@@ -43,11 +40,11 @@ def test_den_view_shows_the_network_growing(server, browser):  # noqa: F811 (the
         page.locator(".st-key-pg_play button").first.click()
         wait_until(lambda: "finished" in status_text(page), 120, "the DEN run to finish")
         units = wait_until(
-            lambda: (data := chart_data(page, "pg_den_units")) and len(data[0]["x"]) == 2 * TASKS and data,
+            lambda: (data := plotly_chart(page, "pg_den_units")) and len(data["traces"][0]["x"]) == 2 * TASKS and data,
             60,
             "the units chart with every task",
         )
-        carried, added, duplicated = (trace["y"] for trace in units)
+        carried, added, duplicated = (trace["y"] for trace in units["traces"])
         totals = [c + a + d for c, a, d in zip(carried, added, duplicated)]
         # two hidden layers a task: T1's are the backbone's, each later task added units (tau 0) and split some
         assert carried[:2] == totals[:2] and added[:2] == [0, 0] and duplicated[:2] == [0, 0]
@@ -55,10 +52,10 @@ def test_den_view_shows_the_network_growing(server, browser):  # noqa: F811 (the
             layer_1, layer_2 = 2 * task, 2 * task + 1
             assert totals[layer_1] > totals[layer_1 - 2] and totals[layer_2] > totals[layer_2 - 2]
             assert added[layer_1] + added[layer_2] + duplicated[layer_1] + duplicated[layer_2] > 0
-        params = chart_data(page, "pg_den_params")
+        params = plotly_chart(page, "pg_den_params")["traces"]
         den_params, fixed = params[0]["y"], params[1]["y"]
         assert den_params == sorted(den_params) and den_params[-1] > den_params[0] and len(set(fixed)) == 1
-        loss = chart_data(page, "pg_den_loss")
+        loss = plotly_chart(page, "pg_den_loss")["traces"]
         assert loss[0]["y"][0] is None and all(v > 0 for v in loss[0]["y"][1:]) and set(loss[1]["y"]) == {0}
         page.locator(".st-key-pg_den_units").first.scroll_into_view_if_needed()
         shot(page, "den-view")

@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_e2e_browser import ARTIFACTS, browser, server, shot, status_text, wait_until  # noqa: F401
+from tests.test_e2e_browser import (  # noqa: F401
+    ARTIFACTS,
+    browser,
+    plotly_chart,
+    server,
+    shot,
+    status_text,
+    wait_until,
+)
 
 WORKSPACE = "e2e0c0ffee00360a"
 STREAM = "benchmark=mnist-360&train_subset=270&batch_size=10&eval_every=3&eval_subset=200"
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def chart(page, key: str):
-    """The traces (x, y) and the shapes of the plotly chart drawn under the element key `key`, or None."""
-    return page.evaluate(
-        """(key) => {
-            const el = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            if (!el || !el.data) return null;
-            return {traces: el.data.map(t => ({x: t.x, y: t.y})), shapes: (el.layout.shapes || []).length};
-        }""",
-        key,
-    )
 
 
 def test_a_mnist360_run_plays_without_task_lines(server, browser):  # noqa: F811 (the imported fixtures)
@@ -47,7 +43,7 @@ def test_a_mnist360_run_plays_without_task_lines(server, browser):  # noqa: F811
         page.locator(".st-key-pg_play button").first.click()
         wait_until(lambda: "finished" in status_text(page), 120, "the MNIST-360 run to finish")
         curves = wait_until(
-            lambda: (data := chart(page, "pg_curves")) and len(data["traces"][0]["x"]) >= 9 and data,
+            lambda: (data := plotly_chart(page, "pg_curves")) and len(data["traces"][0]["x"]) >= 9 and data,
             60,
             "the accuracy curve along the stream",
         )
@@ -55,7 +51,7 @@ def test_a_mnist360_run_plays_without_task_lines(server, browser):  # noqa: F811
         assert steps == sorted(steps) and steps[-1] == 27  # 270 examples in batches of 10, evaluated every 3 steps
         assert all(0 <= v <= 100 for v in curves["traces"][0]["y"] if v is not None)
         assert curves["shapes"] == 0  # no task line: the stream has no task boundary
-        loss = chart(page, "pg_loss")
+        loss = plotly_chart(page, "pg_loss")
         assert loss and len(loss["traces"][0]["x"]) > 1 and loss["shapes"] == 0
         page.locator(".st-key-pg_curves").first.scroll_into_view_if_needed()
         shot(page, "taskfree-view")
