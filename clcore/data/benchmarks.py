@@ -194,9 +194,14 @@ def check_scenario(info: BenchmarkInfo, scenario: str | None) -> str:
 
 
 def task_sequence(
-    info: BenchmarkInfo, n_tasks: int | None = None, classes: str | None = None, scenario: str | None = None
+    info: BenchmarkInfo,
+    n_tasks: int | None = None,
+    classes: str | None = None,
+    scenario: str | None = None,
+    blurry: float = 0.0,
 ) -> tuple[list[tuple[int, ...]], str]:
-    """(the class groups of the tasks, the scenario): every task-sequence check, without loading any data."""
+    """(the class groups of the tasks, the scenario): every task-sequence check, blurry boundaries included,
+    without loading any data."""
     scenario = check_scenario(info, scenario)
     n_classes = DATASET_CLASSES[info.dataset]
     if info.kind == "stream" and n_tasks not in (None, 1):
@@ -204,12 +209,14 @@ def task_sequence(
     if info.kind != "split":
         if classes:
             raise ConfigError("classes", "classes_not_split", benchmark=info.name)
-        return [tuple(range(n_classes))] * (n_tasks or info.default_tasks), scenario
-    if not classes:
-        return even_class_groups(n_classes, n_tasks or info.default_tasks), scenario
-    groups = parse_class_groups(classes, n_classes)
-    if n_tasks is not None and n_tasks != len(groups):
-        raise ConfigError("n_tasks", "tasks_mismatch", value=n_tasks, classes=classes, count=len(groups))
+        groups = [tuple(range(n_classes))] * (n_tasks or info.default_tasks)
+    elif not classes:
+        groups = even_class_groups(n_classes, n_tasks or info.default_tasks)
+    else:
+        groups = parse_class_groups(classes, n_classes)
+        if n_tasks is not None and n_tasks != len(groups):
+            raise ConfigError("n_tasks", "tasks_mismatch", value=n_tasks, classes=classes, count=len(groups))
+    check_blurry(info, scenario, len(groups), blurry)
     return groups, scenario
 
 
@@ -363,8 +370,7 @@ def build_benchmark(
     if name not in BENCHMARKS:
         raise ConfigError("benchmark", "unknown_choice", value=name, choices=list(BENCHMARKS))
     info = BENCHMARKS[name]
-    groups, scenario = task_sequence(info, n_tasks, classes, scenario)
-    check_blurry(info, scenario, len(groups), blurry)
+    groups, scenario = task_sequence(info, n_tasks, classes, scenario, blurry)
     data = load_dataset(info.dataset, device, data_dir)
     if validation:
         data = validation_split(data)

@@ -9,7 +9,7 @@ import dataclasses
 
 import torch
 
-from clcore.data.benchmarks import BENCHMARKS, check_blurry, task_sequence
+from clcore.data.benchmarks import BENCHMARKS, task_sequence
 from clcore.errors import ConfigError
 from clcore.settings.declaration import BY_NAME, SETTINGS
 from clcore.settings.presets import PRESETS
@@ -82,9 +82,7 @@ def validate(settings: dict) -> RunConfig:
     """make_config, and every check that a run makes before training that needs no data: the task sequence
     (scenario, class groups, number of tasks) and the device. Raises ConfigError."""
     config = make_config(**settings)
-    info = BENCHMARKS[config.benchmark]
-    groups, scenario = task_sequence(info, config.n_tasks, config.classes, config.scenario)
-    check_blurry(info, scenario, len(groups), config.blurry)
+    task_sequence(BENCHMARKS[config.benchmark], config.n_tasks, config.classes, config.scenario, config.blurry)
     resolve_device(config.device)
     return config
 
