@@ -121,7 +121,7 @@ def test_replay_labels_are_the_previous_solvers_argmax_over_old_classes():
     assert strategy.current_task == 1 and strategy.old_classes.tolist() == [True, True] + [False] * 8
     strategy.previous_solver = _ThresholdSolver()
     state_before = strategy.generator.get_state()
-    x, labels, tasks = strategy.generate_replay(40)
+    x, labels, tasks, _ = strategy.generate_replay(40)
     brightness = x.flatten(1).mean(1)
     expected = (brightness > brightness.median()).long()
     assert torch.equal(labels, expected)  # class 2 scores highest but is not an old class
@@ -129,6 +129,33 @@ def test_replay_labels_are_the_previous_solvers_argmax_over_old_classes():
     # the inputs are the frozen generator's samples, drawn from the run's generator
     strategy.generator.set_state(state_before)
     assert torch.equal(x, strategy.memory.previous_vae.sample(40, strategy.generator))
+
+
+@pytest.mark.parametrize("scenario", ["class-il", "task-il"])
+def test_distill_replays_the_old_solvers_softened_outputs_over_the_old_classes(scenario):
+    run = tiny("generative_replay", params={"distill": True}, classes="0,1|2,3|4,5", scenario=scenario)
+    run.advance(until="task")
+    run.advance(until="task")
+    run.advance(batches=1)  # task 3 (classes 4, 5): the old classes are 0-3
+    strategy = run.strategy
+    replay = strategy.generate_replay(30)
+    x, labels, tasks, teacher = replay
+    student = torch.randn(30, 10, requires_grad=True)
+    loss = strategy.replay_loss(student, replay)
+    # the KL at T = 2 over the classes the hard label would compete among: old ones (and the label's task's)
+    competing = torch.zeros(30, 10, dtype=torch.bool)
+    for i, task in enumerate(tasks.tolist()):
+        competing[
+            i, [0, 1] if scenario == "task-il" and task == 0 else [2, 3] if scenario == "task-il" else [0, 1, 2, 3]
+        ] = True
+    p_teacher = torch.stack([F.softmax(t[c] / 2, 0) for t, c in zip(teacher, competing)])
+    log_student = torch.stack([F.log_softmax(s[c] / 2, 0) for s, c in zip(student, competing)])
+    expected = (p_teacher * (p_teacher.log() - log_student)).sum(1).mean() * 4
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert student.grad[~competing].abs().max() < 1e-6  # the current and unseen classes get no push
+    assert set(tasks.tolist()) <= {0, 1} and torch.isfinite(student.grad).all()
+    assert run.run_to_end()["status"] == "finished"
 
 
 def test_frozen_generator_and_solver_do_not_change_during_a_task():

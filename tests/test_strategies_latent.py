@@ -216,6 +216,20 @@ def test_cwr_star_freezes_everything_below_the_head_and_evaluates_consolidated_w
     assert s.head.past.tolist() == seen.tolist()  # every example counted once, per class
 
 
+def test_cwr_star_without_freeze_features_trains_the_features_and_consolidates_the_head():
+    run = small_run("cwr_star", params={"freeze_features": False})
+    s, model = run.strategy, run.strategy.model
+    train_task(run)
+    assert all(p.requires_grad for p in model.parameters())
+    hidden = [p.detach().clone() for p in model.hidden.parameters()]
+    cw_task1 = s.head.consolidated()["weight"][[0, 1]].clone()
+    run.advance(batches=3)
+    assert all(not torch.equal(p, before) for p, before in zip(model.hidden.parameters(), hidden))
+    w = model.classifier.weight.detach()  # still CWR*'s head: temporary weights of the task's classes only
+    assert w[[0, 1, 4, 5, 6, 7, 8, 9]].abs().sum() == 0 and w[[2, 3]].abs().sum() > 0
+    torch.testing.assert_close(s.head.consolidated()["weight"][[0, 1]], cw_task1)
+
+
 # ---------------------------------------------------------------------------------------------------
 # AR1
 

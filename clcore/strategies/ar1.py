@@ -32,6 +32,9 @@ class AR1Report(CWRStarReport):
 class AR1(CWRStar):
     name = "ar1"
     family = "hybrid"
+    # latent_layer 0 replays raw inputs and freezes nothing: above fine-tune on permuted and rotated digits
+    # (bench/DEMO.md), unlike CWR* with its features frozen.
+    weak_scenarios = {}
     title = "AR1* with latent replay"
     summary = "CWR* head + Synaptic Intelligence on the layers above a frozen latent layer + latent replay."
     uses_buffer = True
@@ -45,6 +48,8 @@ class AR1(CWRStar):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.si = PathIntegral(self.model, self.hp.xi, exclude=("classifier.",))
+
+    frozen_blocks = LatentReplay.frozen_blocks  # its own latent_layer, not CWR*'s switch
 
     def class_counts(self, task_index):
         counts = super().class_counts(task_index)

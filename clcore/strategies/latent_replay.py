@@ -61,10 +61,13 @@ class LatentReplay(Strategy):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # CWR* (a subclass without this parameter) cuts below the classifier.
-        self.cut = getattr(self.hp, "latent_layer", getattr(self.model, "depth", 0))
+        self.cut = self.frozen_blocks()
         check_cut(self.model, self.name, self.cut)
         self.frozen = False
+
+    def frozen_blocks(self) -> int:
+        """Blocks below the cut: frozen after the first task, the rest (and the replay) trains on."""
+        return self.hp.latent_layer
 
     def forward_batch(self, batch):
         """Logits, labels and task ids of the step's examples: the current batch (through the frozen
