@@ -92,8 +92,12 @@ WATCH_PAGE = """() => {
 }"""
 PRESS_PLAY = """() => {
     const status = document.querySelector('.st-key-pg_status');
+    const button = document.querySelector('.st-key-pg_play button');
+    const running = document.querySelector('[data-testid="stStatusWidget"]');
     window.__load.before = status ? status.innerText : '';
-    document.querySelector('.st-key-pg_play button').click();
+    // what the click met: a disabled button ignores it; a page mid-rerun sends it into that rerun
+    window.__load.click = {disabled: button.disabled, page_running: running ? running.innerText : ''};
+    button.click();
     window.__load.play = Date.now();
 }"""
 READ_END = """() => {
@@ -255,10 +259,32 @@ def records(students: list[Student]) -> list[dict]:
     return [s.page.evaluate("() => window.__load") for s in students]
 
 
-def wait_for_ends(students: list[Student], timeout: float) -> list[dict]:
+def lost_clicks(students: list[Student], seen: list[dict], store_path: Path) -> list[int]:
+    """The pages whose Play click never reached the server: no new run shown while every other page has
+    ended, and no run stored for the page's workspace."""
+    waiting = [i for i, r in enumerate(seen) if r["started"] is None]
+    if not waiting or any(not (r["finished"] or r["failed"]) for r in seen if r["started"] is not None):
+        return []
+    store = RunStore(store_path)
+    try:
+        return [i for i in waiting if not store.list_summaries(students[i].workspace)]
+    finally:
+        store.close()
+
+
+def wait_for_ends(students: list[Student], timeout: float, store_path: Path | None = None) -> list[dict]:
+    """Every page's record once its run has ended. With `store_path`, a click that never reached the server
+    (lost_clicks) is recorded in the page's record (`lost_click`: what the click met) and Play is pressed
+    again, as a student would, by Playwright (which waits until the button takes clicks)."""
     deadline = time.time() + timeout
+    lost = {}
     while True:
         seen = records(students)
+        for i in lost_clicks(students, seen, store_path) if store_path else []:
+            lost[i] = seen[i]["click"]
+            students[i].page.locator(".st-key-pg_play button").first.click(timeout=60_000)
+        for i, click in lost.items():
+            seen[i]["lost_click"] = click
         if all(r["finished"] or r["failed"] for r in seen):
             return seen
         if time.time() > deadline:
@@ -445,7 +471,7 @@ def classroom(
             cpu_server, cpu_browser, t_play = cpu_s(process_tree(pid)), cpu_s(browser_pids), time.time()
             for student in students:
                 student.page.evaluate(PRESS_PLAY)
-            ends = wait_for_ends(students, timeout)
+            ends = wait_for_ends(students, timeout, store_path)
             wall = max(r["finished"] or r["failed"] for r in ends) / 1000 - min(r["play"] for r in ends) / 1000
             cpu_server = cpu_s(process_tree(pid)) - cpu_server
             cpu_browser = cpu_s(browser_pids) - cpu_browser
@@ -475,6 +501,8 @@ def classroom(
         "first_response_s": summary([(r["started"] - r["play"]) / 1000 for r in ends if r["started"]]),
         "play_to_end_s": summary([(r["finished"] or r["failed"]) / 1000 - r["play"] / 1000 for r in ends]),
         "queued_sessions": sum(1 for r in ends if r["queued"]),
+        # Play clicks that never reached the server (pressed again; their times count from the first click)
+        "lost_clicks": {i: r["lost_click"] for i, r in enumerate(ends) if "lost_click" in r},
         "exceptions": sum(len(p["exceptions"]) for p in pages),
         "media_misses": sum(s.media_misses for s in students),
         "page_errors": {

@@ -29,6 +29,7 @@ def test_five_concurrent_browser_sessions():
     print({k: v for k, v in report.items() if k not in ("per_session", "rss_samples")})
     assert report["play_spread_s"] < 1.0
     assert report["all_finished"], report["per_session"]
+    assert report["lost_clicks"] == {}  # every scripted Play click reached the server
     assert report["exceptions"] == 0 and report["error_alerts"] == []
     assert report["page_errors"] == {}  # no script error in the browser, no dropped connection
     assert report["leaks"] == []
