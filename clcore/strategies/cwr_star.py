@@ -29,7 +29,7 @@ class CWRStar(LatentReplay):
     name = "cwr_star"
     family = "architecture"
     # In Domain-IL every task has the same classes: nothing for the per-class consolidation to protect (Permuted-MNIST:
-    # 63.5 % vs fine-tune's 64.3 with the features training, 36 % with them frozen after task 1).
+    # 63.5 % vs fine-tune's 64.3 with the features training, 27.9 % with them frozen after task 1; bench/DEMO.md).
     weak_scenarios = {"domain-il": "same_classes"}
     title = "CWR* (copy weights with re-init)"
     summary = (

@@ -86,9 +86,9 @@ class GenerativeNegativeReplay(GenerativeMemoryHooks, AR1):
         "AR1* (CWR* head + SI) replaying a VAE's samples as negatives only: they push the current "
         "classes down, never teach the old ones."
     )
-    # Its negatives train the head against frozen-after-task-1 features (AR1's latent_layer 0, nothing frozen, lets
+    # Its negatives train the head against features frozen after task 1 (AR1's latent_layer 0, nothing frozen, lets
     # them drift under the new classes: Task-IL 72-82 %): with the task id it stays below fine-tune (Split-MNIST
-    # Task-IL 92.9 vs 96.2, bench/DEMO.md).
+    # Task-IL 92.7 vs 96.2, bench/DEMO.md; 5 epochs reach 94.2-96.1 only where Class-IL falls to 36-50 %).
     weak_scenarios = {"task-il": "frozen_after_first_task"}  # needs new classes: no Domain-IL
     uses_buffer = False
     needs_new_classes = "its generated samples are negatives that keep new classes off the old classes"
