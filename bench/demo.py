@@ -3,6 +3,7 @@
     python -m bench.demo search   # stage 1+2 on the validation hold-out -> bench/results/demo-search.json
     python -m bench.demo test     # the chosen settings, seeds 0-2, test set -> bench/results/demo-test.json
     python -m bench.demo write    # clcore/strategies/recommended.json and bench/DEMO.md from both files
+    python -m bench.demo verify   # seed 0 of each chosen test run again: exit 1 if any stored figure is stale
     (options: --benchmarks split-mnist,... --strategies er,... --workers 2)
 
 The Playground's scale is fixed: 1,000 training examples a task, batch 10, one torch thread a run, buffer 200
@@ -429,6 +430,28 @@ def stage_test(selected, workers: int) -> None:
     execute(jobs, TEST_FILE, workers)
 
 
+def stage_verify(selected, workers: int) -> int:
+    """Seed 0 of each chosen test run again, at HEAD: an engine change that moved a strategy's numerics leaves
+    its stored figures stale (DER++ after the fused replay forward). Returns how many differ."""
+    records, tests = _records(SEARCH_FILE), _records(TEST_FILE)
+    jobs = []
+    for b, s in selected:
+        settings = chosen(s, b, records)
+        if settings is not None and (key_of(settings), 0) in tests:
+            jobs.append((b, s, settings, tests[(key_of(settings), 0)]))
+    stale = 0
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [(b, s, stored, pool.submit(run_one, settings, 0, False)) for b, s, settings, stored in jobs]
+        for b, s, stored, future in futures:
+            now = future.result()
+            same = now.get("acc_matrix") == stored.get("acc_matrix")
+            stale += not same
+            print(f"{b} {s}: stored {stored['avg_acc']:.2f}, now {now.get('avg_acc') or 0:.2f}", end="", flush=True)
+            print("" if same else "  STALE: search and test it again", flush=True)
+    print(f"{len(jobs) - stale} of {len(jobs)} stored test runs reproduce exactly", flush=True)
+    return stale
+
+
 # ------------------------------------------------------------------------------------------------
 # The table of recommended settings and the report
 # ------------------------------------------------------------------------------------------------
@@ -600,7 +623,7 @@ def main(argv=None) -> int:
     from clcore import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="python -m bench.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=("search", "test", "write"))
+    parser.add_argument("stage", choices=("search", "test", "write", "verify"))
     parser.add_argument("--benchmarks", default=",".join(SEARCHED))
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--workers", type=int, default=2, help="runs at a time, one torch thread each")
@@ -615,6 +638,8 @@ def main(argv=None) -> int:
         stage_search(selected, args.workers)
     elif args.stage == "test":
         stage_test(selected, args.workers)
+    elif args.stage == "verify":
+        return 1 if stage_verify(selected, args.workers) else 0
     else:
         stage_write()
     return 0
