@@ -65,6 +65,12 @@ def shot(page, name: str) -> bytes:
     return data
 
 
+def open_playground(page, url: str) -> None:
+    """Load a Playground URL and wait until its Play button is drawn."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
+
+
 def status_text(page) -> str:
     return page.locator(".st-key-pg_status").first.inner_text(timeout=30_000)
 
@@ -168,8 +174,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
     page.on("console", lambda msg: console.write(f"{time.strftime('%H:%M:%S')} {msg.type}: {msg.text}\n"))
     page.on("pageerror", lambda error: console.write(f"{time.strftime('%H:%M:%S')} pageerror: {error}\n"))
     try:
-        page.goto(f"{server}/?ws={WORKSPACE}", wait_until="domcontentloaded")
-        page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
+        open_playground(page, f"{server}/?ws={WORKSPACE}")
         shot(page, "01-playground")
         mark("playground loaded")
 

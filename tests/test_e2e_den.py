@@ -14,6 +14,7 @@ import pytest
 from tests.test_e2e_browser import (  # noqa: F401
     ARTIFACTS,
     browser,
+    open_playground,
     plotly_chart,
     server,
     shot,
@@ -35,8 +36,7 @@ def test_den_view_shows_the_network_growing(server, browser):  # noqa: F811 (the
     context = browser.new_context(viewport={"width": 1500, "height": 2200})
     page = context.new_page()
     try:
-        page.goto(f"{server}/?ws={WORKSPACE}&{QUERY}", wait_until="domcontentloaded")
-        page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
+        open_playground(page, f"{server}/?ws={WORKSPACE}&{QUERY}")
         page.locator(".st-key-pg_play button").first.click()
         wait_until(lambda: "finished" in status_text(page), 120, "the DEN run to finish")
         units = wait_until(

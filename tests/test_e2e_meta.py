@@ -12,6 +12,7 @@ from tests.test_e2e_browser import (  # noqa: F401 (server, browser: the shared 
     ARTIFACTS,
     browser,
     chart_titles,
+    open_playground,
     server,
     shot,
     status_text,
@@ -37,8 +38,7 @@ def test_meta_strategy_view_plays_in_the_browser(server, browser, strategy):  # 
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        page.goto(f"{server}/?ws={WORKSPACE}&strategy={strategy}&{RUN}", wait_until="domcontentloaded")
-        page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
+        open_playground(page, f"{server}/?ws={WORKSPACE}&strategy={strategy}&{RUN}")
         page.locator(".st-key-pg_play button").first.click()
         wait_until(lambda: words["state.finished"] in status_text(page), 120, "the run to finish")
         heading = page.get_by_role("heading", name=words[f"views.{strategy}.title"]).first

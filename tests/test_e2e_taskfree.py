@@ -14,6 +14,7 @@ import pytest
 from tests.test_e2e_browser import (  # noqa: F401
     ARTIFACTS,
     browser,
+    open_playground,
     plotly_chart,
     server,
     shot,
@@ -31,14 +32,12 @@ def test_a_mnist360_run_plays_without_task_lines(server, browser):  # noqa: F811
     context = browser.new_context(viewport={"width": 1500, "height": 1800})
     page = context.new_page()
     try:
-        page.goto(f"{server}/?ws={WORKSPACE}&strategy=ewc&{STREAM}", wait_until="domcontentloaded")
-        page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
+        open_playground(page, f"{server}/?ws={WORKSPACE}&strategy=ewc&{STREAM}")
         notice = page.get_by_text("has no task end before the stream is over").first
         notice.wait_for(timeout=30_000)
         assert "mnist-360" in notice.inner_text()
 
-        page.goto(f"{server}/?ws={WORKSPACE}&strategy=er&buffer_size=50&{STREAM}", wait_until="domcontentloaded")
-        page.locator(".st-key-pg_play button").first.wait_for(timeout=60_000)
+        open_playground(page, f"{server}/?ws={WORKSPACE}&strategy=er&buffer_size=50&{STREAM}")
         assert page.get_by_text("has no task end before the stream is over").count() == 0
         page.locator(".st-key-pg_play button").first.click()
         wait_until(lambda: "finished" in status_text(page), 120, "the MNIST-360 run to finish")
