@@ -288,6 +288,8 @@ def wait_for_ends(students: list[Student], timeout: float, store_path: Path | No
     while True:
         seen = records(students)
         for i in lost_clicks(students, seen, store_path) if store_path else []:
+            if i in lost:  # pressed again already: its second click is on its way
+                continue
             lost[i] = seen[i]["click"]
             students[i].page.locator(".st-key-pg_play button").first.click(timeout=60_000)
         for i, click in lost.items():
