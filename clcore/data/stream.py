@@ -3,16 +3,19 @@
 MNIST-360 (Buzzega et al., NeurIPS 2020, "general continual learning"), built as mammoth's
 datasets/mnist_360.py builds it (bench/REFERENCES.md cites the file and commit):
 - the digits 0-8; each class's training images (in data-set order) are cut into 2 x ROUNDS chunks, streamed
-  last chunk first (mammoth pops its list), each chunk in a random order;
+  last chunk first (mammoth pops its list);
+- a chunk streams as many images as it holds, each drawn from it at random with replacement (mammoth's
+  `next(iter(loader))` builds a new shuffled loader for every image), so some come twice and about a third
+  (1/e) never: the stream's own redundancy, which the DER paper's figures were measured with;
 - the stream presents the class pairs (0,1), (1,2), ..., (7,8), (8,0), ROUNDS times: each class appears in
   2 x ROUNDS pairs, one chunk each, so classes recur; a pair's two chunks are interleaved in proportion to what
   is left of each (mammoth's batch composition), so both end together and the next pair begins;
 - every image of class j is rotated by (j - 1) x 60 degrees plus 360 / n_j per image of that class streamed
   before it: each class turns once, continuously, through the whole circle over the stream;
-- the test set is each class's test images, the i-th of n rotated by i x 360 / n degrees (no randomness).
-Deviations (stated in bench/REFERENCES.md): chunks are near-equal (sizes differ by at most one, where mammoth's
-are n // 6 + 1 with a short last one), and a chunk streams each of its images once (mammoth's
-`next(iter(loader))` redraws a random image of the chunk at every step, with replacement).
+- the test set is each class's test images, the i-th of n rotated by i x 360 / n degrees (no randomness);
+- rotations take the nearest pixel, as torchvision's rotate of mammoth's PIL images does by default.
+Deviation (stated in bench/REFERENCES.md): chunks are near-equal (sizes differ by at most one, where mammoth's
+are n // 6 + 1 with a short last one).
 
 Blurry boundaries: a share of each task's training data is moved into its neighbouring tasks (half to the one
 before, half to the one after; the first and last task give all of it to their one neighbour), in the spirit of
@@ -34,12 +37,13 @@ BLURRY_MAX = 0.5
 
 
 def rotate_each(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
-    """Images (N, C, H, W) each rotated by its own angle (degrees, shape (N,)), about the centre."""
+    """Images (N, C, H, W) each rotated by its own angle (degrees, shape (N,)), about the centre, each output
+    pixel taking its nearest source pixel."""
     radians = torch.deg2rad(degrees.to(device=x.device, dtype=x.dtype))
     cos, sin, zero = torch.cos(radians), torch.sin(radians), torch.zeros_like(radians)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, align_corners=False)
+    return F.grid_sample(x, grid, mode="nearest", align_corners=False)
 
 
 def _turning_angles(n: int, start: float) -> torch.Tensor:
@@ -64,7 +68,8 @@ def mnist360_stream(y_train: torch.Tensor, generator: torch.Generator, per_class
         if per_class is not None:
             idx = idx[: max(per_class, MNIST360_CHUNKS)]
         parts = list(torch.tensor_split(idx, MNIST360_CHUNKS))[::-1]
-        chunks.append([part[torch.randperm(len(part), generator=generator)] for part in parts])
+        # as many draws as the chunk holds, with replacement (mammoth's fresh shuffled loader per image)
+        chunks.append([part[torch.randint(len(part), (len(part),), generator=generator)] for part in parts])
         angles.append(_turning_angles(len(idx), (label - 1) * 60.0))
     order, order_angles = [], []
     streamed = [0] * MNIST360_CLASSES  # images of each class streamed so far
