@@ -12,7 +12,7 @@ import torch
 from clcore import STRATEGIES, ConfigError, Run, make_config
 from clcore.data import datasets
 from clcore.data.benchmarks import BENCHMARKS, BOUNDARY_NOTES, boundary_caveat, boundary_note, build_benchmark
-from clcore.data.stream import MNIST360_CLASSES, MNIST360_ROUNDS, blur_tasks, rotate_each
+from clcore.data.stream import MNIST360_CHUNKS, MNIST360_CLASSES, MNIST360_ROUNDS, blur_tasks, rotate_each
 from clcore.settings.config import validate
 from pages.shared import i18n
 from tests.cli_support import run_cli
@@ -78,7 +78,7 @@ def test_mnist360_presents_pairs_of_recurring_classes_without_boundaries(stream)
     assert 0.6 < distinct < 0.67
     # each draw comes from its own chunk: the first pair's zeros from the last sixth of the zeros (popped first)
     zeros = torch.nonzero(stream.data.y_train == 0).flatten()
-    last_chunk = set(torch.tensor_split(zeros, 2 * MNIST360_ROUNDS)[-1].tolist())
+    last_chunk = set(torch.tensor_split(zeros, MNIST360_CHUNKS)[-1].tolist())
     first_pair = task.train_idx[: len(labels) // (MNIST360_ROUNDS * MNIST360_CLASSES)]
     first_zeros = first_pair[stream.data.y_train[first_pair] == 0].tolist()
     assert first_zeros and set(first_zeros) <= last_chunk
