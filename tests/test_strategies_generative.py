@@ -252,7 +252,7 @@ def test_gnr_negatives_push_only_the_current_classes_of_the_consolidated_layer()
     generated = strategy.memory.sample(16, strategy.generator)
     # the logits trained on are those of the model GNR is evaluated with (CWR*'s consolidated layer)
     consolidated = strategy.consolidated_model(generated)
-    logits = strategy.seen_logits(generated)
+    logits = strategy.seen_logits(strategy.model.features(generated))
     assert torch.allclose(logits[:, :4], consolidated[:, :4], atol=1e-5)
     assert torch.all(torch.isinf(logits[:, 4:]))  # unseen classes take no part
     # the targets are old classes: the consolidated layer's choice among them
@@ -271,17 +271,34 @@ def test_gnr_current_data_compete_with_the_old_classes_held_constant():
     run = _gnr_in_second_task()
     strategy = run.strategy
     x, y = run.benchmark.train_batch(run.benchmark.tasks[1], torch.arange(10))
-    logits = strategy.seen_logits(x)
+    logits = strategy.seen_logits(strategy.model.features(x))
     logits.retain_grad()
     F.cross_entropy(logits, y).backward()
     assert torch.all(logits.grad[:, 2:4].abs().sum(1) > 0)
-    strategy.model.zero_grad(set_to_none=True)
     batch = Batch(x, y, torch.ones_like(y), x)
-    strategy.current_loss(batch).backward()
+    own, seen = strategy.current_losses(batch)
+    # AR1*'s own loss: the current classes among themselves, on the temporary weights
+    assert torch.isclose(own, F.cross_entropy(strategy.model(x)[:, 2:4], y - 2))
+    strategy.model.zero_grad(set_to_none=True)
+    seen.backward()
     assert torch.all(strategy.model.classifier.weight.grad[[0, 1]] == 0)
     # the old classes do compete: a softmax over the current classes alone gives another loss
     alone = F.cross_entropy(logits.detach()[:, 2:4], y - 2)
-    assert not torch.isclose(strategy.current_loss(batch), alone)
+    assert not torch.isclose(seen, alone)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])  # plain SGD takes its own step (base.optimizer_step)
+def test_gnr_clips_each_gradient_value_before_its_step(optimizer):
+    run = _gnr_in_second_task(optimizer=optimizer)
+    strategy = run.strategy
+    x = run.benchmark.data.x_train[:10]
+    before = state(strategy.model)
+    strategy.optimizer_step(1e4 * strategy.model(x).pow(2).sum())  # raw gradients far above 1
+    grads = [p.grad for p in strategy.model.parameters() if p.grad is not None]
+    assert max(float(g.abs().max()) for g in grads) == 1.0
+    if optimizer == "sgd":  # each weight moved by lr x its clipped gradient, at most lr
+        moved = max(float((v - before[k]).abs().max()) for k, v in state(strategy.model).items())
+        assert 0 < moved <= run.config.lr + 1e-7
 
 
 def test_gnr_never_changes_the_old_classes_consolidated_weights():

@@ -143,6 +143,7 @@ class Strategy:
     # strategies (needs_task_id) need not declare Class-IL / Domain-IL: the app knows they guess the task there.
     weak_scenarios: ClassVar[dict[str, str]] = {}
     report_type: ClassVar[type | None] = None  # the frozen dataclass task_end_report() returns (None: no report)
+    clip_grad_value: ClassVar[float | None] = None  # set: every gradient value is clamped to +-this before a step
 
     def __init__(
         self,
@@ -266,19 +267,25 @@ class Strategy:
     def optimizer_step(self, loss: torch.Tensor) -> None:
         if not _is_plain_sgd(self.optimizer):
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self._backward(loss)
             self.optimizer.step()
         else:  # what torch.optim.SGD does, without its per-call bookkeeping (a fifth of a batch-10 MLP step)
             groups = self.optimizer.param_groups
             for group in groups:
                 for param in group["params"]:
                     param.grad = None
-            loss.backward()
+            self._backward(loss)
             with torch.no_grad():
                 for group in groups:
                     params = [param for param in group["params"] if param.grad is not None]
                     torch._foreach_add_(params, [param.grad for param in params], alpha=-group["lr"])
         self.global_step += 1
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+        if self.clip_grad_value is not None:
+            params = [param for group in self.optimizer.param_groups for param in group["params"]]
+            torch.nn.utils.clip_grad_value_(params, self.clip_grad_value)
 
 
 def _is_plain_sgd(optimizer: torch.optim.Optimizer) -> bool:
