@@ -26,8 +26,9 @@ from ._common import RESULTS_DIR, environment, read_json, set_threads, write_jso
 # Every strategy's paper preset: Split-MNIST without a buffer or with 200 / 500 examples, Permuted-MNIST
 # without a buffer or with 200 (the DER paper's settings), listed in the engine's strategy order.
 SUITE_BUFFERS = {"split-mnist": (0, 200, 500), "permuted-mnist": (0, 200)}
-# MER and La-MAML run at paper scale in bench/meta.py (bench/META.md): batch-1 and look-ahead runs of minutes each.
-MEASURED_IN_META = {"mer", "lamaml"}
+# Strategies whose paper-scale runs have a bench of their own: MER and La-MAML in bench/meta.py (bench/META.md,
+# batch-1 and look-ahead runs of minutes each), DEN in bench/den.py (bench/DEN.md: its preset takes hours on a CPU).
+OWN_BENCH = {"mer", "lamaml", "den"}
 
 
 def _suite(benchmark: str) -> list[str]:
@@ -37,7 +38,7 @@ def _suite(benchmark: str) -> list[str]:
         for name, p in PRESETS.items()
         if p["benchmark"] == benchmark
         and p["buffer_size"] in SUITE_BUFFERS[benchmark]
-        and p["strategy"] not in MEASURED_IN_META
+        and p["strategy"] not in OWN_BENCH
     ]
     chosen.sort(key=lambda item: (item[1]["buffer_size"], order.index(item[1]["strategy"])))
     return [name for name, _ in chosen]
