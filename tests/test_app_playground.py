@@ -465,6 +465,27 @@ def test_charts_are_valid_plotly_and_shaped_right(monkeypatch):
     assert built[1].to_dict()["layout"]["shapes"][0]["line"]["dash"] == "dash"
 
 
+def test_charts_reserve_room_for_their_labels_and_legend():
+    """Each figure's margins already hold its axis labels and its legend (so plotly draws it once, not again
+    with wider margins: the browser check is in test_e2e_browser): the legend's top sits LEGEND_GAP_PX below the
+    plot area and the bottom margin holds its rows, more rows for more or longer entries."""
+    assert charts.legend_rows(["T1: 0/1"] * 3) == 1
+    assert charts.legend_rows(["T1: 0/1"] * 10) > 1
+    assert charts.legend_rows(["a long legend entry naming a model"] * 4) >= 4
+    for n_tasks in (2, 5, 10, 20):
+        names = [f"{2 * j}/{2 * j + 1}" for j in range(n_tasks)]
+        layout = charts.forgetting_curves([0, 1], [[1, 2]] * n_tasks, [], names, "t").to_dict()["layout"]
+        margin, rows = layout["margin"], charts.legend_rows([f"T{j + 1}: {name}" for j, name in enumerate(names)])
+        plot_px = layout["height"] - margin["t"] - margin["b"]
+        assert layout["legend"]["y"] * plot_px == pytest.approx(-charts.LEGEND_GAP_PX)
+        assert margin["b"] >= charts.LEGEND_GAP_PX + rows * charts.LEGEND_ROW_PX
+        one_row = charts.LEGEND_GAP_PX + charts.LEGEND_ROW_PX + charts.LEGEND_PAD_PX
+        assert plot_px == 400 - charts.MARGIN["t"] - one_row  # the figure grows with its legend, not the plot shrinks
+    loss = charts.loss_curve([1, 2], [0.5, 0.4]).to_dict()["layout"]
+    assert not loss["showlegend"] and loss["margin"] == charts.MARGIN
+    assert charts.accuracy_heatmap([], ["a", "b"], "t").to_dict()["layout"]["margin"]["r"] > charts.MARGIN["r"]
+
+
 def test_parse_url_never_raises_on_garbage():
     state, messages = controls.parse_url(
         {

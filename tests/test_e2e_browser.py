@@ -105,6 +105,19 @@ def plotly_chart(page, key: str) -> dict | None:
     )
 
 
+def widened_charts(page) -> list[str]:
+    """Charts whose margins plotly had to widen for their labels or legend (automargin), each drawn a second time
+    at every redraw: '<element key> <side> <margin>-><drawn>'."""
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(gd => {
+        const drawn = gd._fullLayout && gd._fullLayout._size, asked = (gd.layout && gd.layout.margin) || {};
+        if (!drawn) return [];  // mid-draw
+        const block = gd.closest('[class*="st-key-"]');
+        const key = block ? [...block.classList].find(c => c.startsWith('st-key-')) : '?';
+        return ['l', 'r', 't', 'b'].filter(side => Math.round(drawn[side]) > asked[side])
+            .map(side => `${key} ${side} ${asked[side]}->${Math.round(drawn[side])}`);
+    })""")
+
+
 def filled_rows(z) -> int:
     return sum(1 for row in (z or []) if any(v is not None for v in row))
 
@@ -207,6 +220,7 @@ def test_play_watch_heatmap_fill_pause_and_compare(server, browser):
         assert z2 != z1 and filled_rows(z2) > filled_rows(z1)
         assert png1 != png2
         assert "training" in status_text(page)
+        assert widened_charts(page) == [], "a live chart's labels overflow its margins: it is drawn twice per redraw"
         print(
             f"\nPlay -> first step counter update seen in the browser: {first_update_s:.1f} s; "
             f"{filled_rows(z2)} heatmap rows at step {step2} after {time.time() - started:.1f} s"
@@ -271,6 +285,7 @@ def test_playground_and_learn_in_each_language(server, browser, lang):
         page.goto(f"{server}/?{query}", wait_until="domcontentloaded")
         page.get_by_role("heading", name=words["playground.title"]).first.wait_for(timeout=60_000)
         wait_until(lambda: words["playground.heatmap_placeholder"] in chart_titles(page), 30, "the heatmap's title")
+        assert widened_charts(page) == []
         play = page.locator(".st-key-pg_play button").first.inner_text()  # the icon's name, then the label
         assert play.split("\n")[-1].strip() == words["playground.button.play"], play
         assert words["nav.learn"] in nav_labels(page)

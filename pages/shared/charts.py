@@ -17,6 +17,7 @@ in English; every builder takes `text=`, a dict of the active language's words, 
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import plotly.graph_objects as go
 
@@ -119,13 +120,49 @@ def thin_indices(n: int, keep=(), limit: int = 600) -> list[int]:
     return sorted(set(range(0, n, stride)) | {n - 1} | set(keep))
 
 
+# Margins that already hold the axes' tick labels and titles and the legend. Streamlit mounts a new chart at
+# every live redraw, and a label that does not fit its margin makes plotly widen the margin (automargin) and draw
+# the whole figure a second time: with 10 px margins every redraw was drawn twice, most of a playing page's
+# browser time (bench/LOAD.md, session 10). automargin stays on for labels wider than these.
+MARGIN = {"l": 84, "r": 22, "t": 50, "b": 76}
+LEGEND_GAP_PX = 72  # from the plot area's bottom to the legend: the x tick labels and the axis title
+LEGEND_ROW_PX = 24
+LEGEND_PAD_PX = 20
+LEGEND_WIDTH_PX = 300  # the plot area of a live chart in the Playground's two columns on a laptop screen
+
+
+def _text_px(text: str) -> float:
+    """About how wide `text` is in the legend's 11 px font: East Asian characters are twice as wide."""
+    return sum(11.5 if unicodedata.east_asian_width(c) in "WF" else 6.2 for c in text)
+
+
+def legend_rows(names) -> int:
+    """Rows a horizontal legend of `names` takes in LEGEND_WIDTH_PX, laid out as plotly's legend/draw.js does:
+    an entry is 40 px (line sample and gaps) plus its text, 5 px apart; a legend that does not fit in one row is
+    a grid whose cells are as wide as its widest entry."""
+    widths = [40 + _text_px(name) for name in names]
+    if sum(widths) + 5 * (len(widths) - 1) < LEGEND_WIDTH_PX:
+        return 1
+    per_row = max(1, int((LEGEND_WIDTH_PX + 5) // (max(widths) + 5)))
+    return math.ceil(len(widths) / per_row)
+
+
 def _figure(data: list, layout: dict, title: str, height: int, legend: bool = True) -> go.Figure:
+    margin = {**MARGIN, **layout.pop("margin", {})}
+    legend_layout = {"orientation": "h", "yanchor": "top", "x": 0, "font": {"size": 11}}
+    names = [str(trace["name"]) for trace in data if trace.get("name") and trace.get("showlegend", True)]
+    if legend and names:
+        rows = legend_rows(names)
+        margin["b"] = LEGEND_GAP_PX + rows * LEGEND_ROW_PX + LEGEND_PAD_PX
+        height += (rows - 1) * LEGEND_ROW_PX  # the plot area keeps its height however long the legend
+    # the legend's y is in plot-area heights below the plot area
+    legend_layout["y"] = -LEGEND_GAP_PX / max(1, height - margin["t"] - margin["b"])
     base = {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
         "height": height,
-        "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+        "margin": margin,
         "showlegend": legend,
-        "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0, "font": {"size": 11}},
+        "legend": legend_layout,
         # No plotly template: Streamlit's theme styles the chart, and copying plotly's default
         # template into every figure costs ~10 ms.
         "template": {},
@@ -239,6 +276,7 @@ def accuracy_heatmap(matrix, task_names, title: str, offline: bool = False, text
             "showgrid": False,
         },
         "plot_bgcolor": "#f2f2f2",
+        "margin": {"r": 96, **({"l": 110} if offline else {})},  # the colour bar; the row label "all tasks"
     }
     return _figure([trace], layout, title, height=max(320, min(640, 150 + 34 * len(rows))), legend=False)
 
@@ -337,6 +375,7 @@ def grouped_bars(
         for k, (label, values) in enumerate(series.items())
     ]
     layout = {
+        "margin": {"r": 50},  # half of the last category's label, which can be a long task name
         "barmode": "stack" if stacked else "group",
         "yaxis": {"title": {"text": y_title}, **({"range": list(y_range)} if y_range else {"rangemode": "tozero"})},
         "xaxis": {"type": "category"},
@@ -413,6 +452,7 @@ def importance_maps(maps, titles, title: str, cols: int = 4, normalise: bool = T
             {"visible": False, "autorange": "reversed", "scaleanchor": xa, "constrain": "domain"}
         )
     layout["annotations"] = annotations
+    layout["margin"] = {"r": 120}  # the colour bar and its title
     layout["coloraxis"] = {
         "colorscale": IMPORTANCE_SCALE,
         "colorbar": {"title": {"text": _words(text)["relative" if normalise else "importance"]}, "thickness": 10},
@@ -458,7 +498,6 @@ def importance_histograms(
         )
         layout["xaxis" + xa[1:]]["title"] = {"text": words["log10_importance"], "font": {"size": 10}}
     layout["annotations"] = annotations
-    layout["margin"] = {"l": 10, "r": 10, "t": 50, "b": 40}
     return _figure(data, layout, title, height=height, legend=False)
 
 
