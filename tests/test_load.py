@@ -4,9 +4,9 @@ and train together on one `streamlit run app.py`.
 
 Every session finishes, shows its first chart within 15 s of its Play (the server stores its run within 5 s), has
 no exception or error in its page (nor in the browser's console: the frontend once failed on a moved fragment,
-"Bad delta path"), and shows exactly the accuracy matrix of a solo CLI run of the configuration its URL states (no leakage
-between sessions); once the sessions are closed and let go, the server's memory is back within 100 MB of what
-it was after a warm-up run. Chromium comes from apt, as for tests/test_e2e_browser.py.
+"Bad delta path"), and shows exactly the accuracy matrix of a solo CLI run of the configuration its URL states
+(no leakage between sessions); once the sessions are closed and let go, the server's memory is back within
+100 MB of what it was after a warm-up run. Chromium comes from apt, as for tests/test_e2e_browser.py.
 """
 
 from __future__ import annotations

@@ -147,7 +147,9 @@ def legend_rows(names) -> int:
     return math.ceil(len(widths) / per_row)
 
 
-def _figure(data: list, layout: dict, title: str, height: int, legend: bool = True) -> go.Figure:
+def figure(data: list, layout: dict, title: str, height: int, legend: bool = True) -> go.Figure:
+    """A figure with this module's shared layout: margins that hold its labels, the legend below the plot area
+    (the figure grows by a row's height for each legend row after the first), no plotly template."""
     margin = {**MARGIN, **layout.pop("margin", {})}
     legend_layout = {"orientation": "h", "yanchor": "top", "x": 0, "font": {"size": 11}}
     names = [str(trace["name"]) for trace in data if trace.get("name") and trace.get("showlegend", True)]
@@ -278,7 +280,7 @@ def accuracy_heatmap(matrix, task_names, title: str, offline: bool = False, text
         "plot_bgcolor": "#f2f2f2",
         "margin": {"r": 96, **({"l": 110} if offline else {})},  # the colour bar; the row label "all tasks"
     }
-    return _figure([trace], layout, title, height=max(320, min(640, 150 + 34 * len(rows))), legend=False)
+    return figure([trace], layout, title, height=max(320, min(640, 150 + 34 * len(rows))), legend=False)
 
 
 def forgetting_curves(steps, accs, task_boundaries, task_names, title: str, text=None) -> go.Figure:
@@ -306,7 +308,7 @@ def forgetting_curves(steps, accs, task_boundaries, task_names, title: str, text
         "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
         "shapes": _boundary_shapes(task_boundaries),
     }
-    return _figure(data, layout, title, height=400)
+    return figure(data, layout, title, height=400)
 
 
 def loss_curve(steps, loss, task_boundaries=None, title: str | None = None, text=None) -> go.Figure:
@@ -327,7 +329,7 @@ def loss_curve(steps, loss, task_boundaries=None, title: str | None = None, text
         "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
         "shapes": _boundary_shapes(task_boundaries),
     }
-    return _figure(data, layout, title or words["loss_title"], height=320, legend=False)
+    return figure(data, layout, title or words["loss_title"], height=320, legend=False)
 
 
 def stat_curves(
@@ -354,7 +356,7 @@ def stat_curves(
         "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
         "shapes": _boundary_shapes(task_boundaries),
     }
-    return _figure(data, layout, title, height=height, legend=len(data) > 1)
+    return figure(data, layout, title, height=height, legend=len(data) > 1)
 
 
 def grouped_bars(
@@ -380,7 +382,7 @@ def grouped_bars(
         "yaxis": {"title": {"text": y_title}, **({"range": list(y_range)} if y_range else {"rangemode": "tozero"})},
         "xaxis": {"type": "category"},
     }
-    return _figure(data, layout, title, height=height, legend=len(data) > 1)
+    return figure(data, layout, title, height=height, legend=len(data) > 1)
 
 
 def buffer_composition(
@@ -410,7 +412,7 @@ def buffer_composition(
         "xaxis": {"title": {"text": words["training_step"]}, "rangemode": "tozero"},
         "shapes": _boundary_shapes(task_boundaries),
     }
-    return _figure(data, layout, title or words["buffer_title"], height=380)
+    return figure(data, layout, title or words["buffer_title"], height=380)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -423,7 +425,7 @@ def importance_maps(maps, titles, title: str, cols: int = 4, normalise: bool = T
     maps = [_plain(m) for m in maps]
     n = len(maps)
     if n == 0:
-        return _figure([], {}, title, height=120, legend=False)
+        return figure([], {}, title, height=120, legend=False)
     cols = max(1, min(cols, n))
     rows = math.ceil(n / cols)
     cell = 150 if cols >= 4 else 190
@@ -457,7 +459,7 @@ def importance_maps(maps, titles, title: str, cols: int = 4, normalise: bool = T
         "colorscale": IMPORTANCE_SCALE,
         "colorbar": {"title": {"text": _words(text)["relative" if normalise else "importance"]}, "thickness": 10},
     }
-    return _figure(data, layout, title, height=height, legend=False)
+    return figure(data, layout, title, height=height, legend=False)
 
 
 def importance_histograms(
@@ -470,7 +472,7 @@ def importance_histograms(
     order = list(layers)
     names = sorted(order, key=lambda k: (not k.endswith("weight"), order.index(k)))[:max_layers]
     if not names:
-        return _figure([], {}, title, height=120, legend=False)
+        return figure([], {}, title, height=120, legend=False)
     cols = max(1, min(cols, len(names)))
     rows = math.ceil(len(names) / cols)
     height = 80 + rows * 190
@@ -498,7 +500,7 @@ def importance_histograms(
         )
         layout["xaxis" + xa[1:]]["title"] = {"text": words["log10_importance"], "font": {"size": 10}}
     layout["annotations"] = annotations
-    return _figure(data, layout, title, height=height, legend=False)
+    return figure(data, layout, title, height=height, legend=False)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -572,7 +574,7 @@ def teacher_choices(
     layout.update(
         {"barmode": "stack", "annotations": annotations, "shapes": _boundary_shapes(task_boundaries, "x", "y domain")}
     )
-    return _figure(data, layout, title or words["teacher_title"], height=430)
+    return figure(data, layout, title or words["teacher_title"], height=430)
 
 
 def model_accuracies(
@@ -625,7 +627,7 @@ def model_accuracies(
     layout.update(
         {"barmode": "group", "annotations": annotations, "shapes": _boundary_shapes(task_boundaries, "x", "y domain")}
     )
-    return _figure(data, layout, title or words["models_title"], height=430)
+    return figure(data, layout, title or words["models_title"], height=430)
 
 
 def curves_over(x, series: dict, title: str, x_title: str, y_title: str, mark_x=None, height: int = 340) -> go.Figure:
@@ -666,7 +668,7 @@ def curves_over(x, series: dict, title: str, x_title: str, y_title: str, mark_x=
         "xaxis": {"title": {"text": x_title}},
         "shapes": shapes,
     }
-    return _figure(data, layout, title, height=height, legend=len(data) > 1)
+    return figure(data, layout, title, height=height, legend=len(data) > 1)
 
 
 def epoch_curves(
@@ -691,4 +693,4 @@ def epoch_curves(
         "yaxis": {"title": {"text": y_title}, **({"type": "log"} if log_y else {"rangemode": "tozero"})},
         "xaxis": {"title": {"text": words["epoch"]}, "rangemode": "tozero"},
     }
-    return _figure(data, layout, title, height=height, legend=len(data) > 1)
+    return figure(data, layout, title, height=height, legend=len(data) > 1)

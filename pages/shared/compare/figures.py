@@ -17,9 +17,6 @@ from pages.shared.compare.knobs import comparable, fmt_value
 from pages.shared.compare.runs import Entry, name_of, state_text
 from pages.shared.i18n import t
 
-# Okabe & Ito's colour-blind-safe palette; beyond 8 runs the dash pattern changes too.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
-DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 HIGHLIGHT = "background-color: #FFE08A; color: #000000; font-weight: 600"  # the knob(s) that differ
 TABLE_KNOBS = tuple(s.name for s in SETTINGS if s.column)  # the runs table's settings (catalog compare.column.*)
 NUMERIC_COLUMNS = ("avg_acc", "forgetting", "bwt", "fwt", "wall_s")  # of the runs table, one decimal shown
@@ -58,30 +55,29 @@ def task_curve(result: dict, task: int) -> tuple[list, list]:
 
 
 def style_of(i: int) -> dict:
-    return {"color": PALETTE[i % len(PALETTE)], "dash": DASHES[(i // len(PALETTE)) % len(DASHES)]}
+    """Run i's line: the colour-blind-safe palette's colours, then the same colours with the next dash pattern."""
+    palette, dashes = charts.PALETTE, charts.DASHES
+    return {"color": palette[i % len(palette)], "dash": dashes[(i // len(palette)) % len(dashes)]}
 
 
 def overlay_figure(pairs: list[tuple[Entry, dict]], task: int | None, task_label: str = "") -> go.Figure:
     words = charts.translated(t)
-    fig = go.Figure()
+    data, shapes = [], []
     for i, (entry, result) in enumerate(pairs):
         style = style_of(i)
         name = name_of(entry)
-        task_ends = t("compare.overlay.task_ends", run=name)
-        if task is None:
-            xs, ys = seen_average_curve(result)
-        else:
-            xs, ys = task_curve(result, task)
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                name=name,
-                legendgroup=name,
-                line={"color": style["color"], "dash": style["dash"], "width": 2.5},
-                hovertemplate=f"{name}<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>",
-            )
+        xs, ys = seen_average_curve(result) if task is None else task_curve(result, task)
+        data.append(
+            {
+                "type": "scatter",
+                "x": xs,
+                "y": ys,
+                "mode": "lines",
+                "name": name,
+                "legendgroup": name,
+                "line": {"color": style["color"], "dash": style["dash"], "width": 2.5},
+                "hovertemplate": f"{name}<br>{words['step']} %{{x}}<br>%{{y:.1f}}%<extra></extra>",
+            }
         )
         bounds = result.get("task_boundaries") or []
         matrix = result.get("acc_matrix") or []
@@ -95,31 +91,40 @@ def overlay_figure(pairs: list[tuple[Entry, dict]], task: int | None, task_label
         elif task is not None and matrix and bounds:
             marks = [row[task] if task < len(row) else None for row in matrix][: len(bounds)]
         if marks is not None:
-            fig.add_trace(
-                go.Scatter(
-                    x=bounds[: len(marks)],
-                    y=marks,
-                    mode="markers",
-                    name=task_ends,
-                    legendgroup=name,
-                    showlegend=False,
-                    marker={"color": style["color"], "size": 9, "symbol": i % 20},
-                    hovertemplate=hover,  # None: a task's own curve keeps plotly's default hover
-                )
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": bounds[: len(marks)],
+                    "y": marks,
+                    "mode": "markers",
+                    "name": t("compare.overlay.task_ends", run=name),
+                    "legendgroup": name,
+                    "showlegend": False,
+                    "marker": {"color": style["color"], "size": 9, "symbol": i % 20},
+                    "hovertemplate": hover,  # None: a task's own curve keeps plotly's default hover
+                }
             )
-        for b in bounds[:-1]:
-            fig.add_vline(x=b, line={"color": style["color"], "dash": "dot", "width": 1}, opacity=0.45)
+        shapes += [
+            {
+                "type": "line",
+                "x0": b,
+                "x1": b,
+                "y0": 0,
+                "y1": 1,
+                "xref": "x",
+                "yref": "y domain",
+                "line": {"color": style["color"], "dash": "dot", "width": 1},
+                "opacity": 0.45,
+            }
+            for b in bounds[:-1]
+        ]
     title = t("compare.overlay.average_title") if task is None else t("compare.overlay.task_title", task=task_label)
-    fig.update_layout(
-        title=title,
-        xaxis_title=words["training_step"],
-        yaxis_title=t("compare.overlay.y_title"),
-        yaxis={"range": [0, 100]},
-        height=420,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35},
-    )
-    return fig
+    layout = {
+        "xaxis": {"title": {"text": words["training_step"]}},
+        "yaxis": {"title": {"text": t("compare.overlay.y_title")}, "range": [0, 100]},
+        "shapes": shapes,
+    }
+    return charts.figure(data, layout, title, height=420)
 
 
 def matrix_csv(result: dict, task_il: bool = False) -> str:

@@ -11,7 +11,7 @@ import streamlit as st
 from pages.shared import charts
 from pages.shared.i18n import t
 
-NO_BAR = {"displayModeBar": False}
+NO_BAR = charts.NO_BAR
 
 # Names the engine writes into task-end reports (clcore.mechanics.task_aware.CapacityReport, clcore.mechanics.latent):
 # exact names and numbered ones, with the catalog key of each. A name not listed is shown as the engine wrote it.
