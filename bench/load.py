@@ -432,6 +432,11 @@ def let_go(browser, url: str, session_ttl: float) -> None:
     time.sleep(5)
 
 
+def since_play(record: dict, event: str) -> float | None:
+    """Seconds from a page's Play click to `event` in its record (the page's clock), None if not seen."""
+    return (record[event] - record["play"]) / 1000 if record[event] else None
+
+
 def summary(values: list[float]) -> dict:
     values = sorted(values)
     return {"median": round(statistics.median(values), 2), "worst": round(values[-1], 2), "n": len(values)}
@@ -537,7 +542,7 @@ def classroom(
             for i, (s, end) in enumerate(zip(students, pages))
         ]
         registered = [server_registered_s(store, s.workspace, r["play"]) for s, r in zip(students, ends)]
-    first_chart = [(r["first_chart"] - r["play"]) / 1000 for r in ends if r["first_chart"]]
+    first_chart = [since_play(r, "first_chart") for r in ends if r["first_chart"]]
     return {
         "sessions": sessions,
         "train_subset": subset,
@@ -548,7 +553,7 @@ def classroom(
         "all_finished": all(r["finished"] for r in ends),
         "with_chart": len(first_chart),
         "first_chart_s": summary(first_chart),
-        "first_response_s": summary([(r["started"] - r["play"]) / 1000 for r in ends if r["started"]]),
+        "first_response_s": summary([since_play(r, "started") for r in ends if r["started"]]),
         "server_registered_s": summary([t for t in registered if t is not None]),
         "play_to_end_s": summary([(r["finished"] or r["failed"]) / 1000 - r["play"] / 1000 for r in ends]),
         "queued_sessions": sum(1 for r in ends if r["queued"]),
@@ -571,8 +576,8 @@ def classroom(
         "per_session": [
             {
                 **c,
-                "first_chart_s": (r["first_chart"] - r["play"]) / 1000 if r["first_chart"] else None,
-                "first_response_s": (r["started"] - r["play"]) / 1000 if r["started"] else None,
+                "first_chart_s": since_play(r, "first_chart"),
+                "first_response_s": since_play(r, "started"),
                 "server_registered_s": t,
             }
             for c, r, t in zip(checks, ends, registered)

@@ -107,8 +107,8 @@ def plotly_chart(page, key: str) -> dict | None:
 
 def widened_charts(page) -> list[str]:
     """Charts whose margins plotly had to widen for their labels or legend (automargin), each drawn a second time
-        at every redraw: '<element key> <side> <margin>-><drawn>'. Seen in two readings 300 ms apart (a live chart is
-        redrawn every 0.8 s, and a margin too small for its labels stays widened until then): a single reading failed
+    at every redraw: '<element key> <side> <margin>-><drawn>'. Seen in two readings 300 ms apart (a live chart is
+    redrawn every 0.8 s, and a margin too small for its labels stays widened until then): a single reading failed
     once in nine runs of this test, which chart was not recorded."""
     first = _widened_now(page)
     page.wait_for_timeout(300)

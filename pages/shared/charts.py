@@ -150,6 +150,7 @@ def legend_rows(names) -> int:
 def figure(data: list, layout: dict, title: str, height: int, legend: bool = True) -> go.Figure:
     """A figure with this module's shared layout: margins that hold its labels, the legend below the plot area
     (the figure grows by a row's height for each legend row after the first), no plotly template."""
+    layout = dict(layout)  # the caller's layout stays as given
     margin = {**MARGIN, **layout.pop("margin", {})}
     legend_layout = {"orientation": "h", "yanchor": "top", "x": 0, "font": {"size": 11}}
     names = [str(trace["name"]) for trace in data if trace.get("name") and trace.get("showlegend", True)]
