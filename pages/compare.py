@@ -73,7 +73,10 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
     if not pairs:
         return
     n_tasks = max(len(r.get("tasks") or []) for _, r in pairs)
-    task_names = next((r["tasks"] for _, r in pairs if len(r.get("tasks") or []) == n_tasks), [])
+    task_names = [
+        controls.task_title(name)
+        for name in next((r["tasks"] for _, r in pairs if len(r.get("tasks") or []) == n_tasks), [])
+    ]
     left, right = st.columns([3, 2])
     modes = {mode: t(key) for mode, key in CURVE_MODES.items()}
     view = left.radio(

@@ -334,10 +334,15 @@ def status_view() -> None:
     status_line(snap)
 
 
-def without_task_lines(snap: RunSnapshot) -> RunSnapshot:
-    """What the charts draw: a stream has no task boundaries, so the end of the stream (its one "task end") draws
-    no task line."""
-    return dataclasses.replace(snap, boundaries=[]) if BENCHMARKS[snap.benchmark].kind == "stream" else snap
+def for_display(snap: RunSnapshot) -> RunSnapshot:
+    """What the charts draw: the task names in the page's language, and no task lines for a stream, which has no
+    task boundaries (the end of the stream is its one "task end")."""
+    stream = BENCHMARKS[snap.benchmark].kind == "stream"
+    return dataclasses.replace(
+        snap,
+        task_names=[controls.task_title(name) for name in snap.task_names],
+        boundaries=[] if stream else snap.boundaries,
+    )
 
 
 def boundary_notice(config) -> None:
@@ -365,7 +370,7 @@ def live_views() -> None:
     if live is None:
         placeholder_views()
         return
-    snap = without_task_lines(live.bg.snapshot())
+    snap = for_display(live.bg.snapshot())
     accuracy_views(snap)
     training_views(snap)
     strategy_views.draw(snap, live, at_task_end=False)
@@ -591,7 +596,7 @@ def page() -> None:
         st.fragment(run_every=LIVE_REFRESH_S if playing else None)(live_panel)()
 
     if live is not None and snap is not None:
-        strategy_views.draw(without_task_lines(snap), live, at_task_end=True)
+        strategy_views.draw(for_display(snap), live, at_task_end=True)
         summary_views(live, snap)
 
 

@@ -700,6 +700,10 @@ def test_compare_in_chinese_translates_titles_tables_charts_and_errors(store, tw
     assert _zh("compare.overlay.average_title") in titles
     heatmap = next(f for f in figs if f["data"] and f["data"][0]["type"] == "heatmap")
     assert heatmap["layout"]["xaxis"]["title"]["text"] == i18n.catalog("zh")["charts.evaluated_on_task"]
+    at.radio(key="cmp_curve_mode").set_value("task").run()  # the engine's task names, in Chinese
+    assert at.selectbox(key="cmp_curve_task").format_func(1) == "2: 类别 2, 3"
+    titles = [f["layout"]["title"]["text"] for f in _figures(at)]
+    assert any(_zh("compare.side.task_label", n=1, name="类别 0, 1") in title for title in titles), titles
     assert all(CJK.search(text) for text in _visible_texts(at)), [
         text for text in _visible_texts(at) if not CJK.search(text)
     ]

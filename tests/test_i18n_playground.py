@@ -11,14 +11,22 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from clcore import STRATEGIES, ConfigError, make_config
-from clcore.data.benchmarks import BENCHMARKS, even_class_groups, parse_class_groups
+from clcore.data.benchmarks import (
+    BENCHMARKS,
+    TASK_NAMES,
+    build_benchmark,
+    even_class_groups,
+    parse_class_groups,
+    task_name,
+    task_name_parts,
+)
 from clcore.errors import MESSAGES, show
 from clcore.models import MODEL_NAMES
 from clcore.settings.config import resolve_device, validate
 from pages.shared import charts, controls, i18n
 from pages.shared.presets import LECTURE_PRESETS
 from tests.app_support import open_app
-from tests.test_app_playground import figures, store_path  # noqa: F401  (store_path: autouse)
+from tests.test_app_playground import TINY, figures, finished, store_path, wait_until  # noqa: F401  (store_path: autouse)
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -203,6 +211,31 @@ def test_switching_to_chinese_changes_the_playground():
     for widget in list(at.button) + list(at.selectbox) + list(at.number_input):
         assert widget.label.isascii() is False or widget.key.startswith("pg_p_"), widget.label
     assert not i18n.MISSING
+
+
+def test_every_bundled_benchmarks_task_names_read_back_and_have_texts_in_both_languages():
+    assert {key.rsplit(".", 1)[1] for key in EN if key.startswith("common.task_name.")} == set(TASK_NAMES)
+    for kind, template in TASK_NAMES.items():
+        assert EN[f"common.task_name.{kind}"] == template
+        assert CJK.search(ZH[f"common.task_name.{kind}"])
+        assert i18n.placeholders(ZH[f"common.task_name.{kind}"]) == i18n.placeholders(template)
+    kinds = set()
+    for name in (name for name, info in BENCHMARKS.items() if info.bundled):
+        for task in build_benchmark(name, seed=0, train_subset=10).tasks:
+            kind, parts = task_name_parts(task.name)
+            assert task_name(kind, **parts) == task.name
+            kinds.add(kind)
+    assert kinds == set(TASK_NAMES)
+    assert task_name_parts("my own task") is None and task_name_parts("rotation 45") is None
+
+
+def test_task_names_on_the_charts_are_in_chinese():
+    at = open_app({"lang": "zh", "preset": "forgetting-30s", **TINY})
+    at.button(key="pg_play").click().run()
+    wait_until(at, finished)
+    figs = figures(at)
+    assert figs["pg_heatmap"]["data"][0]["customdata"][0][:2] == ["类别 0, 1", "类别 2, 3"]
+    assert [trace["name"] for trace in figs["pg_curves"]["data"]][:2] == ["T1: 类别 0, 1", "T2: 类别 2, 3"]
 
 
 def test_chinese_messages_beside_controls_and_for_the_url():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -220,6 +221,32 @@ def task_sequence(
     return groups, scenario
 
 
+# A task's name is English (the CLI, the run store, logs); the app shows it in its own language from the parts
+# `task_name_parts` reads back, so the two can never disagree.
+TASK_NAMES = {
+    "classes": "classes {classes}",
+    "permutation": "permutation {n}",
+    "rotation": "rotation {degrees}°",
+    "stream": "stream",
+}
+_TASK_NAME_PATTERNS = {
+    kind: re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+)", re.escape(template)))
+    for kind, template in TASK_NAMES.items()
+}
+
+
+def task_name(kind: str, **parts) -> str:
+    return TASK_NAMES[kind].format(**parts)
+
+
+def task_name_parts(name: str) -> tuple[str, dict[str, str]] | None:
+    """(kind, parts) of a name `task_name` built, e.g. ("rotation", {"degrees": "45"}); None for any other name."""
+    for kind, pattern in _TASK_NAME_PATTERNS.items():
+        if match := pattern.fullmatch(name):
+            return kind, match.groupdict()
+    return None
+
+
 @dataclass
 class Task:
     index: int
@@ -392,14 +419,14 @@ def build_benchmark(
         test_idx = test_idx[torch.randperm(len(test_idx), generator=gen).to(device)]
         if train_subset:
             train_idx = train_idx[:train_subset]
-        transform, label = None, "classes " + ", ".join(data.class_names[c] for c in group)
+        transform, label = None, task_name("classes", classes=", ".join(data.class_names[c] for c in group))
         if info.kind == "permuted":
             # Every task, the first included, draws its own permutation (as in mammoth's perm-mnist).
             perm = torch.randperm(n_pixels, generator=gen).to(device)
-            transform, label = _permutation_transform(perm), f"permutation {t + 1}"
+            transform, label = _permutation_transform(perm), task_name("permutation", n=t + 1)
         elif info.kind == "rotated":
             degrees = float(torch.rand(1, generator=gen)) * 180.0
-            transform, label = _rotation_transform(degrees), f"rotation {degrees:.0f}°"
+            transform, label = _rotation_transform(degrees), task_name("rotation", degrees=f"{degrees:.0f}")
         tasks.append(Task(t, label, group, train_idx, test_idx, transform))
     if blurry:
         for task, mixed in zip(tasks, blur_tasks([task.train_idx for task in tasks], blurry, gen)):
@@ -426,5 +453,5 @@ def _stream_benchmark(info, data, scenario, gen, train_subset) -> Benchmark:
     per_class = math.ceil(train_subset / MNIST360_CLASSES) if train_subset else None
     train_idx, angles = mnist360_stream(data.y_train, gen, per_class)
     test_idx = torch.randperm(len(data.y_test), generator=gen).to(data.y_test.device)  # a prefix: a fair subset
-    task = Task(0, "stream", tuple(range(MNIST360_CLASSES)), train_idx, test_idx, train_angles=angles)
+    task = Task(0, task_name("stream"), tuple(range(MNIST360_CLASSES)), train_idx, test_idx, train_angles=angles)
     return Benchmark(info, data, [task], scenario)

@@ -25,7 +25,7 @@ import streamlit as st
 import torch
 
 from clcore import STRATEGIES, ConfigError, RunConfig
-from clcore.data.benchmarks import BENCHMARKS, check_scenario, scenarios, task_sequence
+from clcore.data.benchmarks import BENCHMARKS, check_scenario, scenarios, task_name_parts, task_sequence
 from clcore.data.datasets import default_data_dir
 from clcore.errors import show
 from clcore.models import MODEL_NAMES
@@ -101,6 +101,12 @@ def describe_device(name: str = "auto") -> str:
 # ------------------------------------------------------------------------------------------------
 def scenario_label(scenario: str) -> str:
     return t(f"common.scenario.{scenario}")
+
+
+def task_title(name: str) -> str:
+    """A task's name from the engine ("rotation 45°") in the active language; a name of another form as it is."""
+    parts = task_name_parts(name)
+    return name if parts is None else t(f"common.task_name.{parts[0]}", **parts[1])
 
 
 def _widget_value(setting: Setting, value):
