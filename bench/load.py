@@ -1,6 +1,6 @@
 """Proof under load: a classroom of real browsers on one server, and one long browser session.
 
-    python -m bench.load classroom [--sessions 30] [--subset 200] [--cap 30] [--out bench/results/load-classroom.json]
+    python -m bench.load classroom [--sessions 30] [--subset 200] [--cap 30] [--rounds 1] [--out ...]
     python -m bench.load long [--runs 50] [--subset 200] [--out bench/results/load-long.json]
     python -m bench.load engine [--sessions 30] [--subset 200] [--cap 30] [--out bench/results/load-engine.json]
 
@@ -20,10 +20,10 @@ the URL's values); then Play is clicked in every page within a second, and the p
   the run stored for the page's workspace has that configuration.
 The server's RSS (its process tree, /proc) is sampled throughout; it is taken after a warm-up (imports, MNIST,
 each strategy's first run: one run of each in one session) once that session is let go, and again after all
-the classroom's browser contexts are closed and let go. Streamlit keeps a closed tab's session for
-`server.disconnectedSessionTTL` (120 s by default) in case it reconnects, and drops expired ones the next time
-a session disconnects; the bench sets that TTL to `--session-ttl` seconds, waits it out and opens and closes
-one page. The server's CPU time over the wall time
+the classroom's browser contexts are closed and let go (with `--rounds N`, after each of N classes in a row).
+Streamlit keeps a closed tab's session for `server.disconnectedSessionTTL` (120 s by default) in case it
+reconnects, and drops expired ones the next time a session disconnects; the bench sets that TTL to
+`--session-ttl` seconds, waits it out and opens and closes one page. The server's CPU time over the wall time
 from the first Play to the last run's end is its CPU share (2 = both cores of a 2-core machine). The
 browser's processes run at the lowest priority once the pages are open (nice 19, and nice 19 for their
 scheduling autogroup: see lowest_priority): in a lecture the students' browsers run on their own laptops, here
@@ -391,9 +391,10 @@ def rounded(matrix) -> list[list]:
     return [[None if v is None else round(v, 2) for v in row] for row in matrix or []]
 
 
-def leakage_check(end: dict, page_url: str, store: RunStore, workspace: str, out: Path) -> dict:
-    """Whether the page shows exactly the solo CLI run of the configuration its URL states."""
-    config = page_config(page_url)
+def leakage_check(end: dict, play_ms: float, store: RunStore, workspace: str, out: Path) -> dict:
+    """Whether the page (`end`: READ_END and its URL) shows exactly the solo CLI run of the configuration its URL
+    states, and its workspace stored that one run (else what each stored run was, timed from the Play click)."""
+    config = page_config(end["url"])
     cli = solo_cli_run(config, out)
     summaries = store.list_summaries(workspace)
     stored = store.get(summaries[0].id, workspace).result if len(summaries) == 1 else None
@@ -410,6 +411,26 @@ def leakage_check(end: dict, page_url: str, store: RunStore, workspace: str, out
         "page_matrix_matches_cli": same,
         "cli_avg_acc": cli["avg_acc"],
         **({} if same else {"page_matrix": end["z"], "cli_matrix": cli["acc_matrix"]}),
+        # more (or fewer) runs than the one Play: what each stored run was, to tell how it came to be
+        **(
+            {}
+            if len(summaries) == 1
+            else {
+                "stored": [
+                    {
+                        "id": run.id,
+                        "status": str(run.status),
+                        "created_after_play_s": round(run.created - play_ms / 1000, 2),
+                        "config_differs": {
+                            k: [v, cli["config"].get(k)]
+                            for k, v in comparable(run.config).items()
+                            if v != cli["config"].get(k)
+                        },
+                    }
+                    for run in summaries
+                ]
+            }
+        ),
     }
 
 
@@ -494,12 +515,14 @@ def classroom(
     strategies=STRATEGIES,
     session_ttl: float = 10,
     timeout: float = 900,
+    rounds: int = 1,
 ) -> dict:
     """Everything measured for `sessions` concurrent browser sessions, cycling through `strategies` (see the
-    module's docstring). The warm-up plays one run of each strategy in one session first."""
+    module's docstring). The warm-up plays one run of each strategy in one session first. With `rounds` > 1 the
+    same class comes back to the same server that many times, one after the other (a day of lectures): the report
+    is the first round's, and `rounds` lists every round's times and memory."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     env = {"CLCORE_MAX_TRAININGS": str(cap), "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(int(session_ttl))}
-    students = [Student(strategies[i % len(strategies)], seed=i) for i in range(sessions)]
     with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
         store_path = Path(tmp) / "runs.sqlite"
         with app_server(store_path, LOG_DIR / "classroom-server.log", env) as url:
@@ -512,60 +535,88 @@ def classroom(
                 pass
             warm.context.close()
             let_go(browser, url, session_ttl)
-            rss_start = rss_mb(pid)
-            t_open = time.time()
-            for student in students:
-                open_playground(browser, url, student, subset)
-            for student in students:
-                settle(student)
-            opened_s = time.time() - t_open
-            bench_pid = os.getpid()
-            browser_pids = [p for p in process_tree(bench_pid) if p not in process_tree(pid) and p != bench_pid]
-            lowered_groups = lowest_priority(browser_pids)  # students' browsers run on their own laptops
-            cpu_server, cpu_browser, t_play = cpu_s(process_tree(pid)), cpu_s(browser_pids), time.time()
-            for student in students:
-                student.page.evaluate(PRESS_PLAY)
-            ends = wait_for_ends(students, timeout, store_path)
-            wall = max(r["finished"] or r["failed"] for r in ends) / 1000 - min(r["play"] for r in ends) / 1000
-            cpu_server = cpu_s(process_tree(pid)) - cpu_server
-            cpu_browser = cpu_s(browser_pids) - cpu_browser
-            rss_peak = max(sampler.since(t_play))
-            pages = [dict(s.page.evaluate(READ_END), url=s.page.url, page_errors=list(s.page_errors)) for s in students]
-            for student in students:
-                student.context.close()
-            let_go(browser, url, session_ttl)
-            rss_end = rss_mb(pid)
+            reports = []
+            for _ in range(rounds):
+                students = [Student(strategies[i % len(strategies)], seed=i) for i in range(sessions)]
+                report = one_class(browser, url, pid, sampler, students, subset, session_ttl, timeout, store_path)
+                reports.append((students, report))
             sampler.done.set()
         store = RunStore(store_path)
-        checks = [
-            leakage_check(end, end["url"], store, s.workspace, Path(tmp) / f"cli{i}.json")
-            for i, (s, end) in enumerate(zip(students, pages))
-        ]
-        registered = [server_registered_s(store, s.workspace, r["play"]) for s, r in zip(students, ends)]
-    first_chart = [since_play(r, "first_chart") for r in ends if r["first_chart"]]
-    return {
+        for round_, (students, report) in enumerate(reports):
+            ends = report.pop("ends")
+            report["per_session"] = [
+                leakage_check(page, r["play"], store, s.workspace, Path(tmp) / f"cli{round_}-{i}.json")
+                for i, (s, page, r) in enumerate(zip(students, report.pop("pages"), ends))
+            ]
+            registered = [server_registered_s(store, s.workspace, r["play"]) for s, r in zip(students, ends)]
+            report["server_registered_s"] = summary([t for t in registered if t is not None])
+            report["leaks"] = [
+                c for c in report["per_session"] if not (c["page_matrix_matches_cli"] and c["stored_config_matches"])
+            ]
+            for entry, r, t in zip(report["per_session"], ends, registered):
+                entry.update(
+                    first_chart_s=since_play(r, "first_chart"),
+                    first_response_s=since_play(r, "started"),
+                    server_registered_s=t,
+                )
+    first = reports[0][1]
+    result = {
         "sessions": sessions,
         "train_subset": subset,
         "max_trainings": cap,
         "session_ttl_s": session_ttl,
+        **first,
+        "rss_samples": sampler.samples,
+    }
+    if rounds > 1:
+        result["rounds"] = [report for _, report in reports]
+        result["rss_growth_over_rounds_mb"] = round(reports[-1][1]["rss_mb"]["end"] - first["rss_mb"]["start"], 1)
+    return result
+
+
+def one_class(browser, url, pid, sampler, students, subset, session_ttl, timeout, store_path) -> dict:
+    """One class on a warmed-up server: open every page, Play in all within a second, wait for the ends, close
+    every page and let the sessions go. The pages' final state and their timings are returned for `classroom` to
+    check against the store and solo CLI runs ("pages", "ends")."""
+    rss_start = rss_mb(pid)
+    t_open = time.time()
+    for student in students:
+        open_playground(browser, url, student, subset)
+    for student in students:
+        settle(student)
+    opened_s = time.time() - t_open
+    bench_pid = os.getpid()
+    browser_pids = [p for p in process_tree(bench_pid) if p not in process_tree(pid) and p != bench_pid]
+    lowered_groups = lowest_priority(browser_pids)  # students' browsers run on their own laptops
+    cpu_server, cpu_browser, t_play = cpu_s(process_tree(pid)), cpu_s(browser_pids), time.time()
+    for student in students:
+        student.page.evaluate(PRESS_PLAY)
+    ends = wait_for_ends(students, timeout, store_path)
+    wall = max(r["finished"] or r["failed"] for r in ends) / 1000 - min(r["play"] for r in ends) / 1000
+    cpu_server = cpu_s(process_tree(pid)) - cpu_server
+    cpu_browser = cpu_s(browser_pids) - cpu_browser
+    rss_peak = max(sampler.since(t_play))
+    pages = [dict(s.page.evaluate(READ_END), url=s.page.url, page_errors=list(s.page_errors)) for s in students]
+    for student in students:
+        student.context.close()
+    let_go(browser, url, session_ttl)
+    rss_end = rss_mb(pid)
+    first_chart = [since_play(r, "first_chart") for r in ends if r["first_chart"]]
+    return {
         "open_all_pages_s": round(opened_s, 1),
         "play_spread_s": (max(r["play"] for r in ends) - min(r["play"] for r in ends)) / 1000,
         "all_finished": all(r["finished"] for r in ends),
         "with_chart": len(first_chart),
         "first_chart_s": summary(first_chart),
         "first_response_s": summary([since_play(r, "started") for r in ends if r["started"]]),
-        "server_registered_s": summary([t for t in registered if t is not None]),
         "play_to_end_s": summary([(r["finished"] or r["failed"]) / 1000 - r["play"] / 1000 for r in ends]),
         "queued_sessions": sum(1 for r in ends if r["queued"]),
         # Play clicks that never reached the server (pressed again; their times count from the first click)
         "lost_clicks": {i: r["lost_click"] for i, r in enumerate(ends) if "lost_click" in r},
         "exceptions": sum(len(p["exceptions"]) for p in pages),
         "media_misses": sum(s.media_misses for s in students),
-        "page_errors": {
-            i: p["page_errors"] for i, p in enumerate(pages) if p["page_errors"]
-        },  # before the pages closed
+        "page_errors": {i: p["page_errors"] for i, p in enumerate(pages) if p["page_errors"]},  # before they closed
         "error_alerts": [e for p in pages for e in p["errors"]],
-        "leaks": [c for c in checks if not (c["page_matrix_matches_cli"] and c["stored_config_matches"])],
         "wall_s": round(wall, 2),
         "server_cpu_s": round(cpu_server, 1),
         "server_cores_busy": round(cpu_server / wall, 2),
@@ -573,17 +624,9 @@ def classroom(
         "browser_autogroups_lowered": lowered_groups,
         "rss_mb": {"start": round(rss_start, 1), "peak": rss_peak, "end": round(rss_end, 1)},
         "rss_growth_mb": round(rss_end - rss_start, 1),
-        "per_session": [
-            {
-                **c,
-                "first_chart_s": since_play(r, "first_chart"),
-                "first_response_s": since_play(r, "started"),
-                "server_registered_s": t,
-            }
-            for c, r, t in zip(checks, ends, registered)
-        ],
-        "rss_samples": sampler.samples,
         "visibility": sorted({r["visibility"] for r in ends}),
+        "pages": pages,
+        "ends": ends,
     }
 
 
@@ -712,6 +755,7 @@ def main(argv=None) -> int:
     room.add_argument("--cap", type=int, default=30, help="CLCORE_MAX_TRAININGS for the server")
     room.add_argument("--session-ttl", type=float, default=10, help="server.disconnectedSessionTTL, seconds")
     room.add_argument("--timeout", type=float, default=900, help="seconds from Play until every page must be over")
+    room.add_argument("--rounds", type=int, default=1, help="classes in a row on the same server")
     room.add_argument("--out", default=str(RESULTS_DIR / "load-classroom.json"))
     engine = sub.add_parser("engine", help="the classroom's runs in one process, without Streamlit or browsers")
     engine.add_argument("--sessions", type=int, default=30)
@@ -726,7 +770,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     if args.what == "classroom":
-        report = classroom(args.sessions, args.subset, args.cap, session_ttl=args.session_ttl, timeout=args.timeout)
+        report = classroom(
+            args.sessions, args.subset, args.cap, session_ttl=args.session_ttl, timeout=args.timeout, rounds=args.rounds
+        )
         shown = {k: v for k, v in report.items() if k not in ("per_session", "rss_samples")}
         print(json.dumps(shown, indent=1))
     elif args.what == "engine":
