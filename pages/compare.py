@@ -19,6 +19,7 @@ import os
 import streamlit as st
 
 from clcore import STRATEGIES, ConfigError, RunState
+from clcore.data.benchmarks import BENCHMARKS
 from clcore.sweep.executor import SweepError, host_port
 from clcore.sweep.grid import GridError
 from pages.shared import charts, controls, i18n, session
@@ -73,10 +74,9 @@ def compare_section(ws: str, chosen: list[Entry]) -> None:
     if not pairs:
         return
     n_tasks = max(len(r.get("tasks") or []) for _, r in pairs)
-    task_names = [
-        controls.task_title(name)
-        for name in next((r["tasks"] for _, r in pairs if len(r.get("tasks") or []) == n_tasks), [])
-    ]
+    longest = next((r for _, r in pairs if len(r.get("tasks") or []) == n_tasks), {})
+    info = BENCHMARKS.get((longest.get("config") or {}).get("benchmark"))
+    task_names = [controls.task_title(name, info and info.dataset) for name in longest.get("tasks") or []]
     left, right = st.columns([3, 2])
     modes = {mode: t(key) for mode, key in CURVE_MODES.items()}
     view = left.radio(

@@ -335,13 +335,14 @@ def status_view() -> None:
 
 
 def for_display(snap: RunSnapshot) -> RunSnapshot:
-    """What the charts draw: the task names in the page's language, and no task lines for a stream, which has no
-    task boundaries (the end of the stream is its one "task end")."""
-    stream = BENCHMARKS[snap.benchmark].kind == "stream"
+    """What the charts draw: the task and class names in the page's language, and no task lines for a stream, which
+    has no task boundaries (the end of the stream is its one "task end")."""
+    info = BENCHMARKS[snap.benchmark]
     return dataclasses.replace(
         snap,
-        task_names=[controls.task_title(name) for name in snap.task_names],
-        boundaries=[] if stream else snap.boundaries,
+        task_names=[controls.task_title(name, info.dataset) for name in snap.task_names],
+        class_names=[controls.class_title(info.dataset, name) for name in snap.class_names],
+        boundaries=[] if info.kind == "stream" else snap.boundaries,
     )
 
 

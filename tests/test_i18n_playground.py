@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -27,6 +28,7 @@ from pages.shared import charts, controls, i18n
 from pages.shared.presets import LECTURE_PRESETS
 from tests.app_support import open_app
 from tests.test_app_playground import TINY, figures, finished, store_path, wait_until  # noqa: F401  (store_path: autouse)
+from tests.test_datasets import CIFAR10_NAMES, data_dir, make_fashion_mnist, offline  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -236,6 +238,30 @@ def test_task_names_on_the_charts_are_in_chinese():
     figs = figures(at)
     assert figs["pg_heatmap"]["data"][0]["customdata"][0][:2] == ["类别 0, 1", "类别 2, 3"]
     assert [trace["name"] for trace in figs["pg_curves"]["data"]][:2] == ["T1: 类别 0, 1", "T2: 类别 2, 3"]
+
+
+def test_class_names_of_the_download_data_sets_have_texts_in_both_languages():
+    for dataset in ("fashion-mnist", "cifar10", "cifar100"):
+        prefix = f"class_name.{dataset}."
+        names = [key[len(prefix) :] for key in EN if key.startswith(prefix)]
+        assert all(EN[prefix + name] == name for name in names), dataset  # English: the engine's own names
+        assert all(CJK.search(ZH[prefix + name]) for name in names), dataset
+    assert [key.rsplit(".", 1)[1] for key in EN if key.startswith("class_name.cifar10.")] == CIFAR10_NAMES
+    assert len([key for key in EN if key.startswith("class_name.cifar100.")]) == 100
+    assert not [key for key in EN if key.startswith("class_name.mnist")]  # digits are shown as they are
+
+
+def test_a_fashion_mnist_run_names_its_tasks_and_classes_in_chinese(data_dir):  # noqa: F811 (the fixture)
+    make_fashion_mnist(data_dir, np.random.default_rng(0))
+    at = open_app({"lang": "zh", "benchmark": "split-fashion-mnist", "strategy": "er", **TINY})
+    at.button(key="pg_play").click().run()
+    wait_until(at, finished)
+    figs = figures(at)
+    curves = [trace["name"] for trace in figs["pg_curves"]["data"]]
+    assert curves[:2] == ["T1: 类别 T恤/上衣, 裤子", "T2: 类别 套头衫, 连衣裙"], curves
+    at.radio(key="pg_buffer_by").set_value("class").run()
+    legend = [trace["name"] for trace in figures(at)["pg_buffer_chart"]["data"]]
+    assert legend[:3] == ["T恤/上衣", "裤子", "套头衫"], legend
 
 
 def test_chinese_messages_beside_controls_and_for_the_url():

@@ -35,6 +35,7 @@ from clcore.settings.declaration import BY_NAME, DEVICES, LAYERS, SETTINGS, Sett
 from clcore.settings.recommended import DECLARED, recommended_settings
 
 from . import expectations
+from .i18n import DEFAULT as DEFAULT_LANGUAGE
 from .i18n import catalog, t
 from .presets import preset_choices, preset_note, preset_settings, preset_title
 
@@ -103,10 +104,23 @@ def scenario_label(scenario: str) -> str:
     return t(f"common.scenario.{scenario}")
 
 
-def task_title(name: str) -> str:
-    """A task's name from the engine ("rotation 45°") in the active language; a name of another form as it is."""
+def class_title(dataset: str, name: str) -> str:
+    """A data set's class name (the engine's, torchvision's English) in the active language; as it is where the
+    catalogs name none (MNIST's digits)."""
+    key = f"class_name.{dataset}.{name}"
+    return t(key) if key in catalog(DEFAULT_LANGUAGE) else name
+
+
+def task_title(name: str, dataset: str | None = None) -> str:
+    """A task's name from the engine ("rotation 45°", "classes cat, dog") in the active language, its classes
+    named as `class_title` names them; a name of another form as it is."""
     parts = task_name_parts(name)
-    return name if parts is None else t(f"common.task_name.{parts[0]}", **parts[1])
+    if parts is None:
+        return name
+    kind, values = parts
+    if kind == "classes" and dataset is not None:
+        values = {"classes": ", ".join(class_title(dataset, c) for c in values["classes"].split(", "))}
+    return t(f"common.task_name.{kind}", **values)
 
 
 def _widget_value(setting: Setting, value):
