@@ -220,9 +220,13 @@ def report() -> str:
         "Omega += omega / (Delta^2 + xi), the same penalty) and also clips gradient values at 1 before each "
         "step, which clcore does not: with that clipping added, seeds 0-3 moved by at most 0.07. clcore's SGD "
         "at SI's learning rate (0.1) gave 72.67 on seeds 0-2, SI 76.91 on the same seeds: SI adds about what "
-        "the published table shows over SGD (+4.25), on top of a higher SGD baseline. A-GEM: mammoth's "
-        "`models/agem.py` fills its memory at each task's end with one training batch (128 images, reservoir into "
-        "200), clcore's with a reservoir over the stream; with mammoth's fill, seeds 0-9 gave 77.78 against 77.41.",
+        "the published table shows over SGD (+4.25), on top of a higher SGD baseline. A-GEM: clcore's memory is a "
+        "reservoir over the stream; mammoth's `models/agem.py` fills it only at each task's end. The version of the "
+        "README that holds the figures (commit 7ab9db9) adds 200 // 20 = 10 random images of the task "
+        "(`not_aug_dataloader`), so the memory holds 10 of every earlier task; the 2022 version (0d727a7) adds one "
+        "training batch of 128 by reservoir. Seeds 0-9 with each fill (`python -m bench.agem_fill`, "
+        "bench/results/agem-fill.json): 76.88 (10 a task; paired with clcore's runs -0.53 +- 1.80) and 77.78 (128; "
+        "+0.38 +- 1.80), against clcore's 77.41: the fill does not explain the gap.",
         "",
     ]
     return "\n".join(lines)
