@@ -773,7 +773,10 @@ def main(argv=None) -> int:
         report = classroom(
             args.sessions, args.subset, args.cap, session_ttl=args.session_ttl, timeout=args.timeout, rounds=args.rounds
         )
-        shown = {k: v for k, v in report.items() if k not in ("per_session", "rss_samples")}
+        hidden = ("per_session", "rss_samples")  # in the JSON file only
+        shown = {k: v for k, v in report.items() if k not in hidden}
+        if "rounds" in shown:
+            shown["rounds"] = [{k: v for k, v in r.items() if k not in hidden} for r in shown["rounds"]]
         print(json.dumps(shown, indent=1))
     elif args.what == "engine":
         report = engine_only(args.sessions, args.subset, args.cap)
