@@ -123,8 +123,9 @@ def thin_indices(n: int, keep=(), limit: int = 600) -> list[int]:
 # Margins that already hold the axes' tick labels and titles and the legend. Streamlit mounts a new chart at
 # every live redraw, and a label that does not fit its margin makes plotly widen the margin (automargin) and draw
 # the whole figure a second time: with 10 px margins every redraw was drawn twice, most of a playing page's
-# browser time (bench/LOAD.md, session 10). automargin stays on for labels wider than these.
-MARGIN = {"l": 84, "r": 22, "t": 50, "b": 76}
+# browser time (bench/LOAD.md, session 10). automargin stays on for labels wider than these. The right margin holds
+# half of a step axis's last tick label when it falls on the plot's right edge ("5000" needed 24 px).
+MARGIN = {"l": 84, "r": 30, "t": 50, "b": 76}
 LEGEND_GAP_PX = 72  # from the plot area's bottom to the legend: the x tick labels and the axis title
 LEGEND_ROW_PX = 24
 LEGEND_PAD_PX = 20
